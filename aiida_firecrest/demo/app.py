@@ -1,0 +1,53 @@
+"""The demo server's ASGI application: one FastAPI app with FirecREST v2's routers.
+
+``create_app(settings)`` is all a caller needs: uvicorn serves it on a socket (the full tier),
+httpx's ``ASGITransport`` calls it in-process (the fast tier).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from typing import Any
+
+from fastapi import FastAPI, Request
+
+from . import admin, auth, compute, filesystem, middleware, status, transfer
+from .errors import FirecrestHTTPError
+from .settings import DemoSettings
+
+
+@dataclasses.dataclass
+class DemoState:
+    """Mutable state of one running demo server, shared by all routers (``app.state.demo``)."""
+
+    settings: DemoSettings
+    counters: Counter[str] = dataclasses.field(default_factory=Counter)
+    """Requests to FirecREST per endpoint, keyed ``'METHOD /route/template'``."""
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """Per-module state (tokens, jobs, fault bookkeeping), keyed by module name."""
+
+
+def get_state(request: Request) -> DemoState:
+    return request.app.state.demo
+
+
+def create_app(settings: DemoSettings) -> FastAPI:
+    settings.create_directories()
+    app = FastAPI(title='FirecREST v2 demo server', version='2.x.x')
+    app.state.demo = DemoState(settings=settings)
+
+    @app.exception_handler(FirecrestHTTPError)
+    async def _firecrest_error(request: Request, exc: FirecrestHTTPError):  # type: ignore[no-untyped-def]
+        return exc.response()
+
+    middleware.install(app)
+    for module in (auth, admin, status, filesystem, transfer, compute):
+        app.include_router(module.router)
+        startup = getattr(module, 'on_startup', None)
+        if startup is not None:
+            app.router.on_startup.append(lambda startup=startup: startup(app))
+        shutdown = getattr(module, 'on_shutdown', None)
+        if shutdown is not None:
+            app.router.on_shutdown.append(lambda shutdown=shutdown: shutdown(app))
+    return app

@@ -1,0 +1,5 @@
+"""Demo server: auth endpoints (to be written)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

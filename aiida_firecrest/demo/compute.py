@@ -1,0 +1,5 @@
+"""Demo server: compute endpoints (to be written)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

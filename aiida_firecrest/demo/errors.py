@@ -1,0 +1,59 @@
+"""FirecREST's error bodies, and how the real server derives status codes from remote failures."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.responses import JSONResponse
+
+
+class FirecrestHTTPError(Exception):
+    """An error answer of the API, rendered as ``{"errorType", "message", "causedBy", "data", "user"}``."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        error_type: str = 'error',
+        data: dict[str, Any] | None = None,
+        user: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.error_type = error_type
+        self.data = data
+        self.user = user
+        self.headers = headers
+
+    def response(self) -> JSONResponse:
+        body = {
+            'errorType': self.error_type,
+            'message': self.message,
+            'causedBy': None,
+            'data': self.data,
+            'user': self.user,
+        }
+        return JSONResponse(body, status_code=self.status, headers=self.headers)
+
+
+def remote_failure(stderr: str, exit_status: int = 1, *, user: str | None = None) -> FirecrestHTTPError:
+    """The error the real server returns when a remote command fails: mapped from stderr text, not exit code."""
+    if 'No such file or directory' in stderr:
+        status = 404
+    elif 'Permission denied' in stderr or 'Operation not permitted' in stderr:
+        status = 403
+    elif 'File exists' in stderr:
+        status = 400
+    else:
+        status = 500
+    message = f'Remote process failed with exit status:{exit_status} and error message:{stderr}'
+    return FirecrestHTTPError(status, message, user=user)
+
+
+def slurm_failure(stderr: str, exit_status: int = 1, *, user: str | None = None) -> FirecrestHTTPError:
+    """The error the real server returns when a Slurm command fails (always 500)."""
+    message = f'Unexpected Slurm command response. exit_status:{exit_status} std_err:{stderr}'
+    return FirecrestHTTPError(500, message, user=user)

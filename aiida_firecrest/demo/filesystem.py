@@ -1,0 +1,5 @@
+"""Demo server: filesystem endpoints (to be written)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

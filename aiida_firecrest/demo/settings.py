@@ -1,0 +1,106 @@
+"""Settings of one demo FirecREST server: its system, file systems, credentials and switches."""
+
+from __future__ import annotations
+
+import dataclasses
+import getpass
+import grp
+import os
+from pathlib import Path
+from typing import Any
+
+MIB = 1024 * 1024
+
+
+@dataclasses.dataclass
+class FaultRule:
+    """Inject a failure into matching requests (a switch for reliability tests).
+
+    :param kind: ``'429'`` (with ``Retry-After``), ``'500'``, ``'503'`` or ``'drop'`` (close the connection).
+    :param every: fail every Nth matching request (1 = all of them).
+    :param endpoint: only requests whose path contains this string (``None`` = every FirecREST request).
+    :param count: stop after this many injected failures (``None`` = no limit).
+    :param retry_after: the ``Retry-After`` value in seconds, for ``'429'``.
+    """
+
+    kind: str
+    every: int = 1
+    endpoint: str | None = None
+    count: int | None = None
+    retry_after: float = 1
+
+
+@dataclasses.dataclass
+class DemoSettings:
+    """Everything that makes one demo server; serialisable to JSON for the server subprocess."""
+
+    root: Path
+    """Base directory: the file systems are ``root/home`` and ``root/scratch``."""
+    system_name: str = 'cluster-slurm-ssh'
+    username: str = dataclasses.field(default_factory=getpass.getuser)
+    account: str = 'myproject'
+    client_id: str = 'firecrest-demo-client'
+    client_secret: str = 'firecrest-demo-secret'
+    token_lifetime: float = 3600
+    min_token_ttl: float = 30
+    max_ops_file_size: int = 5 * MIB
+    command_timeout: float = 10
+    """Seconds after which a hanging remote command answers 408 (real server: ssh commandExecution)."""
+    s3_endpoint: str | None = None
+    """URL of the S3 endpoint for staged transfers (moto's server), or None to disable them."""
+    s3_bucket: str = 'firecrest-demo'
+    s3_max_part_size: int = 1024 * MIB
+    ingress_poll_interval: float = 0.5
+    """How often the upload transfer job looks for the object in S3 (real server: 60 s)."""
+    latency: float = 0.0
+    """A fixed delay added to every FirecREST request, in seconds."""
+    faults: list[FaultRule] = dataclasses.field(default_factory=list)
+    job_not_found_for: float = 0.0
+    """A job answers 404 for this many seconds after submission (the real Slurm database lags)."""
+
+    @property
+    def home_root(self) -> Path:
+        return self.root / 'home'
+
+    @property
+    def scratch_root(self) -> Path:
+        return self.root / 'scratch'
+
+    @property
+    def home(self) -> Path:
+        return self.home_root / self.username
+
+    @property
+    def scratch(self) -> Path:
+        return self.scratch_root / self.username
+
+    @property
+    def uid(self) -> int:
+        return os.getuid()
+
+    @property
+    def gid(self) -> int:
+        return os.getgid()
+
+    @property
+    def group(self) -> str:
+        try:
+            return grp.getgrgid(self.gid).gr_name
+        except KeyError:
+            return str(self.gid)
+
+    def create_directories(self) -> None:
+        for path in (self.home, self.scratch):
+            path.mkdir(parents=True, exist_ok=True)
+
+    def to_json(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data['root'] = str(self.root)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> DemoSettings:
+        data = dict(data)
+        data['root'] = Path(data['root'])
+        data['faults'] = [FaultRule(**rule) for rule in data.get('faults', [])]
+        return cls(**data)
