@@ -1,0 +1,551 @@
+"""The one place that speaks HTTP to a FirecREST v2 server.
+
+:class:`FirecrestClient` wraps a configured ``firecrest.v2.AsyncFirecrest`` and owns every HTTP
+concern, so that the transport and the scheduler only see Python values and built-in exceptions:
+
+* authorization: :class:`ClientCredentialsAuth` fetches OAuth2 client-credentials tokens without
+  blocking the event loop and renews them well before the server's "expires too soon" limit;
+* an explicit timeout on every request;
+* bounded retries in one place, :class:`RetryingTransport` (an ``httpx`` transport wrapper):
+  429 always (honouring ``Retry-After``), 5xx and lost connections only for idempotent requests;
+* one error translation, :func:`translate_errors` / :func:`to_os_error`, from FirecREST's answers
+  (status code and JSON ``message``) and ``httpx`` errors to ``OSError`` subclasses with an errno.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email.utils
+import errno
+import logging
+import random
+import re
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+from firecrest import FirecrestException
+from firecrest.FirecrestException import (
+    JobTimeoutException,
+    MultipartUploadException,
+    TransferJobFailedException,
+)
+from firecrest.v2 import AsyncFirecrest
+
+from .config import TransportConfig, resolve_secret
+
+__all__ = (
+    'ClientCredentialsAuth',
+    'FirecrestClient',
+    'RetryPolicy',
+    'RetryingTransport',
+    'to_os_error',
+    'translate_errors',
+)
+
+LOGGER = logging.getLogger(__name__)
+
+#: Requests with these methods may be sent again after a server error or a lost connection.
+IDEMPOTENT_METHODS = frozenset({'GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE'})
+#: POST endpoints whose repetition has the same effect as one call (they overwrite their target).
+IDEMPOTENT_POST_SUFFIXES = ('/ops/upload', '/ops/compress', '/ops/extract', '/oauth2/token', '/token')
+#: Statuses worth a retry for an idempotent request: the server may succeed next time.
+TRANSIENT_STATUSES = frozenset({500, 502, 503, 504})
+#: Bodies up to this size are buffered so that a request can be replayed.
+MAX_REPLAYABLE_BODY = 64 * 1024 * 1024
+
+
+# --------------------------------------------------------------------------------------------------
+# Retries
+# --------------------------------------------------------------------------------------------------
+
+
+class RetryPolicy:
+    """How often and how long to wait before sending a request again.
+
+    :param max_retries: the most retries of one request (0 disables retries).
+    :param backoff: the first backoff in seconds; doubled at every retry, with jitter.
+    :param max_backoff: the longest backoff, and the cap on a server's ``Retry-After``.
+    """
+
+    def __init__(self, max_retries: int, backoff: float = 0.5, max_backoff: float = 30.0) -> None:
+        self.max_retries = max(0, max_retries)
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+
+    def delay(self, attempt: int, retry_after: str | None = None) -> float:
+        """Seconds to wait before retry number ``attempt`` (0-based)."""
+        server_delay = parse_retry_after(retry_after)
+        if server_delay is not None:
+            return min(server_delay, self.max_backoff)
+        exponential = self.backoff * (2**attempt)
+        return min(exponential * (0.75 + random.random() / 2), self.max_backoff)
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """A ``Retry-After`` header (seconds or an HTTP date) in seconds from now, or ``None``."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def is_idempotent(request: httpx.Request) -> bool:
+    """Whether sending ``request`` twice has the same effect as sending it once.
+
+    Transfer and compute POSTs create jobs (a repeat would copy twice or submit twice), and
+    ``ops/mkdir`` / ``ops/symlink`` would fail with "File exists" on a repeat: none of them is retried
+    once the server may have seen them.
+    """
+    if request.method in IDEMPOTENT_METHODS:
+        return True
+    return request.method == 'POST' and request.url.path.rstrip('/').endswith(IDEMPOTENT_POST_SUFFIXES)
+
+
+class RetryingTransport(httpx.AsyncBaseTransport):
+    """An ``httpx`` transport that retries what is safe to retry, with bounded backoff.
+
+    * 429: the server refused without doing anything, so any request is retried after its
+      ``Retry-After`` (capped);
+    * a connection that could not be established: retried for any request;
+    * 5xx, a dropped connection, a read timeout: retried only for idempotent requests
+      (:func:`is_idempotent`) whose body can be sent again.
+
+    :param inner: the transport that sends the requests.
+    :param policy: the retry limits.
+    :param sleep: the coroutine used to wait (replaceable in tests).
+    """
+
+    def __init__(
+        self,
+        inner: httpx.AsyncBaseTransport,
+        policy: RetryPolicy,
+        sleep: Callable[[float], Any] = asyncio.sleep,
+    ) -> None:
+        self._inner = inner
+        self._policy = policy
+        self._sleep = sleep
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        replayable = await _make_replayable(request)
+        retry_on_failure = replayable and is_idempotent(request)
+        attempt = 0
+        while True:
+            try:
+                response = await self._inner.handle_async_request(request)
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+                if not replayable or attempt >= self._policy.max_retries:
+                    raise
+                reason = f'{type(exc).__name__}'
+                delay = self._policy.delay(attempt)
+            except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError, httpx.ReadTimeout) as exc:
+                if not retry_on_failure or attempt >= self._policy.max_retries:
+                    raise
+                reason = f'{type(exc).__name__}'
+                delay = self._policy.delay(attempt)
+            else:
+                retry = response.status_code == 429 or (
+                    retry_on_failure and response.status_code in TRANSIENT_STATUSES
+                )
+                if not retry or attempt >= self._policy.max_retries:
+                    return response
+                reason = f'status {response.status_code}'
+                delay = self._policy.delay(attempt, response.headers.get('retry-after'))
+                await response.aclose()
+            LOGGER.info(
+                'FirecREST request %s %s: %s, retry %d/%d in %.1f s',
+                request.method,
+                request.url.path,
+                reason,
+                attempt + 1,
+                self._policy.max_retries,
+                delay,
+            )
+            await self._sleep(delay)
+            attempt += 1
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+async def _make_replayable(request: httpx.Request) -> bool:
+    """Buffer a small streamed body (a multipart upload) so the request can be sent again."""
+    if isinstance(request.stream, httpx.ByteStream):
+        return True
+    length = request.headers.get('content-length')
+    if length is not None and length.isdigit() and int(length) <= MAX_REPLAYABLE_BODY:
+        await request.aread()
+        return True
+    return False
+
+
+# --------------------------------------------------------------------------------------------------
+# Authorization
+# --------------------------------------------------------------------------------------------------
+
+
+def renewal_margin(lifetime: float) -> float:
+    """Seconds before expiry at which a token of ``lifetime`` seconds is renewed.
+
+    The real server refuses tokens with less than 30 s left, so the margin is never below 35 s;
+    long-lived tokens are renewed a minute early, short ones at half their life.
+    """
+    return max(35.0, min(60.0, lifetime / 2))
+
+
+class ClientCredentialsAuth:
+    """OAuth2 client-credentials tokens for ``AsyncFirecrest``, fetched without blocking the loop.
+
+    ``AsyncFirecrest`` awaits :meth:`auth_headers` before every request. Concurrent requests share
+    one renewal (a lock). Neither the secret nor the token is ever logged.
+
+    :param token_uri: the token endpoint.
+    :param client_id: the OAuth2 client id.
+    :param client_secret: the OAuth2 client secret (the value itself).
+    :param http: the ``httpx`` client used for token requests.
+    :param clock: a monotonic clock (replaceable in tests).
+    """
+
+    def __init__(
+        self,
+        token_uri: str,
+        client_id: str,
+        client_secret: str,
+        http: httpx.AsyncClient,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._token_uri = token_uri
+        self._client_id = client_id
+        self._client_secret = client_secret
+        self._http = http
+        self._clock = clock
+        self._token: str | None = None
+        self._renew_at = 0.0
+        self._lock = asyncio.Lock()
+
+    def __repr__(self) -> str:
+        return f'{type(self).__name__}(token_uri={self._token_uri!r}, client_id={self._client_id!r})'
+
+    async def auth_headers(self) -> dict[str, str]:
+        """The ``Authorization`` header, renewing the token first when it is close to expiry."""
+        if self._token is None or self._clock() >= self._renew_at:
+            async with self._lock:
+                if self._token is None or self._clock() >= self._renew_at:
+                    await self._renew()
+        return {'Authorization': f'Bearer {self._token}'}
+
+    def invalidate(self) -> None:
+        """Forget the current token, so that the next request fetches a new one."""
+        self._token = None
+
+    async def _renew(self) -> None:
+        requested_at = self._clock()
+        data = {
+            'grant_type': 'client_credentials',
+            'client_id': self._client_id,
+            'client_secret': self._client_secret,
+        }
+        try:
+            response = await self._http.post(self._token_uri, data=data)
+        except httpx.HTTPError as exc:
+            raise to_os_error(exc, self._token_uri) from exc
+        if response.status_code != 200:
+            raise PermissionError(
+                errno.EACCES,
+                f'The identity provider refused the client credentials of {self._client_id!r} '
+                f'(HTTP {response.status_code}: {_short_text(response)}); check client_id and client_secret',
+                self._token_uri,
+            )
+        body = response.json()
+        lifetime = float(body.get('expires_in', 300))
+        self._token = body['access_token']
+        self._renew_at = requested_at + lifetime - renewal_margin(lifetime)
+        LOGGER.debug('FirecREST token renewed for client %s (lifetime %.0f s)', self._client_id, lifetime)
+
+
+def _short_text(response: httpx.Response) -> str:
+    return response.text[:200].strip()
+
+
+# --------------------------------------------------------------------------------------------------
+# Error translation
+# --------------------------------------------------------------------------------------------------
+
+#: Remote-command error texts (the server forwards ``stderr``) and the errno they mean; first match wins.
+_MESSAGE_ERRNOS: tuple[tuple[str, int], ...] = (
+    ('no such file or directory', errno.ENOENT),
+    ('cannot stat', errno.ENOENT),
+    ('permission denied', errno.EACCES),
+    ('operation not permitted', errno.EPERM),
+    ('file exists', errno.EEXIST),
+    ('is a directory', errno.EISDIR),
+    ('not a directory', errno.ENOTDIR),
+    ('directory not empty', errno.ENOTEMPTY),
+)
+
+_STATUS_ERRNOS = {
+    400: errno.EINVAL,
+    401: errno.EACCES,
+    403: errno.EACCES,
+    404: errno.ENOENT,
+    408: errno.ETIMEDOUT,
+    413: errno.EFBIG,
+    429: errno.EBUSY,
+}
+
+_ERRNO_CLASSES: dict[int, type[OSError]] = {
+    errno.ENOENT: FileNotFoundError,
+    errno.EACCES: PermissionError,
+    errno.EPERM: PermissionError,
+    errno.EEXIST: FileExistsError,
+    errno.EISDIR: IsADirectoryError,
+    errno.ENOTDIR: NotADirectoryError,
+    errno.ETIMEDOUT: TimeoutError,
+}
+
+
+def os_error(code: int, message: str, path: str | None = None) -> OSError:
+    """The most specific ``OSError`` subclass for ``code``, e.g. ``FileNotFoundError`` for ENOENT."""
+    cls = _ERRNO_CLASSES.get(code, OSError)
+    return cls(code, message) if path is None else cls(code, message, path)
+
+
+def _response_message(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return _short_text(response) or f'HTTP {response.status_code}'
+    if isinstance(body, dict) and body.get('message'):
+        return str(body['message'])
+    return str(body)[:300]
+
+
+def errno_for(status: int, message: str) -> int:
+    """The errno of a FirecREST error answer: from the remote command's message, else from the status."""
+    lowered = message.lower()
+    for text, code in _MESSAGE_ERRNOS:
+        if text in lowered:
+            return code
+    return _STATUS_ERRNOS.get(status, errno.EIO)
+
+
+def to_os_error(exc: BaseException, path: str | None = None) -> OSError:
+    """Translate an error of pyfirecrest or ``httpx`` into an ``OSError`` with errno, message and path.
+
+    :param exc: the error raised while talking to the server.
+    :param path: the path the operation was about, shown in the error.
+    """
+    if isinstance(exc, FirecrestException) and exc.responses:
+        response = exc.responses[-1]
+        message = _response_message(response)
+        status = response.status_code
+        if status == 401:
+            message = f'FirecREST refused the access token: {message}'
+        return os_error(errno_for(status, message), f'{message} (HTTP {status})', path)
+    if isinstance(exc, httpx.TimeoutException):
+        return os_error(errno.ETIMEDOUT, f'FirecREST request timed out: {exc}', path)
+    if isinstance(exc, httpx.HTTPStatusError):
+        status = exc.response.status_code
+        return os_error(_STATUS_ERRNOS.get(status, errno.EIO), f'Object storage answered HTTP {status}', path)
+    if isinstance(exc, httpx.TransportError):
+        return ConnectionError(errno.ECONNRESET, f'Connection to FirecREST failed: {exc!r}', path)
+    if isinstance(exc, (TransferJobFailedException, MultipartUploadException, JobTimeoutException)):
+        return os_error(errno.EIO, f'FirecREST transfer failed: {exc}', path)
+    if isinstance(exc, OSError):
+        return exc
+    return os_error(errno.EIO, f'FirecREST error: {exc}', path)
+
+
+#: The exceptions :func:`translate_errors` converts.
+TRANSLATED = (
+    FirecrestException,
+    httpx.HTTPError,
+    TransferJobFailedException,
+    MultipartUploadException,
+    JobTimeoutException,
+)
+
+
+@contextlib.contextmanager
+def translate_errors(path: str | None = None) -> Iterator[None]:
+    """Within this block, errors from the server become ``OSError`` subclasses (chained with ``from``).
+
+    :param path: the path the operation is about.
+    """
+    try:
+        yield
+    except TRANSLATED as exc:
+        raise to_os_error(exc, path) from exc
+
+
+def status_of(exc: BaseException) -> int | None:
+    """The HTTP status of a pyfirecrest error, for the few callers that branch on an answer."""
+    cause = exc.__cause__ if isinstance(exc, OSError) else exc
+    if isinstance(cause, FirecrestException) and cause.responses:
+        return int(cause.responses[-1].status_code)
+    return None
+
+
+# --------------------------------------------------------------------------------------------------
+# The client
+# --------------------------------------------------------------------------------------------------
+
+_LENIENT_VERSION = re.compile(r'^\s*v?(\d+)(?:\.(\d+|x))?(?:\.(\d+|x))?')
+
+
+def lenient_version(header: str | None) -> tuple[int, int, int] | None:
+    """``(major, minor, patch)`` from an ``f7t-appversion`` header; ``x`` parts (``2.x.x``) count as 0."""
+    match = _LENIENT_VERSION.match(header or '')
+    if match is None:
+        return None
+    return tuple(int(part) if part and part.isdigit() else 0 for part in match.groups())  # type: ignore[return-value]
+
+
+class _AsyncFirecrest(AsyncFirecrest):
+    """``AsyncFirecrest`` whose HTTP session uses our transport (retries, timeouts, the in-process tier)."""
+
+    def __init__(
+        self, url: str, authorization: Any, session_factory: Callable[[], httpx.AsyncClient]
+    ) -> None:
+        self._session_factory = session_factory
+        super().__init__(firecrest_url=url, authorization=authorization)
+        # pyfirecrest builds a plain session in __init__; it has not opened a connection yet.
+        self._session = session_factory()
+
+    async def create_new_session(self) -> None:
+        if not self._session.is_closed:
+            await self._session.aclose()
+        self._session = self._session_factory()
+
+
+class FirecrestClient:
+    """A configured ``AsyncFirecrest`` for one computer, with what the transport and scheduler share.
+
+    Build it with ``await FirecrestClient.connect(config)`` inside the running event loop; close it
+    with :meth:`close`.
+
+    :ivar api: the ``firecrest.v2.AsyncFirecrest`` to call.
+    :ivar system: the FirecREST system name (``compute_resource``).
+    :ivar account: the billing account, or ``None``.
+    :ivar config: the transport configuration.
+    """
+
+    def __init__(
+        self,
+        api: AsyncFirecrest,
+        config: TransportConfig,
+        auth: ClientCredentialsAuth,
+        token_http: httpx.AsyncClient,
+        owned_transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.api = api
+        self.config = config
+        self.system = config.compute_resource
+        self.account: str | None = config.billing_account or None
+        self.auth = auth
+        self._token_http = token_http
+        self._owned_transport = owned_transport
+        self._system_info: dict[str, Any] | None = None
+        self._userinfo: dict[str, Any] | None = None
+
+    @classmethod
+    async def connect(
+        cls, config: TransportConfig, http_transport: httpx.AsyncBaseTransport | None = None
+    ) -> FirecrestClient:
+        """Build the client inside the running event loop (no request is sent yet).
+
+        :param config: the computer's transport configuration.
+        :param http_transport: an ``httpx`` transport to send requests through (e.g. to an in-process
+            ASGI app); by default a plain HTTP transport.
+        :raises ValueError: if the client secret cannot be resolved.
+        """
+        policy = RetryPolicy(config.max_retries)
+        timeout = httpx.Timeout(config.request_timeout, connect=min(30.0, config.request_timeout))
+        inner = http_transport if http_transport is not None else httpx.AsyncHTTPTransport(retries=0)
+
+        def session() -> httpx.AsyncClient:
+            return httpx.AsyncClient(transport=RetryingTransport(_Unclosable(inner), policy), timeout=timeout)
+
+        token_http = session()
+        auth = ClientCredentialsAuth(
+            config.token_uri, config.client_id, resolve_secret(config.client_secret), token_http
+        )
+        api = _AsyncFirecrest(config.url, auth, session)
+        api.timeout = timeout
+        api.num_retries_rate_limit = 0  # retries happen in RetryingTransport only
+        return cls(api, config, auth, token_http, owned_transport=None if http_transport else inner)
+
+    async def close(self) -> None:
+        """Close the HTTP sessions; the client is unusable afterwards."""
+        await self.api.close_session()
+        await self._token_http.aclose()
+        if self._owned_transport is not None:
+            await self._owned_transport.aclose()
+
+    async def system_info(self) -> dict[str, Any]:
+        """This system's entry of ``GET /status/systems`` (fetched once per client).
+
+        :raises OSError: if the server cannot be reached or does not know the system.
+        """
+        if self._system_info is None:
+            with translate_errors():
+                systems = await self.api.systems()
+            for system in systems:
+                if system.get('name') == self.system:
+                    self._system_info = system
+                    break
+            else:
+                names = ', '.join(str(system.get('name')) for system in systems)
+                raise FileNotFoundError(
+                    errno.ENOENT, f'FirecREST has no system {self.system!r} (it has: {names})'
+                )
+        return self._system_info
+
+    async def max_ops_file_size(self) -> int | None:
+        """The server's limit for direct uploads and downloads (``dataOperation.max_ops_file_size``)."""
+        info = await self.system_info()
+        value = (info.get('dataOperation') or {}).get('maxOpsFileSize') or (
+            info.get('dataOperation') or {}
+        ).get('max_ops_file_size')
+        return int(value) if value else None
+
+    async def userinfo(self) -> dict[str, Any]:
+        """``GET /status/{system}/userinfo`` (fetched once per client).
+
+        :raises OSError: if the request fails.
+        """
+        if self._userinfo is None:
+            with translate_errors():
+                self._userinfo = dict(await self.api.userinfo(self.system))
+        return self._userinfo
+
+    async def server_version(self) -> tuple[int, int, int] | None:
+        """The server's API version read leniently from ``f7t-appversion`` (``2.x.x`` gives ``(2, 0, 0)``).
+
+        :raises OSError: if the request fails.
+        """
+        with translate_errors():
+            answer = await self.api.server_version()
+        return lenient_version('2.x.x' if answer == '2' else answer)
+
+
+class _Unclosable(httpx.AsyncBaseTransport):
+    """Share one transport between sessions: closing a session does not close the shared transport."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self._inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        """The owner (:class:`FirecrestClient`) closes the shared transport."""

@@ -1,0 +1,231 @@
+"""Unit tests of the HTTP layer: retries, token renewal and error translation (no server needed)."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import json
+
+import httpx
+import pytest
+from firecrest.FirecrestException import UnexpectedStatusException
+
+from aiida_firecrest.client import (
+    ClientCredentialsAuth,
+    RetryingTransport,
+    RetryPolicy,
+    lenient_version,
+    renewal_margin,
+    to_os_error,
+    translate_errors,
+)
+
+
+class Script:
+    """A mock server answering requests from a list of outcomes (a status code or an exception)."""
+
+    def __init__(self, *outcomes: int | Exception, retry_after: str | None = None) -> None:
+        self.outcomes = list(outcomes)
+        self.calls = 0
+        self.retry_after = retry_after
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.calls += 1
+        outcome = self.outcomes.pop(0) if self.outcomes else 200
+        if isinstance(outcome, Exception):
+            raise outcome
+        headers = {'retry-after': self.retry_after} if self.retry_after and outcome == 429 else {}
+        return httpx.Response(outcome, headers=headers, json={'message': 'x'})
+
+
+def make_client(script: Script, sleeps: list[float], max_retries: int = 3) -> httpx.AsyncClient:
+    async def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+
+    transport = RetryingTransport(httpx.MockTransport(script), RetryPolicy(max_retries), sleep=sleep)
+    return httpx.AsyncClient(transport=transport, base_url='http://firecrest')
+
+
+DROP = httpx.RemoteProtocolError('Server disconnected without sending a response.')
+
+
+@pytest.mark.parametrize(
+    ('method', 'path'),
+    [('GET', '/filesystem/s/ops/ls'), ('POST', '/compute/s/jobs'), ('POST', '/filesystem/s/transfer/cp')],
+)
+def test_429_is_retried_for_every_request_after_retry_after(method: str, path: str) -> None:
+    script, sleeps = Script(429, 429, 200, retry_after='2'), []
+    response = asyncio.run(make_client(script, sleeps).request(method, path))
+    assert (response.status_code, script.calls, sleeps) == (200, 3, [2.0, 2.0])
+
+
+def test_retry_after_is_capped() -> None:
+    script, sleeps = Script(429, 200, retry_after='3600'), []
+    asyncio.run(make_client(script, sleeps).get('/status/systems'))
+    assert sleeps == [RetryPolicy(3).max_backoff]
+
+
+@pytest.mark.parametrize('failure', [503, 500, DROP, httpx.ReadError('reset')], ids=str)
+@pytest.mark.parametrize(
+    ('method', 'path'),
+    [
+        ('GET', '/filesystem/s/ops/ls'),
+        ('PUT', '/filesystem/s/ops/chmod'),
+        ('POST', '/filesystem/s/ops/upload'),
+    ],
+)
+def test_transient_failures_are_retried_for_idempotent_requests(
+    failure: object, method: str, path: str
+) -> None:
+    script, sleeps = Script(failure, failure, 200), []  # type: ignore[arg-type]
+    response = asyncio.run(make_client(script, sleeps).request(method, path, content=b'body'))
+    assert (response.status_code, script.calls, len(sleeps)) == (200, 3, 2)
+
+
+@pytest.mark.parametrize('path', ['/compute/s/jobs', '/filesystem/s/transfer/cp', '/filesystem/s/ops/mkdir'])
+def test_server_errors_are_not_retried_for_non_idempotent_posts(path: str) -> None:
+    script = Script(503)
+    response = asyncio.run(make_client(script, []).post(path, json={}))
+    assert (response.status_code, script.calls) == (503, 1)
+
+
+def test_dropped_connection_is_not_retried_for_a_job_submission() -> None:
+    script = Script(DROP)
+    with pytest.raises(httpx.RemoteProtocolError):
+        asyncio.run(make_client(script, []).post('/compute/s/jobs', json={}))
+    assert script.calls == 1
+
+
+def test_connection_refused_is_retried_even_for_posts() -> None:
+    script = Script(httpx.ConnectError('refused'), 201)
+    response = asyncio.run(make_client(script, []).post('/compute/s/jobs', json={}))
+    assert (response.status_code, script.calls) == (201, 2)
+
+
+def test_retries_are_bounded() -> None:
+    script, sleeps = Script(*[503] * 10), []
+    response = asyncio.run(make_client(script, sleeps, max_retries=2).get('/status/systems'))
+    assert (response.status_code, script.calls) == (503, 3)
+
+
+def test_backoff_grows() -> None:
+    policy = RetryPolicy(5, backoff=1.0, max_backoff=100)
+    assert policy.delay(0) < policy.delay(2) < policy.delay(4)
+
+
+@pytest.mark.parametrize(('lifetime', 'margin'), [(45, 35), (300, 60), (3600, 60), (100, 50)])
+def test_renewal_margin_keeps_tokens_above_the_servers_30_s_limit(lifetime: float, margin: float) -> None:
+    assert renewal_margin(lifetime) == margin
+
+
+class TokenServer:
+    def __init__(self, lifetime: int) -> None:
+        self.lifetime = lifetime
+        self.issued = 0
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.issued += 1
+        return httpx.Response(200, json={'access_token': f't{self.issued}', 'expires_in': self.lifetime})
+
+
+def test_token_is_renewed_before_the_margin_and_shared_by_concurrent_requests() -> None:
+    now = [0.0]
+    server = TokenServer(lifetime=45)
+
+    async def scenario() -> list[str]:
+        http = httpx.AsyncClient(transport=httpx.MockTransport(server))
+        auth = ClientCredentialsAuth('http://idp/token', 'id', 'secret', http, clock=lambda: now[0])
+        first = await asyncio.gather(*(auth.auth_headers() for _ in range(5)))
+        now[0] = 9.0
+        still = await auth.auth_headers()
+        now[0] = 10.5
+        renewed = await auth.auth_headers()
+        return [h['Authorization'] for h in (*first, still, renewed)]
+
+    headers = asyncio.run(scenario())
+    assert headers == ['Bearer t1'] * 6 + ['Bearer t2']
+    assert server.issued == 2
+
+
+def test_refused_credentials_raise_permission_error_without_the_secret() -> None:
+    async def scenario() -> None:
+        http = httpx.AsyncClient(
+            transport=httpx.MockTransport(lambda r: httpx.Response(401, json={'error': 'invalid_client'}))
+        )
+        await ClientCredentialsAuth('http://idp/token', 'me', 's3cr3t', http).auth_headers()
+
+    with pytest.raises(PermissionError, match='client_secret') as info:
+        asyncio.run(scenario())
+    assert 's3cr3t' not in str(info.value)
+
+
+def firecrest_error(status: int, message: str) -> UnexpectedStatusException:
+    request = httpx.Request('GET', 'http://firecrest/filesystem/s/ops/ls')
+    response = httpx.Response(status, content=json.dumps({'message': message}), request=request)
+    return UnexpectedStatusException([response], 200)
+
+
+@pytest.mark.parametrize(
+    ('status', 'message', 'expected', 'code'),
+    [
+        (
+            404,
+            'Remote process failed with exit status:2 and error message:ls: No such file or directory',
+            FileNotFoundError,
+            errno.ENOENT,
+        ),
+        (
+            403,
+            'Remote process failed with exit status:1 and error message:Permission denied',
+            PermissionError,
+            errno.EACCES,
+        ),
+        (
+            400,
+            'Remote process failed with exit status:1 and error message:mkdir: File exists',
+            FileExistsError,
+            errno.EEXIST,
+        ),
+        (
+            500,
+            'Remote process failed with exit status:1 and error message:head: error reading: Is a directory',
+            IsADirectoryError,
+            errno.EISDIR,
+        ),
+        (
+            500,
+            'Remote process failed with exit status:1 and error message:x: Not a directory',
+            NotADirectoryError,
+            errno.ENOTDIR,
+        ),
+        (413, 'File to upload is too large.', OSError, errno.EFBIG),
+        (500, 'Unexpected error', OSError, errno.EIO),
+        (401, 'Access token expired', PermissionError, errno.EACCES),
+    ],
+)
+def test_firecrest_errors_map_to_os_errors(status: int, message: str, expected: type, code: int) -> None:
+    error = to_os_error(firecrest_error(status, message), '/home/u/f')
+    assert type(error) is expected
+    assert (error.errno, error.filename) == (code, '/home/u/f')
+    assert message in str(error)
+
+
+def test_translate_errors_chains_the_original() -> None:
+    original = firecrest_error(404, 'No such file or directory')
+    with pytest.raises(FileNotFoundError) as info, translate_errors('/p'):
+        raise original
+    assert info.value.__cause__ is original
+
+
+@pytest.mark.parametrize(
+    ('exc', 'expected'), [(httpx.ReadTimeout('slow'), TimeoutError), (DROP, ConnectionError)]
+)
+def test_httpx_errors_map_to_os_errors(exc: Exception, expected: type) -> None:
+    assert type(to_os_error(exc, '/p')) is expected
+
+
+@pytest.mark.parametrize(
+    ('header', 'version'), [('2.x.x', (2, 0, 0)), ('2.3.1', (2, 3, 1)), ('v2.4', (2, 4, 0)), (None, None)]
+)
+def test_server_version_is_read_leniently(header: str | None, version: tuple[int, int, int] | None) -> None:
+    assert lenient_version(header) == version
