@@ -1,0 +1,129 @@
+"""The demo launcher: ``DemoServer`` and ``firecrest_demo.py serve`` start, describe and stop cleanly."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from aiida_firecrest.demo.launcher import DemoServer
+
+REPO = Path(__file__).resolve().parents[2]
+CONTRACT_KEYS = {
+    'url',
+    'token_uri',
+    'client_id',
+    'client_secret',
+    'compute_resource',
+    'temp_directory',
+    'workdir',
+    'billing_account',
+    'home',
+    'max_ops_file_size',
+}
+
+
+def _answers(url: str) -> bool:
+    try:
+        httpx.get(url, timeout=2.0)
+    except httpx.TransportError:
+        return False
+    return True
+
+
+def _wait_until(condition: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.fixture(scope='module')
+def h2_server() -> Iterator[DemoServer]:
+    with DemoServer() as server:
+        yield server
+
+
+def test_config_has_the_contract_keys(h2_server: DemoServer) -> None:
+    assert set(h2_server.config) >= CONTRACT_KEYS
+
+
+def test_config_names_the_token_endpoint_under_the_url(h2_server: DemoServer) -> None:
+    config = h2_server.config
+    assert config['token_uri'] == f'{config["url"]}/oauth2/token'
+    assert config['url'].startswith('http://127.0.0.1:')
+
+
+@pytest.mark.parametrize('key', ['temp_directory', 'workdir', 'home'])
+def test_config_directories_are_absolute_writable_and_inside_the_file_systems(
+    h2_server: DemoServer, key: str
+) -> None:
+    path = Path(h2_server.config[key])
+    roots = (h2_server.settings.home_root, h2_server.settings.scratch_root)
+    assert path.is_absolute()
+    assert path.is_dir()
+    assert os.access(path, os.W_OK)
+    assert any(path.is_relative_to(root) for root in roots)
+
+
+def test_both_endpoints_answer(h2_server: DemoServer) -> None:
+    assert _answers(h2_server.url)
+    assert _answers(h2_server.config['s3_endpoint'])
+
+
+def test_stop_leaves_no_process_and_no_temporary_root() -> None:
+    server = DemoServer().start()
+    pids, root = server.pids, server.settings.root
+    server.stop()
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    assert not root.exists()
+
+
+def test_stop_twice_is_harmless() -> None:
+    server = DemoServer().start()
+    server.stop()
+    server.stop()
+    assert server.pids == []
+
+
+def _start_serve(tmp_path: Path) -> tuple[subprocess.Popen[bytes], dict[str, object]]:
+    config_file = tmp_path / 'demo.json'
+    process = subprocess.Popen(
+        [sys.executable, str(REPO / 'firecrest_demo.py'), 'serve', '--config-out', str(config_file)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    assert _wait_until(config_file.exists, timeout=60), 'serve wrote no config file'
+    return process, json.loads(config_file.read_text())
+
+
+def test_serve_writes_a_config_that_connects_and_stops_on_sigterm(tmp_path: Path) -> None:
+    process, config = _start_serve(tmp_path)
+    assert set(config) >= CONTRACT_KEYS
+    assert _answers(str(config['url']))
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=30)
+    assert process.returncode == 0
+    assert str(config['url']).encode() in output
+    assert not _answers(str(config['url']))
+    assert not _answers(str(config['s3_endpoint']))
+
+
+def test_children_of_a_killed_serve_exit_by_themselves(tmp_path: Path) -> None:
+    process, config = _start_serve(tmp_path)
+    process.kill()
+    process.wait(timeout=10)
+    assert _wait_until(lambda: not _answers(str(config['url'])), timeout=15)
+    assert _wait_until(lambda: not _answers(str(config['s3_endpoint'])), timeout=15)
