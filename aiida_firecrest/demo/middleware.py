@@ -1,7 +1,204 @@
-"""Demo server: request counting, latency and fault injection (to be written)."""
+"""Demo server: request counting, latency, fault injection, common headers and validation errors.
 
-from fastapi import FastAPI
+:func:`install` wraps the whole ASGI application (outside Starlette's own error middleware) in
+:class:`DemoMiddleware`, a pure ASGI middleware that works under uvicorn and under httpx's
+``ASGITransport`` alike. For every request to a FirecREST endpoint (``/status``, ``/filesystem``,
+``/compute``; not ``/oauth2`` nor ``/_demo``) it:
+
+1. counts it in ``DemoState.counters`` under ``'METHOD /route/template'``;
+2. waits ``settings.latency`` seconds;
+3. applies the first matching :class:`~.settings.FaultRule` of ``settings.faults`` (``429`` with
+   ``Retry-After``, ``500``, ``503`` or ``drop``).
+
+Every response gets the header ``f7t-appversion: 2.x.x``, as from a real server built from source.
+
+A ``drop`` closes the connection without any answer. Under uvicorn the middleware closes the
+socket through the server's ``send`` callable (which is bound to uvicorn's request cycle, whose
+``transport`` it closes), so the client sees the connection closed before a response, exactly
+as a dropped connection. In process (httpx ``ASGITransport``), where there is no socket, it raises
+``httpx.RemoteProtocolError('Server disconnected without sending a response.')``, which
+``ASGITransport`` re-raises to the client: the same exception httpx raises for a real drop.
+
+It also installs the handler that turns FastAPI's validation errors into the real server's
+400 bodies (``errorType: validation`` with ``data.fields``), or into its ``Unable to decode
+request ...`` 400 when the required ``path`` / ``sourcePath`` is missing; that answer carries
+``Connection: close`` because the real server resets the keep-alive connection after it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from starlette.routing import BaseRoute
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .errors import FirecrestHTTPError
+from .settings import FaultRule
+
+APP_VERSION = '2.x.x'
+FIRECREST_PREFIXES = ('/status', '/filesystem', '/compute')
+DECODE_ERROR = 'Unable to decode request and retreive the required path or source_path parameter.'
+"""The real server's message when the required path is missing (sic: 'retreive')."""
+
+FAULT_MESSAGES = {'429': 'Too Many Requests', '500': 'Internal Server Error', '503': 'Service Unavailable'}
+
+
+@dataclasses.dataclass
+class _FaultBookkeeping:
+    """How many requests each rule of one ``settings.faults`` list has seen and failed."""
+
+    rules: list[FaultRule]
+    seen: list[int]
+    injected: list[int]
+
+
+def _api_routes(routes: list[BaseRoute]) -> Iterator[APIRoute]:
+    """All API routes, also those of included routers (newer FastAPI keeps them nested)."""
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield route
+        nested = getattr(route, 'original_router', None)
+        if nested is not None:
+            yield from _api_routes(nested.routes)
+
+
+def route_template(app: FastAPI, scope: Scope) -> str | None:
+    """The path template of the route that serves ``scope`` (e.g. ``/status/{system_name}/nodes``)."""
+    routes = app.state.demo.extra.get('middleware_routes')
+    if routes is None:
+        routes = app.state.demo.extra['middleware_routes'] = list(_api_routes(app.router.routes))
+    for route in routes:
+        if scope['method'] in route.methods and route.path_regex.match(scope['path']):
+            return route.path
+    return None
+
+
+def _fault_state(app: FastAPI) -> _FaultBookkeeping:
+    """The bookkeeping of the current fault rules, reset whenever the rules are replaced."""
+    state = app.state.demo
+    rules = state.settings.faults
+    book = state.extra.get('middleware')
+    if book is None or book.rules is not rules:
+        book = _FaultBookkeeping(rules=rules, seen=[0] * len(rules), injected=[0] * len(rules))
+        state.extra['middleware'] = book
+    return book
+
+
+def choose_fault(app: FastAPI, path: str) -> FaultRule | None:
+    """The rule that fails this request, if any (every matching rule counts the request)."""
+    book = _fault_state(app)
+    chosen = None
+    for index, rule in enumerate(book.rules):
+        if rule.endpoint is not None and rule.endpoint not in path:
+            continue
+        book.seen[index] += 1
+        exhausted = rule.count is not None and book.injected[index] >= rule.count
+        if chosen is None and not exhausted and book.seen[index] % max(rule.every, 1) == 0:
+            book.injected[index] += 1
+            chosen = rule
+    return chosen
+
+
+def _fault_response(rule: FaultRule) -> JSONResponse:
+    headers = None
+    if rule.kind == '429':
+        retry_after = rule.retry_after
+        headers = {'Retry-After': str(int(retry_after) if float(retry_after).is_integer() else retry_after)}
+    error = FirecrestHTTPError(int(rule.kind), FAULT_MESSAGES[rule.kind], headers=headers)
+    return error.response()
+
+
+async def _drop_connection(send: Send) -> None:
+    """Close the client connection without answering (see the module docstring)."""
+    transport = getattr(getattr(send, '__self__', None), 'transport', None)
+    if transport is None:
+        raise httpx.RemoteProtocolError('Server disconnected without sending a response.')
+    transport.close()
+    await asyncio.sleep(0)
+
+
+class DemoMiddleware:
+    """The outermost ASGI layer of the demo app: counters, latency, faults and the version header."""
+
+    def __init__(self, app: ASGIApp, fastapi_app: FastAPI) -> None:
+        self.app = app
+        self.fastapi_app = fastapi_app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope['type'] != 'http':
+            await self.app(scope, receive, send)
+            return
+        send_with_version = _with_version_header(send)
+        template = route_template(self.fastapi_app, scope)
+        if template is None or not template.startswith(FIRECREST_PREFIXES):
+            await self.app(scope, receive, send_with_version)
+            return
+        state = self.fastapi_app.state.demo
+        state.counters[f'{scope["method"]} {template}'] += 1
+        if state.settings.latency > 0:
+            await asyncio.sleep(state.settings.latency)
+        rule = choose_fault(self.fastapi_app, scope['path'])
+        if rule is None:
+            await self.app(scope, receive, send_with_version)
+        elif rule.kind == 'drop':
+            await _drop_connection(send)
+        else:
+            await _fault_response(rule)(scope, receive, send_with_version)
+
+
+def _with_version_header(send: Send) -> Send:
+    async def wrapped(message: Message) -> None:
+        if message['type'] == 'http.response.start':
+            message['headers'] = [*message.get('headers', []), (b'f7t-appversion', APP_VERSION.encode())]
+        await send(message)
+
+    return wrapped
+
+
+def _camel_field(loc: tuple[Any, ...]) -> str:
+    return str(loc[-1]) if loc else ''
+
+
+def _is_missing_path(error: dict[str, Any]) -> bool:
+    loc = tuple(error.get('loc', ()))
+    return error.get('type') == 'missing' and loc in {('query', 'path'), ('body', 'sourcePath'), ('body',)}
+
+
+async def validation_error_handler(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """FastAPI validation errors as the real server renders them: 400, never 422."""
+    user = request.app.state.demo.settings.username
+    errors = list(exc.errors())
+    if any(_is_missing_path(error) for error in errors):
+        return FirecrestHTTPError(400, DECODE_ERROR, user=user, headers={'Connection': 'close'}).response()
+    fields = [
+        {'location': str(error['loc'][0]), 'name': _camel_field(error['loc']), 'message': error['msg']}
+        for error in errors
+    ]
+    message = str(exc).lower()
+    return FirecrestHTTPError(
+        400, message, error_type='validation', data={'fields': fields}, user=user
+    ).response()
 
 
 def install(app: FastAPI) -> None:
-    """Add the demo's middleware to ``app``."""
+    """Make :class:`DemoMiddleware` the outermost layer of ``app`` and install the validation handler.
+
+    The middleware wraps the stack Starlette builds (rather than being added with
+    ``add_middleware``, which would put Starlette's error middleware outside it), so that a
+    ``drop`` reaches the server's own ``send`` and no error middleware answers in its place.
+    """
+    build_stack = app.build_middleware_stack
+
+    def build_middleware_stack() -> ASGIApp:
+        return DemoMiddleware(build_stack(), app)
+
+    app.build_middleware_stack = build_middleware_stack  # type: ignore[method-assign]
+    app.add_exception_handler(RequestValidationError, validation_error_handler)  # type: ignore[arg-type]
