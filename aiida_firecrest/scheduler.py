@@ -1,0 +1,490 @@
+"""AiiDA scheduler plugin for Slurm clusters behind FirecREST v2.
+
+The submit script is core.slurm's (its header builder is reused, not copied), plus GPUs per node
+and exclusive nodes. Everything else goes through FirecREST's compute endpoints, on the async
+client of the (open) :class:`~aiida_firecrest.transport.FirecrestTransport`, through AiiDA's
+blocking bridge ``transport.run_command_blocking`` so that the engine's event loop never blocks:
+
+* ``submit_job``: one ``POST /compute/{system}/jobs`` naming the script the engine uploaded;
+* ``get_jobs``: one ``GET /compute/{system}/jobs`` per poll cycle, plus one
+  ``GET /compute/{system}/jobs/{id}`` only for a requested job missing from that list;
+* ``kill_job``: one ``DELETE /compute/{system}/jobs/{id}``;
+* ``get_detailed_job_info``: the job's record (``GET /compute/{system}/jobs/{id}``) as JSON, which
+  ``parse_output`` reads to turn out-of-memory, time-limit and node-failure endings into AiiDA's
+  exit codes, as core.slurm does with ``sacct``.
+
+The pure parts (record -> ``JobInfo``, record -> ending) are module functions, tested with the
+recorded job records of a real server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import datetime
+import json
+import posixpath
+import threading
+import time
+import typing as t
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+
+from aiida.common.extendeddicts import AttributeDict
+from aiida.engine.processes.exit_code import ExitCode
+from aiida.schedulers import Scheduler, SchedulerError
+from aiida.schedulers.datastructures import JobInfo, JobState, JobTemplate
+from aiida.schedulers.plugins.slurm import SlurmJobResource, SlurmScheduler
+
+__all__ = (
+    'FirecrestJobResource',
+    'FirecrestScheduler',
+    'job_ending',
+    'job_info_from_record',
+    'job_state_from_record',
+)
+
+_T = t.TypeVar('_T')
+
+_STATE_MAP: dict[str, JobState] = {
+    # The states core.slurm knows, by their full names (core.slurm reads squeue's compact codes).
+    'CANCELLED': JobState.DONE,
+    'COMPLETED': JobState.DONE,
+    'CONFIGURING': JobState.QUEUED,
+    'COMPLETING': JobState.RUNNING,
+    'FAILED': JobState.DONE,
+    'NODE_FAIL': JobState.DONE,
+    'PENDING': JobState.QUEUED,
+    'PREEMPTED': JobState.DONE,
+    'RUNNING': JobState.RUNNING,
+    'SUSPENDED': JobState.SUSPENDED,
+    'TIMEOUT': JobState.DONE,
+    # States that only the accounting database (sacct, which FirecREST reads too) reports, or that
+    # newer Slurm versions added: final ones are DONE, so that AiiDA never waits on them forever.
+    'BOOT_FAIL': JobState.DONE,
+    'DEADLINE': JobState.DONE,
+    'OUT_OF_MEMORY': JobState.DONE,
+    'REVOKED': JobState.DONE,
+    'REQUEUED': JobState.QUEUED,
+    'REQUEUE_FED': JobState.QUEUED,
+    'REQUEUE_HOLD': JobState.QUEUED_HELD,
+    'RESV_DEL_HOLD': JobState.QUEUED_HELD,
+    'SPECIAL_EXIT': JobState.QUEUED_HELD,
+    'RESIZING': JobState.RUNNING,
+    'SIGNALING': JobState.RUNNING,
+    'STAGE_OUT': JobState.RUNNING,
+    'STOPPED': JobState.SUSPENDED,
+}
+
+HELD_REASONS = frozenset({'Dependency', 'JobHeldUser', 'JobHeldAdmin', 'BeginTime'})
+"""Reasons that make a pending job ``QUEUED_HELD`` (the same list as core.slurm's)."""
+
+_ERROR_ENDINGS = {
+    'OUT_OF_MEMORY': 'ERROR_SCHEDULER_OUT_OF_MEMORY',
+    'TIMEOUT': 'ERROR_SCHEDULER_OUT_OF_WALLTIME',
+    'NODE_FAIL': 'ERROR_SCHEDULER_NODE_FAILURE',
+}
+
+_TRANSIENT_NAME = 'allocation'
+"""Name that Slurm's accounting shows for a job for a moment around its completion (recording 52)."""
+
+
+class FirecrestJobResource(SlurmJobResource):
+    """The resources of core.slurm, plus ``num_gpus_per_machine`` and ``exclusive``.
+
+    * ``num_gpus_per_machine`` (int >= 1): adds ``#SBATCH --gpus-per-node=N``;
+    * ``exclusive`` (bool): ``True`` adds ``#SBATCH --exclusive`` (no other job on the nodes).
+    """
+
+    _default_fields = (*SlurmJobResource._default_fields, 'num_gpus_per_machine', 'exclusive')  # type: ignore[assignment]
+
+    if t.TYPE_CHECKING:
+        num_gpus_per_machine: int | None
+        exclusive: bool
+
+    @classmethod
+    def validate_resources(cls, **kwargs: t.Any) -> AttributeDict:
+        """Validate core.slurm's resources and the two additions.
+
+        :raises ValueError: if a value is invalid or a key unknown.
+        """
+        gpus = kwargs.pop('num_gpus_per_machine', None)
+        exclusive = kwargs.pop('exclusive', False)
+        resources = super().validate_resources(**kwargs)
+        resources.num_gpus_per_machine = _validate_gpus(gpus)
+        if not isinstance(exclusive, bool):
+            raise ValueError(f'`exclusive` must be True or False, not {exclusive!r}.')
+        resources.exclusive = exclusive
+        return resources
+
+
+def _validate_gpus(value: t.Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f'`num_gpus_per_machine` must be a positive integer, not {value!r}.')
+    return value
+
+
+# --- pure parsers of FirecREST job records -------------------------------------------------------
+
+
+def _base_state(raw_state: str) -> str:
+    """``'CANCELLED by 1001'`` -> ``'CANCELLED'``; ``'CANCELLED+'`` (sacct) -> ``'CANCELLED'``."""
+    words = raw_state.split()
+    return words[0].rstrip('+').upper() if words else ''
+
+
+def _task_states(record: Mapping[str, t.Any]) -> list[str]:
+    return [
+        _base_state(str((task.get('status') or {}).get('state') or '')) for task in record.get('tasks') or []
+    ]
+
+
+def _is_transient(record: Mapping[str, t.Any]) -> bool:
+    """The placeholder record Slurm shows briefly around completion: name 'allocation', no partition."""
+    return (
+        record.get('name') == _TRANSIENT_NAME
+        and not record.get('partition')
+        and not record.get('workingDirectory')
+    )
+
+
+def job_state_from_record(record: Mapping[str, t.Any]) -> JobState:
+    """The AiiDA state of a FirecREST job record, mapped as core.slurm maps Slurm's states.
+
+    Pending jobs held by the user or an admin, or waiting for a dependency or a begin time, are
+    ``QUEUED_HELD``. A pending record whose batch task already runs (seen on the transient
+    'allocation' record) is ``RUNNING``. Unknown states are ``UNDETERMINED``.
+    """
+    status = record.get('status') or {}
+    state = _STATE_MAP.get(_base_state(str(status.get('state') or '')), JobState.UNDETERMINED)
+    if state is JobState.QUEUED and 'RUNNING' in _task_states(record):
+        return JobState.RUNNING
+    if state is JobState.QUEUED and status.get('stateReason') in HELD_REASONS:
+        return JobState.QUEUED_HELD
+    return state
+
+
+def _timestamp(value: t.Any) -> datetime.datetime | None:
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        return None
+    return datetime.datetime.fromtimestamp(value, tz=datetime.timezone.utc)
+
+
+def _time_fields(times: Mapping[str, t.Any], transient: bool) -> dict[str, t.Any]:
+    start = _timestamp(times.get('start'))
+    return {
+        'dispatch_time': start,
+        'finish_time': _timestamp(times.get('end')),
+        'wallclock_time_seconds': times.get('elapsed') if start is not None else None,
+        'requested_wallclock_time_seconds': None if transient else times.get('limit'),
+    }
+
+
+def _record_fields(record: Mapping[str, t.Any], transient: bool) -> dict[str, t.Any]:
+    status = record.get('status') or {}
+    reason = status.get('stateReason')
+    return {
+        'job_substate': status.get('state'),
+        'annotation': None if reason in (None, 'None') else reason,
+        'exit_status': status.get('exitCode'),
+        'terminating_signal': status.get('interruptSignal'),
+        'job_owner': record.get('user'),
+        'account': record.get('account') or None,
+        'title': None if transient else record.get('name'),
+        'queue_name': None if transient else record.get('partition') or None,
+        'num_machines': record.get('allocationNodes') or None,
+        'allocated_machines_raw': record.get('nodes') or None,
+    }
+
+
+def job_info_from_record(record: Mapping[str, t.Any]) -> JobInfo:
+    """A ``JobInfo`` from one record of ``GET /compute/{system}/jobs[/{id}]``.
+
+    Fields the record does not have stay undefined: the submission time (FirecREST does not report
+    it) and, on the transient 'allocation' record, the title, partition and time limit.
+    """
+    transient = _is_transient(record)
+    info = JobInfo()
+    info.job_id = str(record['jobId'])
+    info.job_state = job_state_from_record(record)
+    fields = {**_record_fields(record, transient), **_time_fields(record.get('time') or {}, transient)}
+    info.update({key: value for key, value in fields.items() if value is not None})
+    return info
+
+
+def job_ending(records: Iterable[Mapping[str, t.Any]]) -> str | None:
+    """How a finished job ended, as a Slurm state name (``'TIMEOUT'``, ``'OUT_OF_MEMORY'`` ...).
+
+    The job-level state, unless a task ran out of memory or lost its node while the job itself only
+    says ``FAILED`` or ``CANCELLED``. None when there is no record.
+    """
+    for record in records:
+        job_state = _base_state(str((record.get('status') or {}).get('state') or ''))
+        if job_state in _ERROR_ENDINGS:
+            return job_state
+        for task_state in _task_states(record):
+            if task_state in ('OUT_OF_MEMORY', 'NODE_FAIL'):
+                return task_state
+        return job_state
+    return None
+
+
+# --- the scheduler -------------------------------------------------------------------------------
+
+
+class _ClientTransport(t.Protocol):
+    """What the scheduler needs from its transport: the FirecREST client and the blocking bridge."""
+
+    @property
+    def client(self) -> t.Any: ...
+
+    def run_command_blocking(
+        self, func: Callable[..., Awaitable[_T]], *args: t.Any, **kwargs: t.Any
+    ) -> _T: ...
+
+
+_SUBMITTED: dict[tuple[str, str], float] = {}
+"""(system, job id) -> monotonic time of submission, by this process (for the not-found grace)."""
+_SUBMITTED_LOCK = threading.Lock()
+
+
+def _remember_submission(system: str, job_id: str, grace: float) -> None:
+    now = time.monotonic()
+    with _SUBMITTED_LOCK:
+        for key in [key for key, when in _SUBMITTED.items() if now - when > grace]:
+            del _SUBMITTED[key]
+        _SUBMITTED[(system, job_id)] = now
+
+
+def _within_grace(system: str, job_id: str, grace: float) -> bool:
+    with _SUBMITTED_LOCK:
+        submitted = _SUBMITTED.get((system, job_id))
+    return submitted is not None and time.monotonic() - submitted <= grace
+
+
+class FirecrestScheduler(Scheduler):
+    """Slurm through the FirecREST v2 API: core.slurm's scripts, one job-list request per poll.
+
+    Use it with the ``firecrest`` transport. Job resources are core.slurm's, plus
+    ``num_gpus_per_machine`` and ``exclusive``.
+    """
+
+    _logger = Scheduler._logger.getChild('firecrest')
+    _features = {'can_query_by_user': False}
+    _job_resource_class = FirecrestJobResource
+
+    not_found_grace_seconds: t.ClassVar[float] = 60.0
+    """For this long after this process submitted a job, the server not knowing it (the Slurm
+    database can lag) makes the job ``QUEUED`` rather than finished."""
+
+    # --- submit script ---
+
+    def _get_submit_script_header(self, job_tmpl: JobTemplate) -> str:
+        """core.slurm's header, then ``--gpus-per-node`` / ``--exclusive``, then the custom commands."""
+        slurm_template = copy.copy(job_tmpl)
+        slurm_template.custom_scheduler_commands = ''
+        lines = [SlurmScheduler()._get_submit_script_header(slurm_template)]
+        resource = job_tmpl.job_resource
+        if resource.get('num_gpus_per_machine'):
+            lines.append(f'#SBATCH --gpus-per-node={resource["num_gpus_per_machine"]}')
+        if resource.get('exclusive'):
+            lines.append('#SBATCH --exclusive')
+        if job_tmpl.custom_scheduler_commands:
+            lines.append(job_tmpl.custom_scheduler_commands)
+        return '\n'.join(lines)
+
+    # --- the blocking bridge ---
+
+    def _bridge(self) -> _ClientTransport:
+        transport = self.transport
+        if not hasattr(transport, 'client') or not hasattr(transport, 'run_command_blocking'):
+            raise SchedulerError(f'The firecrest scheduler needs the firecrest transport, not {transport}.')
+        return t.cast(_ClientTransport, transport)
+
+    def _run(self, func: Callable[..., Awaitable[_T]], *args: t.Any) -> _T:
+        """Run ``func(client, *args)`` on the transport's event loop and return its result."""
+        bridge = self._bridge()
+        return bridge.run_command_blocking(func, bridge.client, *args)
+
+    # --- submit ---
+
+    def submit_job(self, working_directory: str, filename: str) -> str | ExitCode:
+        """Submit the script ``filename`` that the engine uploaded to ``working_directory``.
+
+        One ``POST /compute/{system}/jobs``; the server runs ``sbatch`` on the script in place.
+
+        :return: the job id, or ``ERROR_SCHEDULER_INVALID_ACCOUNT`` if Slurm refuses the account.
+        :raises SchedulerError: with the server's message if the submission is rejected otherwise.
+        """
+        try:
+            job_id = self._run(self._submit, working_directory, filename)
+        except OSError as exc:
+            return self._submission_error(exc)
+        self.logger.info(f'submitted {filename} in {working_directory} as job {job_id}')
+        return job_id
+
+    async def _submit(self, client: t.Any, working_directory: str, filename: str) -> str:
+        script = posixpath.join(working_directory, filename)
+        answer = await client.api.submit(
+            client.system,
+            working_dir=working_directory,
+            script_remote_path=script,
+            account=client.account or None,
+        )
+        job_id = str(answer['jobId'])
+        _remember_submission(client.system, job_id, self.not_found_grace_seconds)
+        return job_id
+
+    def _submission_error(self, exc: OSError) -> ExitCode:
+        from aiida.engine import CalcJob
+
+        message = str(exc)
+        if 'Invalid account' in message:
+            self.logger.error(f'job submission refused: {message}')
+            return CalcJob.exit_codes.ERROR_SCHEDULER_INVALID_ACCOUNT
+        raise SchedulerError(f'FirecREST refused the job submission: {message}') from exc
+
+    # --- poll ---
+
+    @t.overload
+    def get_jobs(
+        self, jobs: list[str] | None = None, user: str | None = None, as_dict: t.Literal[False] = False
+    ) -> list[JobInfo]: ...
+
+    @t.overload
+    def get_jobs(
+        self, jobs: list[str] | None = None, user: str | None = None, as_dict: t.Literal[True] = ...
+    ) -> dict[str, JobInfo]: ...
+
+    def get_jobs(
+        self, jobs: list[str] | None = None, user: str | None = None, as_dict: bool = False
+    ) -> list[JobInfo] | dict[str, JobInfo]:
+        """The state of ``jobs`` (all of the user's recent jobs if None), in one list request.
+
+        A requested job missing from the list is asked for individually. A job the server does not
+        know is left out (AiiDA then takes it as finished), unless this process submitted it less
+        than ``not_found_grace_seconds`` ago: then it is reported ``QUEUED``.
+
+        :param user: not supported (FirecREST lists the authenticated user's jobs).
+        """
+        if user is not None:
+            raise SchedulerError('The firecrest scheduler lists the jobs of the authenticated user only.')
+        wanted = None if jobs is None else [str(job_id) for job_id in jobs]
+        infos = self._run(self._poll, wanted)
+        return {info.job_id: info for info in infos} if as_dict else infos
+
+    async def _poll(self, client: t.Any, wanted: list[str] | None) -> list[JobInfo]:
+        records = _latest_records(await client.api.job_info(client.system))
+        if wanted is None:
+            return [job_info_from_record(record) for record in records.values()]
+        missing = [job_id for job_id in wanted if job_id not in records]
+        found = await asyncio.gather(*(self._fetch_one(client, job_id) for job_id in missing))
+        for job_id, record in zip(missing, found, strict=True):
+            if record is not None:
+                records[job_id] = record
+        infos = (
+            self._info_or_grace(client.system, job_id, records.get(job_id))
+            for job_id in dict.fromkeys(wanted)
+        )
+        return [info for info in infos if info is not None]
+
+    async def _fetch_one(self, client: t.Any, job_id: str) -> dict[str, t.Any] | None:
+        try:
+            answer = await client.api.job_info(client.system, jobid=job_id)
+        except FileNotFoundError:
+            return None
+        return _latest_records(answer).get(job_id)
+
+    def _info_or_grace(self, system: str, job_id: str, record: Mapping[str, t.Any] | None) -> JobInfo | None:
+        if record is not None:
+            return job_info_from_record(record)
+        if not _within_grace(system, job_id, self.not_found_grace_seconds):
+            return None
+        info = JobInfo()
+        info.job_id = job_id
+        info.job_state = JobState.QUEUED
+        info.annotation = 'submitted, not yet known to the scheduler'
+        return info
+
+    # --- kill ---
+
+    def kill_job(self, jobid: str) -> bool:
+        """Cancel the job with one ``DELETE /compute/{system}/jobs/{id}``.
+
+        :return: True if the server accepted it; False if it refused (for example because the job
+            has already finished: the engine then checks its state).
+        """
+        try:
+            self._run(self._cancel, str(jobid))
+        except OSError as exc:
+            self.logger.warning(f'FirecREST refused to cancel job {jobid}: {exc}')
+            return False
+        self.logger.info(f'cancelled job {jobid}')
+        return True
+
+    @staticmethod
+    async def _cancel(client: t.Any, job_id: str) -> None:
+        await client.api.cancel_job(client.system, job_id)
+
+    # --- accounting ---
+
+    def can_get_detailed_job_info(self) -> bool:
+        """Always: the job record is the detailed job info."""
+        return True
+
+    def get_detailed_job_info(self, job_id: str) -> dict[str, str | int]:
+        """The job's FirecREST record(s) as JSON in ``stdout``, with ``retval`` 0.
+
+        If the server cannot give it, ``retval`` is 1 and ``stderr`` holds the reason (the engine
+        then skips scheduler output parsing instead of failing the job).
+        """
+        try:
+            records = self._run(self._records_of, str(job_id))
+        except OSError as exc:
+            return {'retval': 1, 'stdout': '', 'stderr': str(exc)}
+        return {'retval': 0, 'stdout': json.dumps(records, indent=1, sort_keys=True), 'stderr': ''}
+
+    @staticmethod
+    async def _records_of(client: t.Any, job_id: str) -> list[dict[str, t.Any]]:
+        return list(await client.api.job_info(client.system, jobid=job_id))
+
+    def parse_output(
+        self,
+        detailed_job_info: dict[str, str | int] | None = None,
+        stdout: str | None = None,
+        stderr: str | None = None,
+    ) -> ExitCode | None:
+        """Out-of-memory, time-limit and node-failure endings as AiiDA's scheduler exit codes.
+
+        The ending comes from the job record in ``detailed_job_info``; without one, the scheduler's
+        ``stderr`` is matched against Slurm's messages exactly as core.slurm does.
+
+        :raises ValueError: if ``detailed_job_info`` has no ``stdout`` or it is not the JSON of records.
+        """
+        from aiida.engine import CalcJob
+
+        if detailed_job_info is not None and detailed_job_info.get('retval', 0) == 0:
+            exit_code_name = _ERROR_ENDINGS.get(
+                job_ending(_records_from_detailed_info(detailed_job_info)) or ''
+            )
+            if exit_code_name is not None:
+                return CalcJob.exit_codes[exit_code_name]
+        return SlurmScheduler().parse_output(None, stdout, stderr)
+
+
+def _records_from_detailed_info(detailed_job_info: Mapping[str, t.Any]) -> list[dict[str, t.Any]]:
+    try:
+        records = json.loads(detailed_job_info['stdout'])
+    except KeyError:
+        raise ValueError('the `detailed_job_info` does not contain the required key `stdout`.') from None
+    except (TypeError, json.JSONDecodeError) as exc:
+        raise ValueError(f'the `detailed_job_info.stdout` is not the JSON of job records: {exc}') from exc
+    if not isinstance(records, list):
+        raise ValueError('the `detailed_job_info.stdout` is not a list of job records.')
+    return records
+
+
+def _latest_records(records: Iterable[Mapping[str, t.Any]]) -> dict[str, dict[str, t.Any]]:
+    """Records by job id; when a job has several (requeued jobs), the last one listed."""
+    return {str(record['jobId']): dict(record) for record in records}
