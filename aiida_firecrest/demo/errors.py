@@ -19,6 +19,7 @@ class FirecrestHTTPError(Exception):
         data: dict[str, Any] | None = None,
         user: str | None = None,
         headers: dict[str, str] | None = None,
+        caused_by: list[str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -27,12 +28,13 @@ class FirecrestHTTPError(Exception):
         self.data = data
         self.user = user
         self.headers = headers
+        self.caused_by = caused_by
 
     def response(self) -> JSONResponse:
         body = {
             'errorType': self.error_type,
             'message': self.message,
-            'causedBy': None,
+            'causedBy': self.caused_by,
             'data': self.data,
             'user': self.user,
         }
