@@ -1,0 +1,245 @@
+"""The pieces behind the fixtures of ``tests/conftest.py``: server handles, the request log, helpers.
+
+A test talks to one FirecREST v2 server per session, described by a connection dict (the JSON that
+``python firecrest_demo.py serve --config-out FILE`` writes and ``--firecrest-config FILE`` reads):
+
+* :class:`DemoHandle`: the demo server started by the harness (``is_demo`` True: counters, switches);
+* :class:`RemoteHandle`: any other FirecREST v2 server (a real centre, FirecREST's docker demo).
+
+:class:`InProcessDemo` is the fast tier: the demo app called in-process through httpx's ASGI transport.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import json
+import re
+import secrets
+import shutil
+import subprocess
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from aiida_firecrest.demo.settings import DemoSettings
+
+if TYPE_CHECKING:
+    from aiida_firecrest.demo.app import DemoState
+
+REQUIRED_KEYS = (
+    'url',
+    'token_uri',
+    'client_id',
+    'client_secret',
+    'compute_resource',
+    'temp_directory',
+    'workdir',
+)
+"""Required keys of a ``--firecrest-config`` file; ``billing_account``, ``home`` etc. are optional."""
+
+DOCKER_DEMO_CONFIG: dict[str, Any] = {
+    'url': 'http://localhost:8000',
+    'token_uri': 'http://localhost:8080/auth/realms/kcrealm/protocol/openid-connect/token',
+    'client_id': 'firecrest-test-client',
+    # The public, documented test credential of FirecREST's docker demo (not a secret of any real system).
+    'client_secret': 'wZVHVIEd9dkJDh9hMKc6DTvkqXxnDttk',
+    'compute_resource': 'cluster-slurm-api',
+    'temp_directory': '/home/fireuser/aiida-tmp',
+    'workdir': '/home/fireuser/aiida-work',
+    'billing_account': 'myproject',
+    'home': '/home/fireuser',
+}
+"""Connection details of FirecREST's official docker demo (its ``docker-compose.yml`` defaults)."""
+
+ASGI_URL = 'http://firecrest-demo.asgi'
+"""Base URL of the in-process demo app (never resolved: httpx hands requests to the app directly)."""
+
+
+class HarnessConfigError(ValueError):
+    """A ``--firecrest-config`` file that cannot describe a FirecREST server."""
+
+
+def load_server_config(path: Path) -> dict[str, Any]:
+    """Read and check a ``--firecrest-config`` JSON file.
+
+    :raises HarnessConfigError: if it is missing, not a JSON object, or lacks a required key.
+    """
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise HarnessConfigError(f'cannot read the FirecREST config {path}: {exc}') from exc
+    if not isinstance(data, dict):
+        raise HarnessConfigError(f'the FirecREST config {path} must hold a JSON object')
+    missing = [key for key in REQUIRED_KEYS if not data.get(key)]
+    if missing:
+        raise HarnessConfigError(f'the FirecREST config {path} lacks {", ".join(missing)}')
+    return data
+
+
+def dir_name_for(test_name: str, max_length: int = 60) -> str:
+    """A directory name for a test: its name made safe for a path, plus a random suffix so it is fresh."""
+    safe = re.sub(r'[^A-Za-z0-9_.-]+', '_', test_name).strip('_.')[:max_length]
+    return f'{safe or "test"}-{secrets.token_hex(3)}'
+
+
+def docker_engine_problem() -> str | None:
+    """Why FirecREST's docker demo cannot run here, or None when a docker engine with compose answers."""
+    if shutil.which('docker') is None:
+        return 'no `docker` executable on PATH'
+    for command in (['docker', 'info'], ['docker', 'compose', 'version']):
+        try:
+            result = subprocess.run(command, capture_output=True, timeout=30, check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return f'`{" ".join(command)}` failed: {exc}'
+        if result.returncode != 0:
+            return f'`{" ".join(command)}` failed: {result.stderr.decode(errors="replace").strip()[:200]}'
+    return None
+
+
+class RemoteHandle:
+    """A FirecREST v2 server the harness did not start: only what every server offers."""
+
+    is_demo = False
+
+    def __init__(self, config: Mapping[str, Any], description: str) -> None:
+        self.config: dict[str, Any] = dict(config)
+        self.description = description
+        """Where the server comes from, for skip messages and the report header."""
+
+    def counters(self) -> dict[str, int]:
+        raise RuntimeError(f'request counters exist only on the demo server, not on {self.description}')
+
+    def reset_counters(self) -> None:
+        raise RuntimeError(f'request counters exist only on the demo server, not on {self.description}')
+
+    def switches(self, **switches: Any) -> contextlib.AbstractContextManager[dict[str, Any]]:
+        raise RuntimeError(f'switches exist only on the demo server, not on {self.description}')
+
+
+class DemoHandle:
+    """The demo server started by the harness (``aiida_firecrest.demo.launcher.DemoServer``)."""
+
+    is_demo = True
+    description = 'the demo server'
+
+    def __init__(self, server: Any) -> None:
+        self.server = server
+        """The running ``DemoServer``."""
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self.server.config
+
+    @property
+    def settings(self) -> DemoSettings:
+        return self.server.settings
+
+    def counters(self) -> dict[str, int]:
+        """Requests per endpoint (``'METHOD /route/template'``) since the last reset."""
+        return self.server.counters()
+
+    def reset_counters(self) -> None:
+        self.server.reset_counters()
+
+    def current_switches(self) -> dict[str, Any]:
+        """The switches in force (``latency``, ``faults``, ``job_not_found_for``)."""
+        response = httpx.get(f'{self.config["url"]}/_demo/switches', timeout=10.0)
+        response.raise_for_status()
+        return response.json()
+
+    @contextlib.contextmanager
+    def switches(self, **switches: Any) -> Iterator[dict[str, Any]]:
+        """Set switches for the block, then restore those it changed; yields the switches in force."""
+        before = self.current_switches()
+        try:
+            yield self.server.set_switches(**switches)
+        finally:
+            self.server.set_switches(**{name: before[name] for name in switches if name in before})
+
+
+class InProcessDemo(httpx.ASGITransport):
+    """The fast tier: an ``httpx.AsyncBaseTransport`` that calls a demo app in this process.
+
+    The app's startup handlers run in the event loop of the first request (so that tasks they
+    schedule live in that loop); :meth:`shutdown` runs its shutdown handlers.
+    ``settings`` is the live :class:`DemoSettings`: change ``latency``, ``faults`` or
+    ``job_not_found_for`` on it to flip a switch in-process.
+    """
+
+    def __init__(self, settings: DemoSettings) -> None:
+        from aiida_firecrest.demo.app import create_app
+
+        super().__init__(app=create_app(settings))
+        self.settings = settings
+        self._started = False
+        for name in ('aiida-tmp', 'aiida-work'):
+            (settings.scratch / name).mkdir(parents=True, exist_ok=True)
+
+    @property
+    def state(self) -> DemoState:
+        """The app's shared state (``counters``, ``extra``)."""
+        return self.app.state.demo  # type: ignore[attr-defined]
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """Connection details in the ``--config-out`` format, with :data:`ASGI_URL` as the server."""
+        scratch = self.settings.scratch
+        return {
+            'url': ASGI_URL,
+            'token_uri': f'{ASGI_URL}/oauth2/token',
+            'client_id': self.settings.client_id,
+            'client_secret': self.settings.client_secret,
+            'compute_resource': self.settings.system_name,
+            'temp_directory': str(scratch / 'aiida-tmp'),
+            'workdir': str(scratch / 'aiida-work'),
+            'billing_account': self.settings.account,
+            'home': str(self.settings.home),
+            'max_ops_file_size': self.settings.max_ops_file_size,
+        }
+
+    def counters(self) -> dict[str, int]:
+        return dict(self.state.counters)
+
+    def reset_counters(self) -> None:
+        self.state.counters.clear()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if not self._started:
+            self._started = True
+            for handler in self.app.router.on_startup:  # type: ignore[attr-defined]
+                result = handler()
+                if inspect.isawaitable(result):
+                    await result
+        return await super().handle_async_request(request)
+
+    def shutdown(self) -> None:
+        """Run the app's (synchronous) shutdown handlers if it was started."""
+        if self._started:
+            self._started = False
+            for handler in self.app.router.on_shutdown:  # type: ignore[attr-defined]
+                handler()
+
+
+class RequestLog:
+    """Requests to FirecREST per test, by endpoint, for ``--firecrest-requests``."""
+
+    def __init__(self) -> None:
+        self.by_test: dict[str, Counter[str]] = {}
+
+    def record(self, test_id: str, counts: Mapping[str, int]) -> None:
+        if any(counts.values()):
+            self.by_test.setdefault(test_id, Counter()).update(counts)
+
+    def report_lines(self) -> list[str]:
+        """The lines printed at the end of the session: one block per test, busiest endpoint first."""
+        lines: list[str] = []
+        for test_id, counts in self.by_test.items():
+            lines.append(f'{test_id}: {sum(counts.values())} requests')
+            lines.extend(f'    {count:5d}  {endpoint}' for endpoint, count in counts.most_common())
+        total = sum(sum(counts.values()) for counts in self.by_test.values())
+        lines.append(f'{len(self.by_test)} tests made {total} requests to FirecREST')
+        return lines

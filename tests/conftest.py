@@ -1,0 +1,382 @@
+"""Fixtures and options shared by the whole suite: one FirecREST server per session, a fresh remote
+directory per test, an AiiDA profile and a ``firecrest`` computer, and the in-process fast tier.
+
+Options (see README, "Tests"):
+
+* ``--firecrest-config FILE``: run against the server described by FILE (the JSON written by
+  ``python firecrest_demo.py serve --config-out FILE``) instead of starting the demo server;
+* ``--firecrest-docker`` (with ``--firecrest-docker-compose FILE`` or ``$FIRECREST_DOCKER_COMPOSE``):
+  start FirecREST's official docker demo with pytest-docker and run against it;
+* ``--firecrest-requests``: print, at the end, the requests each test made to FirecREST, by endpoint.
+
+The AiiDA profile is created lazily: only tests that use ``aiida_profile`` (directly or through
+``firecrest_computer``) pay for it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import warnings
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
+
+import pytest
+
+# aiida-core's fixtures except the autouse ``aiida_config``, ``aiida_profile``, ``run_aiida_broker_service``:
+# the first two are redefined below without autouse, so that a session without AiiDA tests creates no profile.
+from aiida.tools.pytest_fixtures import (  # noqa: F401
+    aiida_code,
+    aiida_code_installed,
+    aiida_computer,
+    aiida_computer_local,
+    aiida_config_factory,
+    aiida_config_tmp,
+    aiida_localhost,
+    aiida_manager,
+    aiida_profile_clean,
+    aiida_profile_factory,
+    aiida_profile_tmp,
+    daemon_client,
+    entry_points,
+    run_aiida_broker_service_for_profile,
+    started_daemon_client,
+    stopped_daemon_client,
+    submit_and_await,
+)
+
+from tests._harness import (
+    DOCKER_DEMO_CONFIG,
+    DemoHandle,
+    HarnessConfigError,
+    InProcessDemo,
+    RemoteHandle,
+    RequestLog,
+    dir_name_for,
+    docker_engine_problem,
+    load_server_config,
+)
+
+if TYPE_CHECKING:
+    from aiida import orm
+    from aiida.manage.configuration.config import Config
+    from aiida.manage.configuration.profile import Profile
+    from firecrest.v2 import Firecrest
+
+pytest_plugins = ('pytester',)
+
+REQUEST_LOG = pytest.StashKey[RequestLog]()
+SERVER_CONFIG = pytest.StashKey['dict[str, Any] | None']()
+MIN_POLL_INTERVAL = 0.5
+"""Seconds between two polls of the firecrest_computer's scheduler."""
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup('firecrest', 'FirecREST server under test')
+    group.addoption(
+        '--firecrest-config',
+        metavar='FILE',
+        default=None,
+        help='JSON file describing a FirecREST v2 server to test against (the format of '
+        '`firecrest_demo.py serve --config-out`); default: start the demo server.',
+    )
+    group.addoption(
+        '--firecrest-requests',
+        action='store_true',
+        default=False,
+        help='At the end, print the requests each test made to FirecREST, by endpoint (demo server only).',
+    )
+    group.addoption(
+        '--firecrest-docker',
+        action='store_true',
+        default=False,
+        help="Start FirecREST's official docker demo (needs a docker engine and its compose file).",
+    )
+    group.addoption(
+        '--firecrest-docker-compose',
+        metavar='FILE',
+        default=os.environ.get('FIRECREST_DOCKER_COMPOSE'),
+        help="FirecREST's docker-compose.yml for --firecrest-docker (default: $FIRECREST_DOCKER_COMPOSE).",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line('markers', 'demo_only: needs the demo server (counters, switches, local files)')
+    config.stash[REQUEST_LOG] = RequestLog()
+    config.stash[SERVER_CONFIG] = _read_config_option(config)
+    compose = config.getoption('firecrest_docker_compose')
+    if config.getoption('firecrest_docker') and not (compose and Path(compose).is_file()):
+        raise pytest.UsageError(
+            "--firecrest-docker needs FirecREST's docker-compose.yml: pass --firecrest-docker-compose FILE "
+            f'or set FIRECREST_DOCKER_COMPOSE (got {compose!r})'
+        )
+
+
+def _read_config_option(config: pytest.Config) -> dict[str, Any] | None:
+    path = config.getoption('firecrest_config')
+    if path is None:
+        return None
+    try:
+        return load_server_config(Path(path))
+    except HarnessConfigError as exc:
+        raise pytest.UsageError(f'--firecrest-config: {exc}') from exc
+
+
+def _uses_demo(config: pytest.Config) -> bool:
+    return config.stash[SERVER_CONFIG] is None and not config.getoption('firecrest_docker')
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    if config.getoption('firecrest_docker'):
+        return f'FirecREST: docker demo from {config.getoption("firecrest_docker_compose")}'
+    if not _uses_demo(config):
+        return f'FirecREST: the server in {config.getoption("firecrest_config")}'
+    return 'FirecREST: demo server (started once per session, on free 127.0.0.1 ports)'
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker('demo_only') and not _uses_demo(item.config):
+        pytest.skip('needs the demo server (counters, switches or local files), not a real FirecREST')
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """Reset the demo counters right before the test body and, with --firecrest-requests, read them after."""
+    counted = _counted_servers(item)
+    for server in counted:
+        server.reset_counters()
+    try:
+        return (yield)
+    finally:
+        if item.config.getoption('firecrest_requests'):
+            for server in counted:
+                item.config.stash[REQUEST_LOG].record(item.nodeid, server.counters())
+
+
+def _counted_servers(item: pytest.Item) -> list[DemoHandle | InProcessDemo]:
+    """The demo servers (socket or in-process) a test uses, read from its fixture values."""
+    funcargs: dict[str, Any] = getattr(item, 'funcargs', {})
+    return [value for value in funcargs.values() if isinstance(value, (DemoHandle, InProcessDemo))]
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    if not config.getoption('firecrest_requests'):
+        return
+    terminalreporter.write_sep('=', 'requests to FirecREST per test')
+    if not _uses_demo(config):
+        terminalreporter.write_line('(not counted: request counters exist only on the demo server)')
+    for line in config.stash[REQUEST_LOG].report_lines():
+        terminalreporter.write_line(line)
+
+
+# ---------------------------------------------------------------------------------------------- servers
+
+
+@pytest.fixture(scope='session')
+def firecrest_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[DemoHandle | RemoteHandle]:
+    """The FirecREST v2 server of this session: the demo server unless an option names another."""
+    config = request.config
+    if config.getoption('firecrest_docker'):
+        yield _docker_server(request)
+    elif config.stash[SERVER_CONFIG] is not None:
+        yield RemoteHandle(
+            config.stash[SERVER_CONFIG], f'the server in {config.getoption("firecrest_config")}'
+        )
+    else:
+        from aiida_firecrest.demo.launcher import DemoServer
+
+        with DemoServer(root=tmp_path_factory.mktemp('firecrest-demo')) as server:
+            yield DemoHandle(server)
+
+
+def _docker_server(request: pytest.FixtureRequest) -> RemoteHandle:
+    """FirecREST's docker demo, started by pytest-docker's ``docker_services`` and waited for."""
+    problem = docker_engine_problem()
+    if problem is not None:
+        pytest.skip(f'--firecrest-docker: no usable docker engine here ({problem})')
+    services = request.getfixturevalue('docker_services')
+    details = {**DOCKER_DEMO_CONFIG, **(request.config.stash[SERVER_CONFIG] or {})}
+    services.wait_until_responsive(
+        check=lambda: _answers(f'{details["url"]}/status/liveness/'), timeout=600, pause=2
+    )
+    return RemoteHandle(details, "FirecREST's docker demo")
+
+
+def _answers(url: str) -> bool:
+    import httpx
+
+    try:
+        return httpx.get(url, timeout=5.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@pytest.fixture(scope='session')
+def docker_compose_file(pytestconfig: pytest.Config) -> str:
+    """pytest-docker's compose file: FirecREST's own, from --firecrest-docker-compose."""
+    return str(Path(pytestconfig.getoption('firecrest_docker_compose') or 'docker-compose.yml').resolve())
+
+
+@pytest.fixture
+def demo_only(firecrest_server: DemoHandle | RemoteHandle) -> DemoHandle:
+    """The demo server; skips the test (with the reason) on any other server."""
+    if not isinstance(firecrest_server, DemoHandle):
+        pytest.skip(
+            f'needs the demo server (counters, switches or local files), not {firecrest_server.description}'
+        )
+    return firecrest_server
+
+
+@pytest.fixture(scope='session')
+def firecrest_sync(firecrest_server: DemoHandle | RemoteHandle) -> Iterator[Firecrest]:
+    """pyfirecrest's sync client on the session's server, to set up and clean up independently of our code.
+
+    It also creates the server's ``workdir`` and ``temp_directory`` if they are missing.
+    """
+    from firecrest import ClientCredentialsAuth
+    from firecrest.v2 import Firecrest
+
+    from aiida_firecrest.config import resolve_secret
+
+    config = firecrest_server.config
+    auth = ClientCredentialsAuth(
+        config['client_id'],
+        resolve_secret(str(config['client_secret'])),
+        config['token_uri'],
+        min_token_validity=60,
+    )
+    auth.timeout = 60
+    client = Firecrest(firecrest_url=config['url'], authorization=auth)
+    client.timeout = 60
+    client.num_retries_rate_limit = 5
+    for key in ('workdir', 'temp_directory'):
+        client.mkdir(config['compute_resource'], config[key], create_parents=True)
+    yield client
+    client.close_session()
+
+
+@pytest.fixture
+def remote_dir(
+    request: pytest.FixtureRequest, firecrest_server: DemoHandle | RemoteHandle, firecrest_sync: Firecrest
+) -> Iterator[PurePosixPath]:
+    """A fresh, empty directory on the server in its ``workdir``, named after the test, removed after it."""
+    config = firecrest_server.config
+    system = config['compute_resource']
+    path = PurePosixPath(config['workdir']) / dir_name_for(request.node.name)
+    firecrest_sync.mkdir(system, str(path), create_parents=True)
+    yield path
+    _remove_remote_dir(firecrest_sync, firecrest_server, path)
+
+
+def _remove_remote_dir(client: Firecrest, server: DemoHandle | RemoteHandle, path: PurePosixPath) -> None:
+    from firecrest import FirecrestException
+
+    try:
+        client.rm(
+            server.config['compute_resource'], str(path), account=server.config.get('billing_account') or None
+        )
+    except FirecrestException as exc:
+        if isinstance(server, DemoHandle):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            warnings.warn(
+                f'could not remove the test directory {path} on {server.description}: {exc}', stacklevel=1
+            )
+
+
+# ---------------------------------------------------------------------------------------------- AiiDA
+
+
+@pytest.fixture(scope='session')
+def aiida_config(
+    tmp_path_factory: pytest.TempPathFactory,
+    aiida_config_factory: Any,  # noqa: F811
+) -> Iterator[Config]:
+    """A temporary AiiDA configuration directory (aiida-core's fixture, created only when a test needs it)."""
+    with aiida_config_factory(tmp_path_factory.mktemp('aiida-config')) as config:
+        yield config
+
+
+@pytest.fixture(scope='session')
+def aiida_profile(aiida_config: Config, aiida_profile_factory: Any) -> Iterator[Profile]:  # noqa: F811
+    """A temporary AiiDA profile, ``core.sqlite_dos`` storage and no broker (created only when needed)."""
+    with aiida_profile_factory(aiida_config) as profile:
+        yield profile
+
+
+@pytest.fixture(scope='session')
+def client_secret_file(
+    firecrest_server: DemoHandle | RemoteHandle, tmp_path_factory: pytest.TempPathFactory
+) -> str:
+    """The client secret as a computer stores it: an absolute path to a file only the user can read."""
+    stored = str(firecrest_server.config['client_secret'])
+    if os.path.isabs(stored):
+        return stored
+    path = tmp_path_factory.mktemp('secret') / 'client-secret'
+    path.touch(mode=0o600)
+    path.write_text(stored)
+    return str(path)
+
+
+@pytest.fixture
+def transport_params(firecrest_server: DemoHandle | RemoteHandle, client_secret_file: str) -> dict[str, Any]:
+    """Options for ``computer.configure(**params)`` or ``FirecrestTransport(**params)`` on this server.
+
+    Only the connection options come from the server's description; the others (thresholds, concurrency,
+    checksums) keep the plugin's defaults.
+    """
+    from aiida_firecrest.config import AUTH_OPTIONS
+
+    config = firecrest_server.config
+    params = {name: config[name] for name, _ in AUTH_OPTIONS if name in config}
+    params['client_secret'] = client_secret_file
+    return params
+
+
+@pytest.fixture
+def firecrest_computer(
+    aiida_profile: Profile,
+    firecrest_server: DemoHandle | RemoteHandle,
+    transport_params: dict[str, Any],
+    remote_dir: PurePosixPath,
+) -> orm.Computer:
+    """A stored computer with the ``firecrest`` transport and scheduler, configured for the session's server.
+
+    Its work directory is this test's ``remote_dir``; jobs are polled every :data:`MIN_POLL_INTERVAL` seconds
+    and the transport may be opened again at once (safe interval 0).
+    """
+    from aiida import orm
+
+    computer = orm.Computer(
+        label=f'firecrest-{remote_dir.name}',
+        hostname=urlparse(firecrest_server.config['url']).hostname or 'localhost',
+        description=f'FirecREST test computer on {firecrest_server.description}',
+        transport_type='firecrest',
+        scheduler_type='firecrest',
+        workdir=str(remote_dir),
+    ).store()
+    computer.set_minimum_job_poll_interval(MIN_POLL_INTERVAL)
+    computer.set_default_mpiprocs_per_machine(1)
+    computer.configure(safe_interval=0, **transport_params)
+    return computer
+
+
+# ---------------------------------------------------------------------------------------------- fast tier
+
+
+@pytest.fixture
+def asgi_transport(tmp_path: Path) -> Iterator[InProcessDemo]:
+    """The fast tier: an ``httpx.AsyncBaseTransport`` calling a fresh in-process demo app (no sockets, no S3).
+
+    It also carries ``.settings`` (flip switches in-process), ``.config`` (connection details with a
+    placeholder URL), ``.state`` and ``.counters()`` / ``.reset_counters()``.
+    """
+    from aiida_firecrest.demo.settings import DemoSettings
+
+    transport = InProcessDemo(DemoSettings(root=tmp_path / 'firecrest-demo'))
+    yield transport
+    transport.shutdown()

@@ -1,0 +1,157 @@
+"""The test harness itself: the session's server, fresh remote directories, counters, options."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests._harness import REQUIRED_KEYS, DemoHandle, InProcessDemo, RequestLog, dir_name_for
+
+CONFTEST = 'from tests.conftest import *  # noqa: F403\npytest_plugins = ()\n'
+"""An inner pytest session (pytester) with this suite's options and fixtures."""
+
+
+def test_server_answers(firecrest_server: Any) -> None:
+    response = httpx.get(f'{firecrest_server.config["url"]}/status/liveness/', timeout=10.0)
+    assert response.status_code == 200
+
+
+def test_switches_are_restored_after_the_block(demo_only: DemoHandle) -> None:
+    with demo_only.switches(latency=0.01) as switches:
+        assert switches['latency'] == 0.01
+    assert demo_only.current_switches()['latency'] == 0.0
+
+
+def test_transport_params_point_to_a_private_secret_file(transport_params: dict[str, Any]) -> None:
+    secret = Path(transport_params['client_secret'])
+    assert secret.is_absolute()
+    assert secret.stat().st_mode & 0o077 == 0
+    assert 'small_file_size_mb' not in transport_params
+
+
+async def _systems_through(transport: InProcessDemo) -> httpx.Response:
+    """``GET /status/systems`` with a fresh token, in-process."""
+    config = transport.config
+    async with httpx.AsyncClient(transport=transport, base_url=config['url']) as client:
+        token = await client.post(
+            '/oauth2/token',
+            data={
+                'grant_type': 'client_credentials',
+                'client_id': config['client_id'],
+                'client_secret': config['client_secret'],
+            },
+        )
+        headers = {'Authorization': f'Bearer {token.json()["access_token"]}'}
+        return await client.get('/status/systems', headers=headers)
+
+
+def test_asgi_transport_serves_the_demo_app_in_process(asgi_transport: InProcessDemo) -> None:
+    response = asyncio.run(_systems_through(asgi_transport))
+    assert response.status_code == 200
+    assert asgi_transport.counters() == {'GET /status/systems': 1}
+
+
+def test_dir_name_is_safe_and_unique() -> None:
+    first, second = dir_name_for('test_x[a/b c]'), dir_name_for('test_x[a/b c]')
+    assert first != second
+    assert first.startswith('test_x_a_b_c-')
+
+
+def test_request_log_reports_busiest_endpoint_first() -> None:
+    log = RequestLog()
+    log.record('t.py::a', {'GET /x': 1, 'POST /y': 3})
+    log.record('t.py::b', {})
+    assert log.report_lines() == [
+        't.py::a: 4 requests',
+        '        3  POST /y',
+        '        1  GET /x',
+        '1 tests made 4 requests to FirecREST',
+    ]
+
+
+@pytest.mark.parametrize('missing', REQUIRED_KEYS)
+def test_config_file_without_a_required_key_is_a_usage_error(pytester: pytest.Pytester, missing: str) -> None:
+    config = {key: f'/{key}' for key in REQUIRED_KEYS}
+    del config[missing]
+    path = pytester.path / 'server.json'
+    path.write_text(json.dumps(config))
+    pytester.makeconftest(CONFTEST)
+    result = pytester.runpytest_inprocess('--firecrest-config', str(path))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f'*--firecrest-config*lacks {missing}*'])
+
+
+def test_config_file_selects_a_remote_server_and_skips_demo_only(pytester: pytest.Pytester) -> None:
+    path = pytester.path / 'server.json'
+    path.write_text(json.dumps({key: f'/{key}' for key in REQUIRED_KEYS}))
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(
+        """
+        import pytest
+
+        def test_remote(firecrest_server):
+            assert not firecrest_server.is_demo
+            assert firecrest_server.config['url'] == '/url'
+
+        def test_needs_demo(demo_only):
+            pass
+
+        @pytest.mark.demo_only
+        def test_marked():
+            pass
+        """
+    )
+    result = pytester.runpytest_inprocess('--firecrest-config', str(path), '-rs')
+    result.assert_outcomes(passed=1, skipped=2)
+    result.stdout.fnmatch_lines(['*needs the demo server*'])
+
+
+def test_docker_mode_skips_with_the_reason_without_a_docker_engine(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    compose = pytester.path / 'docker-compose.yml'
+    compose.write_text('services: {}\n')
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile('def test_server(firecrest_server):\n    pass\n')
+    monkeypatch.setenv('PATH', str(pytester.mkdir('empty-bin')))
+    result = pytester.runpytest_inprocess(
+        '--firecrest-docker', '--firecrest-docker-compose', str(compose), '-rs'
+    )
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(['*no usable docker engine here (no `docker` executable on PATH)*'])
+
+
+def test_docker_mode_without_a_compose_file_is_a_usage_error(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makeconftest(CONFTEST)
+    monkeypatch.delenv('FIRECREST_DOCKER_COMPOSE', raising=False)
+    result = pytester.runpytest_inprocess('--firecrest-docker')
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(['*--firecrest-docker needs FirecREST*'])
+
+
+def test_requests_option_prints_the_requests_of_each_test(pytester: pytest.Pytester) -> None:
+    """Through the in-process tier, so that the inner session starts no server."""
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(
+        """
+        import asyncio
+
+        from tests.test_harness import _systems_through
+
+        def test_two_requests(asgi_transport):
+            for _ in range(2):
+                asyncio.run(_systems_through(asgi_transport))
+        """
+    )
+    result = pytester.runpytest_inprocess('--firecrest-requests')
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        ['*requests to FirecREST per test*', '*::test_two_requests: 2 requests', '*2  GET /status/systems']
+    )
