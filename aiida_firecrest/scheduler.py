@@ -35,6 +35,8 @@ from aiida.schedulers import Scheduler, SchedulerError
 from aiida.schedulers.datastructures import JobInfo, JobState, JobTemplate
 from aiida.schedulers.plugins.slurm import SlurmJobResource, SlurmScheduler
 
+from .client import FirecrestClient, translate_errors
+
 __all__ = (
     'FirecrestJobResource',
     'FirecrestScheduler',
@@ -237,29 +239,34 @@ class _ClientTransport(t.Protocol):
     """What the scheduler needs from its transport: the FirecREST client and the blocking bridge."""
 
     @property
-    def client(self) -> t.Any: ...
+    def client(self) -> FirecrestClient: ...
 
     def run_command_blocking(
         self, func: Callable[..., Awaitable[_T]], *args: t.Any, **kwargs: t.Any
     ) -> _T: ...
 
 
-_SUBMITTED: dict[tuple[str, str], float] = {}
-"""(system, job id) -> monotonic time of submission, by this process (for the not-found grace)."""
+_JobKey = tuple[str, str, str]
+_SUBMITTED: dict[_JobKey, float] = {}
+"""(server URL, system, job id) -> monotonic time of its submission by this process."""
 _SUBMITTED_LOCK = threading.Lock()
 
 
-def _remember_submission(system: str, job_id: str, grace: float) -> None:
+def _job_key(client: FirecrestClient, job_id: str) -> _JobKey:
+    return (client.config.url, client.system, job_id)
+
+
+def _remember_submission(key: _JobKey, grace: float) -> None:
     now = time.monotonic()
     with _SUBMITTED_LOCK:
-        for key in [key for key, when in _SUBMITTED.items() if now - when > grace]:
-            del _SUBMITTED[key]
-        _SUBMITTED[(system, job_id)] = now
+        for old in [old for old, when in _SUBMITTED.items() if now - when > grace]:
+            del _SUBMITTED[old]
+        _SUBMITTED[key] = now
 
 
-def _within_grace(system: str, job_id: str, grace: float) -> bool:
+def _within_grace(key: _JobKey, grace: float) -> bool:
     with _SUBMITTED_LOCK:
-        submitted = _SUBMITTED.get((system, job_id))
+        submitted = _SUBMITTED.get(key)
     return submitted is not None and time.monotonic() - submitted <= grace
 
 
@@ -324,16 +331,17 @@ class FirecrestScheduler(Scheduler):
         self.logger.info(f'submitted {filename} in {working_directory} as job {job_id}')
         return job_id
 
-    async def _submit(self, client: t.Any, working_directory: str, filename: str) -> str:
+    async def _submit(self, client: FirecrestClient, working_directory: str, filename: str) -> str:
         script = posixpath.join(working_directory, filename)
-        answer = await client.api.submit(
-            client.system,
-            working_dir=working_directory,
-            script_remote_path=script,
-            account=client.account or None,
-        )
+        with translate_errors(script):
+            answer = await client.api.submit(
+                client.system,
+                working_dir=working_directory,
+                script_remote_path=script,
+                account=client.account,
+            )
         job_id = str(answer['jobId'])
-        _remember_submission(client.system, job_id, self.not_found_grace_seconds)
+        _remember_submission(_job_key(client, job_id), self.not_found_grace_seconds)
         return job_id
 
     def _submission_error(self, exc: OSError) -> ExitCode:
@@ -374,8 +382,10 @@ class FirecrestScheduler(Scheduler):
         infos = self._run(self._poll, wanted)
         return {info.job_id: info for info in infos} if as_dict else infos
 
-    async def _poll(self, client: t.Any, wanted: list[str] | None) -> list[JobInfo]:
-        records = _latest_records(await client.api.job_info(client.system))
+    async def _poll(self, client: FirecrestClient, wanted: list[str] | None) -> list[JobInfo]:
+        with translate_errors():
+            listed = await client.api.job_info(client.system)
+        records = _latest_records(listed)
         if wanted is None:
             return [job_info_from_record(record) for record in records.values()]
         missing = [job_id for job_id in wanted if job_id not in records]
@@ -383,23 +393,23 @@ class FirecrestScheduler(Scheduler):
         for job_id, record in zip(missing, found, strict=True):
             if record is not None:
                 records[job_id] = record
-        infos = (
-            self._info_or_grace(client.system, job_id, records.get(job_id))
-            for job_id in dict.fromkeys(wanted)
-        )
+        infos = (self._info_or_grace(client, job_id, records.get(job_id)) for job_id in dict.fromkeys(wanted))
         return [info for info in infos if info is not None]
 
-    async def _fetch_one(self, client: t.Any, job_id: str) -> dict[str, t.Any] | None:
+    async def _fetch_one(self, client: FirecrestClient, job_id: str) -> dict[str, t.Any] | None:
         try:
-            answer = await client.api.job_info(client.system, jobid=job_id)
+            with translate_errors():
+                answer = await client.api.job_info(client.system, jobid=job_id)
         except FileNotFoundError:
             return None
         return _latest_records(answer).get(job_id)
 
-    def _info_or_grace(self, system: str, job_id: str, record: Mapping[str, t.Any] | None) -> JobInfo | None:
+    def _info_or_grace(
+        self, client: FirecrestClient, job_id: str, record: Mapping[str, t.Any] | None
+    ) -> JobInfo | None:
         if record is not None:
             return job_info_from_record(record)
-        if not _within_grace(system, job_id, self.not_found_grace_seconds):
+        if not _within_grace(_job_key(client, job_id), self.not_found_grace_seconds):
             return None
         info = JobInfo()
         info.job_id = job_id
@@ -424,8 +434,9 @@ class FirecrestScheduler(Scheduler):
         return True
 
     @staticmethod
-    async def _cancel(client: t.Any, job_id: str) -> None:
-        await client.api.cancel_job(client.system, job_id)
+    async def _cancel(client: FirecrestClient, job_id: str) -> None:
+        with translate_errors():
+            await client.api.cancel_job(client.system, job_id)
 
     # --- accounting ---
 
@@ -446,8 +457,9 @@ class FirecrestScheduler(Scheduler):
         return {'retval': 0, 'stdout': json.dumps(records, indent=1, sort_keys=True), 'stderr': ''}
 
     @staticmethod
-    async def _records_of(client: t.Any, job_id: str) -> list[dict[str, t.Any]]:
-        return list(await client.api.job_info(client.system, jobid=job_id))
+    async def _records_of(client: FirecrestClient, job_id: str) -> list[dict[str, t.Any]]:
+        with translate_errors():
+            return list(await client.api.job_info(client.system, jobid=job_id))
 
     def parse_output(
         self,

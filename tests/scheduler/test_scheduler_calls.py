@@ -1,0 +1,208 @@
+"""Which FirecREST calls the scheduler makes, and how it reads their answers (a scripted fake API).
+
+The end-to-end behaviour against the demo server is in ``tests/e2e``; here each request budget and
+error path is pinned down without a server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import typing as t
+from pathlib import Path
+from types import SimpleNamespace
+
+import httpx
+import pytest
+from aiida.engine import CalcJob
+from aiida.schedulers import SchedulerError
+from aiida.schedulers.datastructures import JobState
+from firecrest.FirecrestException import UnexpectedStatusException
+
+from aiida_firecrest.scheduler import FirecrestScheduler
+
+HERE = Path(__file__).parent
+RECORDS: dict[str, dict[str, t.Any]] = json.loads((HERE / 'job_records.json').read_text())
+BAD_PARTITION = (
+    'Unexpected Slurm command response. exit_status:1 std_err:'
+    'sbatch: error: invalid partition specified: nope\n'
+    'sbatch: error: Batch job submission failed: Invalid partition name specified\n'
+)
+BAD_ACCOUNT = (
+    'Unexpected Slurm command response. exit_status:1 std_err:sbatch: error: Batch job submission failed: '
+    'Invalid account or account/partition combination specified\n'
+)
+ALREADY_DONE = (
+    'Unexpected Slurm command response. exit_status:0 std_err:scancel: error: Kill job error on job id 15: '
+    'Job/step already completing or completed\n'
+)
+
+
+def _error(status: int, message: str) -> UnexpectedStatusException:
+    request = httpx.Request('GET', 'http://firecrest.test/compute/cluster/jobs')
+    body = {'errorType': 'error', 'message': message, 'causedBy': None, 'data': None, 'user': 'fireuser'}
+    return UnexpectedStatusException([httpx.Response(status, json=body, request=request)], 200)
+
+
+def _job(job_id: str, name: str = 'running') -> dict[str, t.Any]:
+    return dict(RECORDS[name], jobId=job_id)
+
+
+class FakeApi:
+    """The four ``AsyncFirecrest`` methods the scheduler uses, answering from a scripted job table."""
+
+    def __init__(self, listed: list[dict[str, t.Any]], unlisted: list[dict[str, t.Any]] = ()) -> None:
+        self.listed = listed
+        self.known = {job['jobId']: job for job in [*listed, *unlisted]}
+        self.calls: list[tuple[str, ...]] = []
+        self.submit_error: Exception | None = None
+        self.cancel_error: Exception | None = None
+
+    async def submit(
+        self, system: str, working_dir: str, script_remote_path: str, account: str | None
+    ) -> dict:
+        self.calls.append(('submit', system, working_dir, script_remote_path, str(account)))
+        if self.submit_error is not None:
+            raise self.submit_error
+        return {'jobId': '74'}
+
+    async def job_info(self, system: str, jobid: str | None = None) -> list[dict[str, t.Any]]:
+        self.calls.append(('job_info', system) if jobid is None else ('job_info', system, jobid))
+        if jobid is None:
+            return self.listed
+        if jobid not in self.known:
+            raise _error(404, 'Job not found.')
+        return [self.known[jobid]]
+
+    async def cancel_job(self, system: str, jobid: str) -> dict:
+        self.calls.append(('cancel_job', system, jobid))
+        if self.cancel_error is not None:
+            raise self.cancel_error
+        return {}
+
+
+class FakeTransport:
+    """A transport that has a FirecREST ``client`` and AiiDA's blocking bridge."""
+
+    def __init__(self, api: FakeApi) -> None:
+        config = SimpleNamespace(url='http://firecrest.test')
+        self.client = SimpleNamespace(api=api, system='cluster', account='myproject', config=config)
+
+    def run_command_blocking(self, func: t.Callable[..., t.Awaitable[t.Any]], *args: t.Any) -> t.Any:
+        return asyncio.run(func(*args))
+
+
+def _scheduler(api: FakeApi, grace: float = 60.0) -> FirecrestScheduler:
+    scheduler = FirecrestScheduler()
+    scheduler.not_found_grace_seconds = grace  # type: ignore[misc]
+    scheduler.set_transport(FakeTransport(api))  # type: ignore[arg-type]
+    return scheduler
+
+
+def test_submit_is_one_request_naming_the_uploaded_script() -> None:
+    api = FakeApi([])
+    assert _scheduler(api).submit_job('/scratch/u/aa/bb', '_aiidasubmit.sh') == '74'
+    assert api.calls == [
+        ('submit', 'cluster', '/scratch/u/aa/bb', '/scratch/u/aa/bb/_aiidasubmit.sh', 'myproject')
+    ]
+
+
+def test_a_rejected_submission_is_a_scheduler_error_with_the_servers_message() -> None:
+    api = FakeApi([])
+    api.submit_error = _error(500, BAD_PARTITION)
+    with pytest.raises(SchedulerError, match='Invalid partition name specified'):
+        _scheduler(api).submit_job('/scratch/u/aa', '_aiidasubmit.sh')
+
+
+def test_an_invalid_account_is_the_exit_code_core_slurm_returns() -> None:
+    api = FakeApi([])
+    api.submit_error = _error(500, BAD_ACCOUNT)
+    result = _scheduler(api).submit_job('/scratch/u/aa', '_aiidasubmit.sh')
+    assert result == CalcJob.exit_codes.ERROR_SCHEDULER_INVALID_ACCOUNT
+
+
+def test_a_poll_is_one_list_request_when_every_job_is_listed() -> None:
+    api = FakeApi([_job('1'), _job('2', 'completed'), _job('3', 'pending_priority')])
+    jobs = _scheduler(api).get_jobs(jobs=['1', '3'], as_dict=True)
+    assert {job_id: info.job_state for job_id, info in jobs.items()} == {
+        '1': JobState.RUNNING,
+        '3': JobState.QUEUED,
+    }
+    assert api.calls == [('job_info', 'cluster')]
+
+
+def test_only_jobs_missing_from_the_list_are_asked_for_individually() -> None:
+    api = FakeApi([_job('1')], unlisted=[_job('7', 'completed')])
+    jobs = _scheduler(api).get_jobs(jobs=['1', '7', '8'], as_dict=True)
+    assert sorted(jobs) == ['1', '7']
+    assert sorted(api.calls) == [
+        ('job_info', 'cluster'),
+        ('job_info', 'cluster', '7'),
+        ('job_info', 'cluster', '8'),
+    ]
+
+
+def test_without_a_job_list_every_listed_job_is_returned() -> None:
+    api = FakeApi([_job('1'), _job('2', 'completed')])
+    assert [info.job_id for info in _scheduler(api).get_jobs()] == ['1', '2']
+
+
+def test_a_job_just_submitted_and_not_yet_known_is_queued() -> None:
+    api = FakeApi([])
+    scheduler = _scheduler(api)
+    job_id = scheduler.submit_job('/scratch/u/aa', '_aiidasubmit.sh')
+    assert scheduler.get_jobs(jobs=[job_id], as_dict=True)[job_id].job_state == JobState.QUEUED
+
+
+def test_after_the_grace_period_an_unknown_job_is_left_out() -> None:
+    api = FakeApi([])
+    scheduler = _scheduler(api, grace=0.0)
+    job_id = scheduler.submit_job('/scratch/u/aa', '_aiidasubmit.sh')
+    assert scheduler.get_jobs(jobs=[job_id]) == []
+
+
+def test_an_unknown_job_this_process_did_not_submit_is_left_out() -> None:
+    assert _scheduler(FakeApi([])).get_jobs(jobs=['999999']) == []
+
+
+def test_the_last_record_of_a_requeued_job_wins() -> None:
+    api = FakeApi([_job('5', 'completed'), _job('5', 'pending_priority')])
+    assert _scheduler(api).get_jobs(jobs=['5'])[0].job_state == JobState.QUEUED
+
+
+def test_polling_by_user_is_not_supported() -> None:
+    with pytest.raises(SchedulerError):
+        _scheduler(FakeApi([])).get_jobs(user='fireuser')
+
+
+def test_kill_is_one_request_and_true_when_accepted() -> None:
+    api = FakeApi([])
+    assert _scheduler(api).kill_job('15') is True
+    assert api.calls == [('cancel_job', 'cluster', '15')]
+
+
+def test_kill_is_false_when_the_server_refuses() -> None:
+    api = FakeApi([])
+    api.cancel_error = _error(500, ALREADY_DONE)
+    assert _scheduler(api).kill_job('15') is False
+
+
+def test_detailed_job_info_is_the_job_record_as_json() -> None:
+    api = FakeApi([], unlisted=[_job('12', 'timeout')])
+    detailed = _scheduler(api).get_detailed_job_info('12')
+    assert detailed['retval'] == 0
+    assert json.loads(str(detailed['stdout'])) == [_job('12', 'timeout')]
+    assert FirecrestScheduler().parse_output(detailed) == CalcJob.exit_codes.ERROR_SCHEDULER_OUT_OF_WALLTIME
+
+
+def test_detailed_job_info_of_an_unknown_job_has_a_nonzero_retval() -> None:
+    detailed = _scheduler(FakeApi([])).get_detailed_job_info('999999')
+    assert (detailed['retval'], detailed['stdout']) == (1, '')
+    assert 'Job not found.' in str(detailed['stderr'])
+
+
+def test_another_transport_is_refused_with_a_clear_error() -> None:
+    scheduler = FirecrestScheduler()
+    scheduler.set_transport(SimpleNamespace())  # type: ignore[arg-type]
+    with pytest.raises(SchedulerError, match='firecrest transport'):
+        scheduler.kill_job('1')
