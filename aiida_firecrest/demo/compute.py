@@ -1,5 +1,159 @@
-"""Demo server: compute endpoints (to be written)."""
+"""Demo server: the ``/compute/{system}/jobs`` endpoints (submit, list, get, metadata, cancel, attach).
 
-from fastapi import APIRouter
+They drive the local job runner (:mod:`.jobs`) and answer with the real server's shapes, status
+codes and Slurm error texts (exchanges 40-54). Bodies accept the documented camelCase keys and
+their snake_case names (pyfirecrest sends ``working_directory``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
+
+from .auth import CurrentUser, SystemName
+from .errors import FirecrestHTTPError, slurm_failure
+from .jobs import CommandTimeoutError, Job, JobRequest, JobRunner, SlurmError
 
 router = APIRouter()
+
+TimeWindow = Literal['1h', '8h', '24h', '3d', '7d']
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+class JobDescription(_Model):
+    working_directory: str
+    name: str | None = None
+    account: str | None = None
+    reservation: str | None = None
+    partition: str | None = None
+    standard_input: str | None = None
+    standard_output: str | None = None
+    standard_error: str | None = None
+    env: dict[str, str] | list[str] | None = None
+    constraints: str | None = None
+    script: str | None = None
+    script_path: str | None = None
+
+    def request(self) -> JobRequest:
+        env = self.env or {}
+        if isinstance(env, list):
+            env = dict(item.partition('=')[::2] for item in env)
+        return JobRequest(
+            working_directory=self.working_directory,
+            script=self.script,
+            script_path=self.script_path,
+            name=self.name,
+            account=self.account,
+            partition=self.partition,
+            standard_input=self.standard_input,
+            standard_output=self.standard_output,
+            standard_error=self.standard_error,
+            env=env,
+        )
+
+
+class JobSubmitRequest(_Model):
+    job: JobDescription
+
+
+class JobAttachRequest(_Model):
+    command: str
+
+
+def _runner(request: Request) -> JobRunner:
+    return JobRunner.of(request.app.state.demo)
+
+
+def timeout_error(user: str) -> FirecrestHTTPError:
+    """408, as the real server answers when a remote command outlives its command timeout."""
+    return FirecrestHTTPError(408, 'Command execution timeout limit exceeded.', user=user)
+
+
+def _find(request: Request, job_id: str, user: str) -> Job:
+    """The job, or the real server's 500 (non-numeric id, from sacct) or 404."""
+    if not job_id.isdigit():
+        stderr = f'sacct: fatal: Bad job/step specified: {job_id}\n'
+        cause = f'Unexpected Slurm command response. exit_status:1 std_err:{stderr}'
+        raise FirecrestHTTPError(500, 'Error executing Slurm command.', caused_by=[cause], user=user)
+    job = _runner(request).find(job_id)
+    if job is None:
+        raise FirecrestHTTPError(404, 'Job not found.', user=user)
+    return job
+
+
+def _no_content() -> Response:
+    return Response(status_code=204, media_type='application/json')
+
+
+@router.post('/compute/{system_name}/jobs', status_code=201)
+async def submit_job(
+    request: Request, body: JobSubmitRequest, system: SystemName, user: CurrentUser
+) -> dict[str, Any]:
+    try:
+        job = await _runner(request).submit(body.job.request())
+    except SlurmError as exc:
+        raise slurm_failure(exc.stderr, exc.exit_status, user=user) from exc
+    except CommandTimeoutError as exc:
+        raise timeout_error(user) from exc
+    return {'jobId': str(job.id)}
+
+
+@router.get('/compute/{system_name}/jobs')
+async def list_jobs(
+    request: Request,
+    system: SystemName,
+    allusers: bool = False,
+    account: str | None = None,
+    name: str | None = None,
+    time_window: TimeWindow | None = None,
+) -> dict[str, Any]:
+    """The user's jobs; this server keeps them all for its lifetime, so ``time_window`` only validates."""
+    runner = _runner(request)
+    return {'jobs': [runner.record(job) for job in runner.jobs(name=name, account=account)]}
+
+
+@router.get('/compute/{system_name}/jobs/{job_id}')
+async def get_job(request: Request, job_id: str, system: SystemName, user: CurrentUser) -> dict[str, Any]:
+    return {'jobs': [_runner(request).record(_find(request, job_id, user))]}
+
+
+@router.get('/compute/{system_name}/jobs/{job_id}/metadata')
+async def get_job_metadata(
+    request: Request, job_id: str, system: SystemName, user: CurrentUser
+) -> dict[str, Any]:
+    return {'jobs': [JobRunner.metadata(_find(request, job_id, user))]}
+
+
+@router.delete('/compute/{system_name}/jobs/{job_id}', status_code=204)
+async def cancel_job(request: Request, job_id: str, system: SystemName, user: CurrentUser) -> Response:
+    try:
+        _runner(request).cancel(job_id)
+    except SlurmError as exc:
+        raise slurm_failure(exc.stderr, exc.exit_status, user=user) from exc
+    return _no_content()
+
+
+@router.put('/compute/{system_name}/jobs/{job_id}/attach', status_code=204)
+async def attach_to_job(
+    request: Request, job_id: str, body: JobAttachRequest, system: SystemName, user: CurrentUser
+) -> Response:
+    try:
+        await _runner(request).attach(job_id, body.command)
+    except SlurmError as exc:
+        raise slurm_failure(exc.stderr, exc.exit_status, user=user) from exc
+    except CommandTimeoutError as exc:
+        raise timeout_error(user) from exc
+    return _no_content()
+
+
+def on_shutdown(app: FastAPI) -> None:
+    """Stop the jobs that still run."""
+    runner = app.state.demo.extra.get('jobs')
+    if runner is not None:
+        runner.shutdown()

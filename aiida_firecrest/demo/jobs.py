@@ -1,0 +1,597 @@
+"""The demo server's job runner: a local stand-in for Slurm, with Slurm's states and job records.
+
+Compute submissions and FirecREST's own transfer jobs (cp, mv, rm, compress, extract, S3 staging)
+are all jobs here, as they are on the real server. A job is a bash script run in the background
+in its working directory, in its own process group (so cancelling kills everything it started),
+or, for the S3 staging jobs, a coroutine of the server. Its life follows Slurm:
+``PENDING`` (reason ``Priority``; ``JobHeldUser`` for ``--hold``, forever; ``Dependency``) ->
+``RUNNING`` -> ``COMPLETED`` / ``FAILED`` (``exitCode``) / ``CANCELLED by <uid>`` / ``TIMEOUT``.
+Records have the shape of the real server's ``GET /compute/{system}/jobs/{id}`` (exchanges 40-54).
+
+Deviation kept on purpose: ``--time`` is honoured to the second (Slurm rounds up to minutes),
+so that tests can watch a job time out quickly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import os
+import shlex
+import signal
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from .settings import DemoSettings
+from .status import DEFAULT_PARTITION, PARTITIONS
+
+if TYPE_CHECKING:
+    from .app import DemoState
+
+PENDING_SECONDS = 0.3
+"""How long every job stays PENDING (reason ``Priority``) before it may start."""
+POLL_SECONDS = 0.1
+"""How often a job waiting for its dependencies looks at them."""
+KILL_GRACE_SECONDS = 2.0
+"""Between SIGTERM and SIGKILL when a job is cancelled or times out (Slurm's KillWait)."""
+DEFAULT_TIME_LIMIT = 3600
+"""Seconds; the limit of partition ``normal`` on the recorded system."""
+CLUSTER = 'fc2'
+BASE_PRIORITY = 4294901760
+"""The recorded priorities are this minus the job id."""
+LAUNCH_FAILED_SIGNAL = 53
+"""What the recorded Slurm reports when a job cannot start (missing or foreign working directory)."""
+FINISHED_OK = 'COMPLETED'
+
+SHORT_OPTIONS = {
+    'o': 'output',
+    'e': 'error',
+    'i': 'input',
+    'J': 'job-name',
+    't': 'time',
+    'H': 'hold',
+    'p': 'partition',
+    'A': 'account',
+    'd': 'dependency',
+}
+FLAG_OPTIONS = {'hold'}
+
+Action = Callable[['Job'], Awaitable[int]]
+"""A job body run inside the server instead of a bash script; returns the exit code."""
+
+
+class SlurmError(Exception):
+    """A Slurm command failed; ``stderr`` and ``exit_status`` as the real command reports them."""
+
+    def __init__(self, stderr: str, exit_status: int = 1) -> None:
+        super().__init__(stderr)
+        self.stderr = stderr
+        self.exit_status = exit_status
+
+
+class CommandTimeoutError(Exception):
+    """A command ran longer than the server's command timeout (the real server answers 408)."""
+
+
+@dataclasses.dataclass
+class JobRequest:
+    """A submission as ``POST /compute/{system}/jobs`` describes it (JSON fields win over ``#SBATCH``)."""
+
+    working_directory: str
+    script: str | None = None
+    script_path: str | None = None
+    name: str | None = None
+    account: str | None = None
+    partition: str | None = None
+    standard_input: str | None = None
+    standard_output: str | None = None
+    standard_error: str | None = None
+    env: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class JobSpec:
+    """What a job is: fixed at submission."""
+
+    name: str
+    script: str
+    working_directory: str
+    account: str
+    partition: str
+    time_limit: int | None
+    standard_output: str
+    standard_error: str
+    standard_input: str = '/dev/null'
+    env: dict[str, str] = dataclasses.field(default_factory=dict)
+    hold: bool = False
+    dependencies: list[tuple[str, int]] = dataclasses.field(default_factory=list)
+    action: Action | None = None
+
+
+@dataclasses.dataclass
+class Step:
+    """A command attached to a running job (``srun --overlap --jobid``): task ``<id>.<n>``."""
+
+    number: int
+    name: str
+    start: float
+    state: str = 'RUNNING'
+    exit_code: int = 0
+    signal: int = 0
+    end: float | None = None
+
+
+@dataclasses.dataclass
+class Job:
+    """A job and where it is in its life."""
+
+    id: int
+    spec: JobSpec
+    submitted: float
+    state: str = 'PENDING'
+    reason: str = 'Priority'
+    exit_code: int | None = None
+    signal: int | None = None
+    batch: tuple[str, int, int] | None = None
+    """State, exit code and signal of the batch step, once the job has started."""
+    start: float | None = None
+    end: float | None = None
+    steps: list[Step] = dataclasses.field(default_factory=list)
+    process: asyncio.subprocess.Process | None = None
+    task: asyncio.Task[None] | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.end is not None
+
+    def run(self, now: float) -> None:
+        self.state, self.reason, self.exit_code, self.signal = 'RUNNING', 'None', 0, 0
+        self.batch = ('RUNNING', 0, 0)
+        self.start = now
+
+    def finish(self, state: str, exit_code: int, sig: int, batch: tuple[str, int, int] | None) -> None:
+        self.state, self.exit_code, self.signal = state, exit_code, sig
+        self.batch = batch
+        self.end = time.time()
+        if self.reason != 'Dependency':
+            self.reason = 'None'
+
+    def finish_with_returncode(self, returncode: int) -> None:
+        """COMPLETED for 0, FAILED with the exit code, or FAILED with the signal that killed it."""
+        if returncode < 0:
+            self.finish('FAILED', 0, -returncode, ('FAILED', 0, -returncode))
+        else:
+            state = FINISHED_OK if returncode == 0 else 'FAILED'
+            self.finish(state, returncode, 0, (state, returncode, 0))
+
+
+def parse_time_limit(text: str) -> int | None:
+    """Seconds from a Slurm ``--time`` (``M``, ``M:S``, ``H:M:S``, ``D-H[:M[:S]]``); None = unlimited."""
+    value = text.strip()
+    if value.lower() in {'unlimited', 'infinite', '-1'}:
+        return None
+    try:
+        days = 0
+        if '-' in value:
+            day_text, value = value.split('-', 1)
+            days = int(day_text)
+            hours, minutes, seconds = ([*value.split(':'), '0', '0'])[:3]
+        else:
+            parts = value.split(':')
+            if len(parts) > 3:
+                raise ValueError(text)
+            hours, minutes, seconds = {1: ['0', parts[0], '0'], 2: ['0', *parts], 3: parts}[len(parts)]
+        total = ((days * 24 + int(hours)) * 60 + int(minutes)) * 60 + int(seconds)
+    except ValueError:
+        raise SlurmError('sbatch: error: Invalid --time specification\n') from None
+    return total
+
+
+def _option(token: str, tokens: list[str]) -> tuple[str, str] | None:
+    """One ``#SBATCH`` option as (long name, value), taking its value from ``tokens`` if separate."""
+    if token.startswith('--'):
+        name, equals, value = token[2:].partition('=')
+    elif token.startswith('-') and len(token) > 1 and token[1] in SHORT_OPTIONS:
+        name, equals, value = SHORT_OPTIONS[token[1]], '', token[2:]
+    else:
+        return None
+    if name in FLAG_OPTIONS:
+        return name, ''
+    if not equals and not value:
+        if name not in SHORT_OPTIONS.values() or not tokens:
+            return None
+        value = tokens.pop(0)
+    return name, value
+
+
+def parse_directives(script: str) -> dict[str, str]:
+    """The ``#SBATCH`` options of a script, read as sbatch reads them: up to the first command line."""
+    options: dict[str, str] = {}
+    for line in script.splitlines():
+        stripped = line.strip()
+        if stripped.startswith('#SBATCH'):
+            tokens = shlex.split(stripped[len('#SBATCH') :], comments=True)
+            while tokens:
+                option = _option(tokens.pop(0), tokens)
+                if option is not None:
+                    options[option[0]] = option[1]
+        elif stripped and not stripped.startswith('#'):
+            break
+    return options
+
+
+def parse_dependencies(text: str) -> list[tuple[str, int]]:
+    """``afterok:12:13,afterany:14`` as [('afterok', 12), ('afterok', 13), ('afterany', 14)]."""
+    dependencies: list[tuple[str, int]] = []
+    for clause in filter(None, text.replace('?', ',').split(',')):
+        kind, *ids = clause.split(':')
+        dependencies.extend((kind, int(job_id.split('+')[0])) for job_id in ids)
+    return dependencies
+
+
+def expand_output_path(pattern: str, job_id: int, name: str, user: str, working_directory: str) -> str:
+    """An absolute output path from an sbatch filename pattern (``%j``, ``%x``, ``%u``, ``%%``)."""
+    expanded = (
+        pattern.replace('%%', '\0')
+        .replace('%j', str(job_id))
+        .replace('%x', name)
+        .replace('%u', user)
+        .replace('\0', '%')
+    )
+    return os.path.join(working_directory, expanded)
+
+
+def _read_script(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError:
+        raise SlurmError(f'sbatch: error: Unable to open file {path}\n') from None
+
+
+class JobRunner:
+    """All jobs of one demo server, for the server's lifetime."""
+
+    def __init__(self, state: DemoState) -> None:
+        self._state = state
+        self._jobs: dict[int, Job] = {}
+        self._next_id = 1
+        self.hostname = socket.gethostname()
+        self._spool = state.settings.root / 'spool'
+
+    @classmethod
+    def of(cls, state: DemoState) -> JobRunner:
+        """The runner of a server, created on first use."""
+        runner = state.extra.get('jobs')
+        if runner is None:
+            runner = state.extra['jobs'] = cls(state)
+        return runner
+
+    @property
+    def settings(self) -> DemoSettings:
+        return self._state.settings
+
+    # --- submission -------------------------------------------------------------------------
+
+    async def submit(self, request: JobRequest) -> Job:
+        """Submit a compute job as sbatch would; raises :class:`SlurmError` where sbatch fails.
+
+        With neither ``script`` nor ``script_path`` sbatch waits for a script on stdin until the
+        command timeout: :class:`CommandTimeoutError`.
+        """
+        if request.script is not None:
+            script = request.script
+        elif request.script_path is not None:
+            script = _read_script(request.script_path)
+        else:
+            await asyncio.sleep(self.settings.command_timeout)
+            raise CommandTimeoutError
+        return self.start(self._spec(request, script))
+
+    def _spec(self, request: JobRequest, script: str) -> JobSpec:
+        options = parse_directives(script)
+        overrides = {
+            'job-name': request.name,
+            'account': request.account,
+            'partition': request.partition,
+            'input': request.standard_input,
+            'output': request.standard_output,
+            'error': request.standard_error,
+        }
+        options.update({key: value for key, value in overrides.items() if value is not None})
+        partition = options.get('partition', DEFAULT_PARTITION)
+        if partition not in PARTITIONS:
+            raise SlurmError(
+                f'sbatch: error: invalid partition specified: {partition}\n'
+                'sbatch: error: Batch job submission failed: Invalid partition name specified\n'
+            )
+        default_name = Path(request.script_path).name if request.script_path else 'sbatch'
+        limit = parse_time_limit(options['time']) if 'time' in options else DEFAULT_TIME_LIMIT
+        return JobSpec(
+            name=options.get('job-name', default_name),
+            script=script,
+            working_directory=request.working_directory,
+            account=self.settings.account,
+            partition=partition,
+            time_limit=limit,
+            standard_output=options.get('output', 'slurm-%j.out'),
+            standard_error=options.get('error', options.get('output', 'slurm-%j.out')),
+            standard_input=options.get('input', '/dev/null'),
+            env=dict(request.env),
+            hold='hold' in options,
+            dependencies=parse_dependencies(options.get('dependency', '')),
+        )
+
+    def start(self, spec: JobSpec) -> Job:
+        """Queue a job; output paths get their ``%j`` and the like expanded now."""
+        job_id, self._next_id = self._next_id, self._next_id + 1
+        user = self.settings.username
+        for field in ('standard_output', 'standard_error', 'standard_input'):
+            pattern = getattr(spec, field)
+            setattr(spec, field, expand_output_path(pattern, job_id, spec.name, user, spec.working_directory))
+        job = Job(id=job_id, spec=spec, submitted=time.time())
+        if spec.hold:
+            job.reason = 'JobHeldUser'
+        elif spec.dependencies:
+            job.reason = 'Dependency'
+        self._jobs[job_id] = job
+        if not spec.hold:
+            job.task = asyncio.get_running_loop().create_task(self._lifecycle(job))
+        return job
+
+    # --- queries ----------------------------------------------------------------------------
+
+    def _visible(self, job: Job) -> bool:
+        """False while the job is younger than the ``job_not_found_for`` switch (Slurm database lag)."""
+        return time.time() - job.submitted >= self.settings.job_not_found_for
+
+    def find(self, job_id: str) -> Job | None:
+        """The job with this id, if it exists and is visible."""
+        job = self._jobs.get(int(job_id)) if job_id.isdigit() else None
+        return job if job is not None and self._visible(job) else None
+
+    def jobs(self, name: str | None = None, account: str | None = None) -> list[Job]:
+        """All visible jobs, oldest first, optionally only those with this name and account."""
+        return [
+            job
+            for job in self._jobs.values()
+            if self._visible(job)
+            and (name is None or job.spec.name == name)
+            and (account is None or job.spec.account == account)
+        ]
+
+    # --- running ----------------------------------------------------------------------------
+
+    async def _lifecycle(self, job: Job) -> None:
+        await asyncio.sleep(PENDING_SECONDS)
+        if job.reason == 'Priority':
+            job.reason = 'None'
+        while not self._dependencies_met(job):
+            await asyncio.sleep(POLL_SECONDS)
+        job.reason = 'None'
+        if not self._can_start(job):
+            job.start = job.end = time.time()
+            job.finish('FAILED', 0, LAUNCH_FAILED_SIGNAL, ('CANCELLED', 0, LAUNCH_FAILED_SIGNAL))
+            return
+        job.run(time.time())
+        try:
+            returncode = await asyncio.wait_for(self._execute(job), job.spec.time_limit)
+        except asyncio.TimeoutError:
+            self._kill(job)
+            job.finish('TIMEOUT', 0, 0, ('CANCELLED', 0, int(signal.SIGTERM)))
+            return
+        except OSError:
+            job.finish('FAILED', 0, LAUNCH_FAILED_SIGNAL, ('CANCELLED', 0, LAUNCH_FAILED_SIGNAL))
+            return
+        if not job.finished:
+            job.finish_with_returncode(returncode)
+
+    def _dependencies_met(self, job: Job) -> bool:
+        for kind, other_id in job.spec.dependencies:
+            other = self._jobs.get(other_id)
+            if other is None:
+                continue
+            if not other.finished:
+                return False
+            succeeded = other.state == FINISHED_OK
+            if (kind == 'afterok' and not succeeded) or (kind == 'afternotok' and succeeded):
+                return False
+        return True
+
+    def _can_start(self, job: Job) -> bool:
+        """Slurm cannot start a job in a missing directory, or (as this user) outside the file systems."""
+        directory = Path(job.spec.working_directory)
+        roots = (self.settings.home_root.resolve(), self.settings.scratch_root.resolve())
+        inside = any(directory.resolve().is_relative_to(root) for root in roots)
+        return directory.is_absolute() and directory.is_dir() and inside
+
+    def job_environment(self, job: Job) -> dict[str, str]:
+        """The environment a job sees: the server's, Slurm's variables, then the submitted ``env``."""
+        spec = job.spec
+        slurm = {
+            'SLURM_JOB_ID': str(job.id),
+            'SLURM_JOBID': str(job.id),
+            'SLURM_JOB_NAME': spec.name,
+            'SLURM_JOB_ACCOUNT': spec.account,
+            'SLURM_JOB_PARTITION': spec.partition,
+            'SLURM_JOB_USER': self.settings.username,
+            'SLURM_JOB_UID': str(self.settings.uid),
+            'SLURM_SUBMIT_DIR': spec.working_directory,
+            'SLURM_CLUSTER_NAME': CLUSTER,
+            'SLURM_JOB_NODELIST': self.hostname,
+            'SLURM_NNODES': '1',
+            'SLURM_NTASKS': '1',
+        }
+        return {**os.environ, **slurm, **spec.env}
+
+    async def _execute(self, job: Job) -> int:
+        if job.spec.action is not None:
+            return await job.spec.action(job)
+        self._spool.mkdir(parents=True, exist_ok=True)
+        script = self._spool / f'job{job.id}.sh'
+        script.write_text(job.spec.script)
+        with contextlib.ExitStack() as files:
+            stdout, stderr, stdin = self._open_streams(job, files)
+            job.process = await asyncio.create_subprocess_exec(
+                'bash',
+                str(script),
+                cwd=job.spec.working_directory,
+                env=self.job_environment(job),
+                stdin=stdin,
+                stdout=stdout,
+                stderr=stderr,
+                start_new_session=True,
+            )
+        return await job.process.wait()
+
+    @staticmethod
+    def _open_streams(job: Job, files: contextlib.ExitStack) -> tuple[IO[bytes], IO[bytes], IO[bytes]]:
+        spec = job.spec
+        stdout = files.enter_context(open(spec.standard_output, 'wb'))  # noqa: SIM115
+        stderr = stdout
+        if spec.standard_error != spec.standard_output:
+            stderr = files.enter_context(open(spec.standard_error, 'wb'))  # noqa: SIM115
+        stdin = files.enter_context(open(spec.standard_input, 'rb'))  # noqa: SIM115
+        return stdout, stderr, stdin
+
+    def _kill(self, job: Job) -> None:
+        """SIGTERM the job's process group (SIGKILL after a grace period) and stop its coroutine."""
+        if job.task is not None and job.task is not asyncio.current_task():
+            job.task.cancel()
+        if job.process is not None and job.process.returncode is None:
+            _signal_group(job.process.pid, signal.SIGTERM)
+            loop = asyncio.get_running_loop()
+            loop.call_later(KILL_GRACE_SECONDS, _signal_group, job.process.pid, signal.SIGKILL)
+
+    # --- scancel and srun -------------------------------------------------------------------
+
+    def cancel(self, job_id: str) -> None:
+        """scancel: the job becomes ``CANCELLED by <uid>`` at once; its processes get SIGTERM."""
+        job = self._jobs.get(int(job_id)) if job_id.isdigit() else None
+        prefix = f'scancel: Terminating job {job_id}\nscancel: error: Kill job error on job id {job_id}: '
+        if job is None:
+            raise SlurmError(prefix + 'Invalid job id specified\n', 0)
+        if job.finished:
+            raise SlurmError(prefix + 'Job/step already completing or completed\n', 0)
+        batch = None if job.batch is None else ('CANCELLED', 0, int(signal.SIGTERM))
+        job.finish(f'CANCELLED by {self.settings.uid}', 0, 0, batch)
+        self._kill(job)
+
+    async def attach(self, job_id: str, command: str) -> None:
+        """srun --overlap --jobid: run ``command`` inside a running job and wait for it."""
+        job = self._jobs.get(int(job_id)) if job_id.isdigit() else None
+        if job is None or job.state != 'RUNNING':
+            reason = 'Invalid job id specified' if job is None else 'Job/step already completing or completed'
+            raise SlurmError(f'srun: error: Unable to confirm allocation for job {job_id}: {reason}\n')
+        words = shlex.split(command) or ['bash']
+        step = Step(number=len(job.steps), name=os.path.basename(words[0]), start=time.time())
+        job.steps.append(step)
+        process = await asyncio.create_subprocess_exec(
+            'bash',
+            '-c',
+            command,
+            cwd=job.spec.working_directory,
+            env=self.job_environment(job),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+            returncode = await asyncio.wait_for(process.wait(), self.settings.command_timeout)
+        except asyncio.TimeoutError:
+            _signal_group(process.pid, signal.SIGKILL)
+            raise CommandTimeoutError from None
+        step.end = time.time()
+        step.state = 'COMPLETED' if returncode == 0 else 'FAILED'
+        step.exit_code, step.signal = max(returncode, 0), max(-returncode, 0)
+
+    def shutdown(self) -> None:
+        """Stop every job that still runs (the server is going away)."""
+        for job in self._jobs.values():
+            if job.task is not None and not job.task.done():
+                job.task.cancel()
+            if job.process is not None and job.process.returncode is None:
+                _signal_group(job.process.pid, signal.SIGKILL)
+
+    # --- records ----------------------------------------------------------------------------
+
+    def record(self, job: Job) -> dict[str, Any]:
+        """The job as ``GET /compute/{system}/jobs/{id}`` lists it."""
+        spec, pending, started = job.spec, job.state == 'PENDING', job.start is not None
+        nodes = '' if pending else (self.hostname if started else 'None assigned')
+        return {
+            'jobId': str(job.id),
+            'name': spec.name,
+            'status': _status(job.state, job.reason, job.exit_code, job.signal),
+            'tasks': self._tasks(job),
+            'time': _time(job.start, job.end, None if pending else 0, spec.time_limit),
+            'account': spec.account,
+            'allocationNodes': 1 if started or pending else 0,
+            'cluster': CLUSTER,
+            'group': self.settings.group,
+            'nodes': nodes,
+            'partition': spec.partition,
+            'killRequestUser': None,
+            'user': self.settings.username,
+            'workingDirectory': spec.working_directory,
+            'priority': 0 if spec.hold else BASE_PRIORITY - job.id,
+        }
+
+    def _tasks(self, job: Job) -> list[dict[str, Any]]:
+        if job.batch is None:
+            return []
+        state, exit_code, sig = job.batch
+        batch = _task(f'{job.id}.batch', 'batch', _status(state, None, exit_code, sig), job.start, job.end)
+        steps = [
+            _task(
+                f'{job.id}.{step.number}',
+                step.name,
+                _status(step.state, None, step.exit_code, step.signal),
+                step.start,
+                step.end,
+            )
+            for step in job.steps
+        ]
+        return [batch, *steps]
+
+    @staticmethod
+    def metadata(job: Job) -> dict[str, Any]:
+        """The job as ``GET /compute/{system}/jobs/{id}/metadata`` describes it."""
+        spec = job.spec
+        return {
+            'jobId': str(job.id),
+            'script': spec.script,
+            'standardInput': spec.standard_input,
+            'standardOutput': spec.standard_output,
+            'standardError': spec.standard_error,
+        }
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
+
+
+def _status(state: str, reason: str | None, exit_code: int | None, sig: int | None) -> dict[str, Any]:
+    return {'state': state, 'stateReason': reason, 'exitCode': exit_code, 'interruptSignal': sig}
+
+
+def _time(start: float | None, end: float | None, suspended: int | None, limit: int | None) -> dict[str, Any]:
+    elapsed = 0 if start is None else int((time.time() if end is None else end) - start)
+    return {
+        'elapsed': elapsed,
+        'start': None if start is None else int(start),
+        'end': None if end is None else int(end),
+        'suspended': suspended,
+        'limit': limit,
+    }
+
+
+def _task(
+    task_id: str, name: str, status: dict[str, Any], start: float | None, end: float | None
+) -> dict[str, Any]:
+    return {'id': task_id, 'name': name, 'status': status, 'time': _time(start, end, 0, None)}
