@@ -1,57 +1,577 @@
-"""The computer configuration of a FirecREST transport: option names, defaults, and secret resolution.
+"""The computer configuration of a FirecREST transport: options, their validation, and the typed result.
 
-``AUTH_OPTIONS`` is what ``verdi computer configure firecrest`` asks for; ``TransportConfig`` is the
-validated, typed form the transport and client work with.
+``AUTH_OPTIONS`` is what ``verdi computer configure firecrest`` asks for (aiida-core builds one click
+option per entry, see ``aiida.transports.cli``); ``TransportConfig`` is the typed form the transport and
+client work with.
+
+How the options are checked
+---------------------------
+
+Each option's ``callback`` first checks the value on its own (a URL is a URL, a number is positive).
+Checks that need the server run as soon as the values they depend on are known, in this order:
+
+* ``url``: the server answers (``GET /status/liveness/``), its TLS certificate is valid;
+* ``token_uri``: it is an OAuth2 token endpoint (a request with a made-up client gets an OAuth2 error);
+* ``client_secret``: read from its reference (or stored in a 0600 file if typed), then a token is
+  obtained with the client id and secret and ``GET /status/systems`` is asked with it (API version
+  checked);
+* ``compute_resource``: one of the server's systems (a wrong name lists the available ones);
+* ``billing_account``: empty, or one of the user's accounts on that system (``/status/{system}/userinfo``);
+* ``temp_directory``: absolute, inside one of the system's file systems, created if missing (never emptied);
+* ``small_file_size_mb``: not above the server's direct-transfer limit.
+
+Prompts come in the order above, so every check runs right after its value is entered and a wrong value
+is asked again. Values given on the command line are processed first, in the order they were typed; a
+check whose prerequisites are not known yet waits and runs as soon as they are (a failure then names its
+option).
+
+If the server cannot be reached at all (name resolution, refused connection, timeout), nothing it would
+check can be checked: interactively you are asked whether to keep the value anyway; with ``-n`` a warning
+says so and the remaining server checks are skipped. Everything is then checked at first use (``verdi
+computer test``). A definite answer (wrong credentials, unknown system, a certificate problem) is an error
+in both modes.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
+import posixpath
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+
+import click
+
+from . import secrets
+from .probe import (
+    FirecrestProbe,
+    ProbeError,
+    ServerUnreachableError,
+    check_token_endpoint,
+    unknown_account_message,
+)
+from .probe import unknown_system_message as _unknown_system_message
+from .secrets import resolve_secret
+
+__all__ = ('AUTH_OPTIONS', 'TransportConfig', 'resolve_secret')
+
+MB = 1024 * 1024
+TEMP_DIRECTORY_NAME = 'aiida_firecrest_tmp'
+_META_KEY = 'aiida_firecrest.configure'
+
+
+# --- the state of one `verdi computer configure` run
+
+
+Check = Callable[['_Run', dict[str, Any], Any], None]
+"""A server check of one option: (run, known values, value) -> None, raising ProbeError."""
+
+
+@dataclasses.dataclass
+class _Pending:
+    """A server check waiting for the values it needs."""
+
+    name: str
+    value: Any
+    check: Check
+    needs: tuple[str, ...]
+    needs_session: bool
+
+
+@dataclasses.dataclass
+class _Run:
+    """What one configure command has learnt from the server so far (kept in ``ctx.meta``)."""
+
+    probe: FirecrestProbe | None = None
+    offline: bool = False
+    systems: dict[str, dict[str, Any]] | None = None
+    userinfo: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    pending: list[_Pending] = dataclasses.field(default_factory=list)
+    secret: str | None = dataclasses.field(default=None, repr=False)
+    stored_secret_file: Path | None = None
+
+    def probe_for(self, url: str) -> FirecrestProbe:
+        """The probe of ``url`` (a new one if the URL changed)."""
+        if self.probe is None or self.probe.url != url.rstrip('/'):
+            if self.probe is not None:
+                self.probe.close()
+            self.probe = FirecrestProbe(url)
+        return self.probe
+
+    def ready(self, pending: _Pending, known: dict[str, Any]) -> bool:
+        """Whether ``pending`` can run now."""
+        if any(name not in known for name in pending.needs):
+            return False
+        return not pending.needs_session or self.systems is not None
+
+
+def _run_of(ctx: click.Context) -> _Run:
+    run = ctx.meta.get(_META_KEY)
+    if run is None:
+        run = ctx.meta[_META_KEY] = _Run()
+        ctx.call_on_close(lambda: run.probe.close() if run.probe else None)
+    return run
+
+
+def _is_interactive(ctx: click.Context) -> bool:
+    return not ctx.params.get('non_interactive', False)
+
+
+def _echo(kind: str, message: str) -> None:
+    """Report progress through aiida's CLI logger (``Report:`` / ``Warning:`` / ``Success:``)."""
+    from aiida.cmdline.utils import echo
+
+    {'report': echo.echo_report, 'warning': echo.echo_warning, 'success': echo.echo_success}[kind](message)
+
+
+# --- running the server checks
+
+
+def _going_offline(
+    ctx: click.Context, pending: _Pending, current: str, problem: ServerUnreachableError
+) -> None:
+    """Handle an unreachable server: ask (if this option is being prompted) or warn and skip server checks."""
+    run = _run_of(ctx)
+    prompted = (
+        pending.name == current and ctx.get_parameter_source(current) is click.core.ParameterSource.PROMPT
+    )
+    if prompted and _is_interactive(ctx):
+        _echo('warning', str(problem))
+        if not click.confirm('Keep this value anyway (it will be checked at first use)?', default=False):
+            raise click.BadParameter('not reachable; enter another value')
+    else:
+        _echo('warning', f'{problem} The remaining server checks are skipped: they run at first use.')
+    run.offline = True
+    run.pending.clear()
+
+
+def _execute(ctx: click.Context, pending: _Pending, known: dict[str, Any], current: str) -> None:
+    """Run one server check; a failure of the current option is a BadParameter (asked again if prompted)."""
+    run = _run_of(ctx)
+    try:
+        pending.check(run, known, pending.value)
+    except ServerUnreachableError as problem:
+        _going_offline(ctx, pending, current, problem)
+    except ProbeError as problem:
+        if pending.name == current:
+            raise click.BadParameter(str(problem)) from None
+        option = '--' + pending.name.replace('_', '-')
+        raise click.UsageError(f"Invalid value for '{option}': {problem}", ctx=ctx) from None
+
+
+def _run_ready_checks(ctx: click.Context, known: dict[str, Any], current: str) -> None:
+    """Run every waiting check whose prerequisites are now known, in the order they were queued."""
+    run = _run_of(ctx)
+    progress = True
+    while progress and not run.offline:
+        progress = False
+        for pending in list(run.pending):
+            if run.ready(pending, known):
+                run.pending.remove(pending)
+                _execute(ctx, pending, known, current)
+                progress = True
+                break
+
+
+def _callback(
+    local: Callable[[click.Context, Any], Any] | None = None,
+    check: Check | None = None,
+    *,
+    needs: tuple[str, ...] = (),
+    needs_session: bool = True,
+) -> Callable[[click.Context, click.Parameter, Any], Any]:
+    """Build an option callback: the local check, then the server check when ``needs`` are known."""
+
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        if ctx.resilient_parsing or param.name is None:
+            return value
+        if local is not None:
+            value = local(ctx, value)
+        run = _run_of(ctx)
+        run.pending = [pending for pending in run.pending if pending.name != param.name]
+        if check is not None and value is not None and not run.offline:
+            run.pending.append(_Pending(param.name, value, check, (*needs, param.name), needs_session))
+        _run_ready_checks(ctx, {**ctx.params, param.name: value}, param.name)
+        return value
+
+    return callback
+
+
+# --- local checks
+
+
+def _local_url(ctx: click.Context, value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = value.strip().rstrip('/')
+    parts = urlsplit(value)
+    if parts.scheme not in {'http', 'https'} or not parts.netloc:
+        raise click.BadParameter(
+            f'{value!r} is not an http(s) URL, e.g. https://api.cscs.ch/hpc/firecrest/v2'
+        )
+    return value
+
+
+def _local_client_id(ctx: click.Context, value: str | None) -> str | None:
+    if value is not None and not value.strip():
+        raise click.BadParameter('the client id is empty')
+    return value.strip() if value is not None else None
+
+
+def _local_secret(ctx: click.Context, value: str | None) -> str | None:
+    """Read the secret from its reference, or store a typed secret in a 0600 file and keep its path."""
+    if value is None:
+        return None
+    value = value.strip()
+    run = _run_of(ctx)
+    try:
+        if secrets.is_env_reference(value):
+            run.secret = secrets.read_secret_variable(value[len(secrets.ENV_PREFIX) :])
+            return value
+        if secrets.is_file_reference(value):
+            path = Path(value).expanduser().absolute()
+            run.secret = secrets.read_secret_file(path)
+            warning = secrets.loose_permissions_warning(path)
+            if warning:
+                _echo('warning', warning)
+            return str(path)
+        run.secret = value
+        path = secrets.store_secret(value, hint=str(ctx.params.get('client_id') or 'client'))
+    except secrets.SecretError as exc:
+        raise click.BadParameter(str(exc)) from None
+    run.stored_secret_file = path
+    _echo('report', f'Stored the client secret in {path} (mode 0600); AiiDA keeps only this path.')
+    return str(path)
+
+
+def _local_temp_directory(ctx: click.Context, value: str | None) -> str:
+    if value is None or not value.strip():
+        raise click.BadParameter('give an absolute path on the server (none could be proposed)')
+    value = value.strip()
+    if not posixpath.isabs(value):
+        raise click.BadParameter(f'{value!r} is not an absolute path')
+    return posixpath.normpath(value)
+
+
+def _local_non_negative(ctx: click.Context, value: float | None) -> float | None:
+    if value is not None and value < 0:
+        raise click.BadParameter('must be 0 (use the server limit) or a positive number of MB')
+    return value
+
+
+def _local_positive(ctx: click.Context, value: int | None) -> int | None:
+    if value is not None and value < 1:
+        raise click.BadParameter('must be at least 1')
+    return value
+
+
+# --- server checks
+
+
+def _check_url(run: _Run, known: dict[str, Any], url: str) -> None:
+    run.probe_for(url).check_reachable()
+
+
+def _check_token_uri(run: _Run, known: dict[str, Any], token_uri: str) -> None:
+    check_token_endpoint(token_uri)
+
+
+def _check_credentials(run: _Run, known: dict[str, Any], value: str) -> None:
+    """Get a token with the client id and secret, then list the systems with it."""
+    probe = run.probe_for(known['url'])
+    try:
+        probe.authenticate(known['token_uri'], known['client_id'], run.secret or '')
+    except ProbeError:
+        _forget_stored_secret(run)
+        raise
+    systems = probe.systems()
+    run.systems = {
+        system['name']: system for system in systems if isinstance(system, dict) and 'name' in system
+    }
+    version = probe.api_version or 'not stated'
+    _echo(
+        'report',
+        f'Authenticated. FirecREST API version {version}; systems: {", ".join(run.systems) or "none"}.',
+    )
+
+
+def _forget_stored_secret(run: _Run) -> None:
+    """Remove the secret file written in this run for credentials that turned out wrong."""
+    if run.stored_secret_file is not None:
+        run.stored_secret_file.unlink(missing_ok=True)
+        run.stored_secret_file = None
+
+
+def _system(run: _Run, name: str) -> dict[str, Any]:
+    systems = run.systems or {}
+    if name not in systems:
+        raise ProbeError(_unknown_system_message(name, sorted(systems)))
+    return systems[name]
+
+
+def _userinfo(run: _Run, known: dict[str, Any], system: str) -> dict[str, Any]:
+    if system not in run.userinfo:
+        run.userinfo[system] = run.probe_for(known['url']).userinfo(system)
+    return run.userinfo[system]
+
+
+def _check_compute_resource(run: _Run, known: dict[str, Any], system: str) -> None:
+    _system(run, system)
+    username = _username(_userinfo(run, known, system))
+    _echo('report', f'System {system} found; you are {username or "(unknown user)"} there.')
+
+
+def _check_billing_account(run: _Run, known: dict[str, Any], account: str) -> None:
+    if not account:
+        return
+    system = known['compute_resource']
+    accounts = _account_names(_userinfo(run, known, system))
+    if account not in accounts:
+        raise ProbeError(unknown_account_message(account, system, accounts))
+
+
+def _check_temp_directory(run: _Run, known: dict[str, Any], path: str) -> None:
+    system = known['compute_resource']
+    roots = _file_system_paths(_system(run, system))
+    if roots and not any(_is_within(path, root) for root in roots):
+        raise ProbeError(f'{path} is outside the file systems of {system} ({", ".join(roots)}).')
+    run.probe_for(known['url']).make_directory(system, path)
+    _echo(
+        'report', f'Temporary directory {path} is ready (created if missing; its contents are never deleted).'
+    )
+
+
+def _check_small_file_size(run: _Run, known: dict[str, Any], size_mb: float) -> None:
+    limit = _max_ops_file_size(_system(run, known['compute_resource']))
+    if limit and size_mb * MB > limit:
+        raise ProbeError(
+            f'{size_mb:g} MB is above the server limit for direct transfers ({limit / MB:g} MB).'
+        )
+
+
+# --- reading the server's answers
+
+
+def _username(userinfo: dict[str, Any]) -> str | None:
+    user = userinfo.get('user')
+    return user.get('name') if isinstance(user, dict) else None
+
+
+def _accounts(userinfo: dict[str, Any]) -> list[dict[str, Any]]:
+    accounts = userinfo.get('accounts')
+    return [account for account in accounts or [] if isinstance(account, dict) and account.get('name')]
+
+
+def _account_names(userinfo: dict[str, Any]) -> list[str]:
+    return [str(account['name']) for account in _accounts(userinfo)]
+
+
+def _file_system_paths(system: dict[str, Any]) -> list[str]:
+    return [fs['path'] for fs in system.get('fileSystems') or [] if isinstance(fs, dict) and fs.get('path')]
+
+
+def _max_ops_file_size(system: dict[str, Any]) -> int | None:
+    size = (system.get('dataOperation') or {}).get('max_ops_file_size')
+    return int(size) if isinstance(size, (int, float)) else None
+
+
+def _is_within(path: str, root: str) -> bool:
+    root = root.rstrip('/') or '/'
+    return path == root or path.startswith(root if root == '/' else root + '/')
+
+
+def propose_temp_directory(system: dict[str, Any], username: str) -> str | None:
+    """The proposed temporary directory: ``<scratch file system>/<username>/aiida_firecrest_tmp``.
+
+    The scratch file system (``dataType`` ``scratch``) is preferred, then the default work directory's one.
+    """
+    file_systems = [fs for fs in system.get('fileSystems') or [] if isinstance(fs, dict) and fs.get('path')]
+    ranked = sorted(
+        file_systems, key=lambda fs: (fs.get('dataType') != 'scratch', not fs.get('defaultWorkDir'))
+    )
+    if not ranked or not username:
+        return None
+    return posixpath.join(ranked[0]['path'], username, TEMP_DIRECTORY_NAME)
+
+
+# --- defaults
+
+
+def _stored_value(ctx: click.Context, name: str) -> Any:
+    """The value stored in AiiDA for this computer and user, or the option's plain default."""
+    from aiida.transports.cli import interactive_default
+
+    return interactive_default(name, also_non_interactive=True)(ctx)
+
+
+def _default(
+    name: str, suggest: Callable[[_Run, dict[str, Any]], Any] | None = None, *, non_interactive: bool = True
+) -> Callable[[click.Context], Any]:
+    """A contextual default: the stored value, else what the server suggests (if it has been asked)."""
+
+    def get_default(ctx: click.Context) -> Any:
+        if not non_interactive and ctx.params.get('non_interactive'):
+            raise click.MissingParameter()
+        stored = _stored_value(ctx, name)
+        if stored not in (None, ''):
+            return stored
+        run = _run_of(ctx)
+        if suggest is not None and run.systems is not None:
+            suggestion = suggest(run, dict(ctx.params))
+            if suggestion is not None:
+                return suggestion
+        return stored
+
+    return get_default
+
+
+def _default_secret(ctx: click.Context) -> str | None:
+    """The stored reference to the secret; a secret stored in clear by an older version is never shown."""
+    if ctx.params.get('non_interactive'):
+        raise click.MissingParameter()
+    stored = _stored_value(ctx, 'client_secret')
+    return stored if isinstance(stored, str) and secrets.is_reference(stored) else None
+
+
+def _suggest_system(run: _Run, known: dict[str, Any]) -> str | None:
+    return next(iter(run.systems or {})) if len(run.systems or {}) == 1 else None
+
+
+def _suggest_account(run: _Run, known: dict[str, Any]) -> str | None:
+    system = known.get('compute_resource')
+    if system not in (run.systems or {}) or run.offline:
+        return None
+    accounts = _accounts(_userinfo(run, known, system))
+    return next((str(account['name']) for account in accounts if account.get('default')), '')
+
+
+def _suggest_temp_directory(run: _Run, known: dict[str, Any]) -> str | None:
+    system = known.get('compute_resource')
+    if system not in (run.systems or {}) or run.offline:
+        return None
+    username = _username(_userinfo(run, known, system))
+    return propose_temp_directory(run.systems[system], username or '') if run.systems else None
+
+
+# --- the options
+
+_CREDENTIALS = ('url', 'token_uri', 'client_id')
 
 AUTH_OPTIONS: list[tuple[str, dict[str, Any]]] = [
-    ('url', {'type': str, 'non_interactive_default': False, 'prompt': 'Server URL', 'help': 'URL of the FirecREST v2 API.'}),
-    ('token_uri', {'type': str, 'non_interactive_default': False, 'prompt': 'Token URI', 'help': 'OAuth2 token endpoint.'}),
-    ('client_id', {'type': str, 'non_interactive_default': False, 'prompt': 'Client ID', 'help': 'OAuth2 client id.'}),
+    (
+        'url',
+        {
+            'type': str,
+            'prompt': 'FirecREST URL',
+            'help': 'URL of the FirecREST v2 API, '
+            'e.g. https://api.cscs.ch/hpc/firecrest/v2 (CSCS HPC Platform).',
+            'contextual_default': _default('url', non_interactive=False),
+            'callback': _callback(_local_url, _check_url, needs_session=False),
+        },
+    ),
+    (
+        'token_uri',
+        {
+            'type': str,
+            'prompt': 'Token URI',
+            'help': 'OAuth2 token endpoint of the identity provider, e.g. '
+            'https://auth.cscs.ch/auth/realms/firecrest-clients/protocol/openid-connect/token (CSCS).',
+            'contextual_default': _default('token_uri', non_interactive=False),
+            'callback': _callback(_local_url, _check_token_uri, needs_session=False),
+        },
+    ),
+    (
+        'client_id',
+        {
+            'type': str,
+            'prompt': 'Client ID',
+            'help': "OAuth2 client id (at CSCS: the application's Consumer Key on developer.cscs.ch).",
+            'contextual_default': _default('client_id', non_interactive=False),
+            'callback': _callback(_local_client_id),
+        },
+    ),
     (
         'client_secret',
         {
             'type': str,
-            'non_interactive_default': False,
-            'prompt': 'Client secret (file path or env:VAR)',
-            'help': 'Path to a file holding the client secret, or env:VARIABLE naming an environment variable.',
+            'prompt': 'Client secret (a file path, env:VARIABLE, or the secret itself; input hidden)',
+            'help': 'Where the OAuth2 client secret is: an absolute path to a file holding it (mode 0600), '
+            'or env:VARIABLE. A secret typed here is stored in a 0600 file under the AiiDA configuration '
+            'directory and only that path is kept in AiiDA.',
+            'hide_input': True,
+            'contextual_default': _default_secret,
+            'callback': _callback(_local_secret, _check_credentials, needs=_CREDENTIALS, needs_session=False),
         },
     ),
-    ('compute_resource', {'type': str, 'non_interactive_default': False, 'prompt': 'System name', 'help': 'FirecREST system name.'}),
+    (
+        'compute_resource',
+        {
+            'type': str,
+            'prompt': 'System name',
+            'help': 'The FirecREST system (cluster) to use, as listed by GET /status/systems, e.g. daint.',
+            'contextual_default': _default('compute_resource', _suggest_system, non_interactive=False),
+            'callback': _callback(check=_check_compute_resource),
+        },
+    ),
     (
         'billing_account',
-        {'type': str, 'non_interactive_default': True, 'default': '', 'prompt': 'Billing account', 'help': 'Account for jobs.'},
+        {
+            'type': str,
+            'prompt': 'Billing account (empty for your default account)',
+            'help': 'The account (project) jobs are charged to; empty means your default account.',
+            'contextual_default': _default('billing_account', _suggest_account),
+            'callback': _callback(check=_check_billing_account, needs=('compute_resource',)),
+        },
     ),
     (
         'temp_directory',
-        {'type': str, 'non_interactive_default': False, 'prompt': 'Temp directory on server', 'help': 'For bundles.'},
+        {
+            'type': str,
+            'prompt': 'Temporary directory on the server',
+            'help': 'Absolute path on the server for temporary archives; created if missing, never emptied. '
+            'Proposed: <scratch>/<username>/aiida_firecrest_tmp.',
+            'contextual_default': _default('temp_directory', _suggest_temp_directory),
+            'callback': _callback(_local_temp_directory, _check_temp_directory, needs=('compute_resource',)),
+        },
     ),
     (
         'small_file_size_mb',
         {
             'type': float,
-            'non_interactive_default': True,
             'default': 0.0,
-            'prompt': 'Direct-transfer threshold (MB, 0 = from server)',
-            'help': 'Files up to this size move in one direct request; larger ones are staged.',
+            'prompt': 'Direct-transfer threshold in MB (0 = from the server)',
+            'help': 'Files up to this size move in one direct request, larger ones through the staged path.',
+            'contextual_default': _default('small_file_size_mb'),
+            'callback': _callback(_local_non_negative, _check_small_file_size, needs=('compute_resource',)),
         },
     ),
     (
         'max_io_allowed',
-        {'type': int, 'non_interactive_default': True, 'default': 8, 'prompt': 'Max concurrent transfers', 'help': '.'},
+        {
+            'type': int,
+            'default': 8,
+            'prompt': 'Maximum concurrent transfers',
+            'help': 'How many file transfers may run at the same time.',
+            'contextual_default': _default('max_io_allowed'),
+            'callback': _callback(_local_positive),
+        },
     ),
     (
         'checksum_check',
-        {'type': bool, 'non_interactive_default': True, 'default': True, 'prompt': 'Verify checksums', 'help': '.'},
+        {
+            'default': True,
+            'switch': True,
+            'prompt': 'Verify transfers with checksums',
+            'help': 'Compare sha256 checksums after staged transfers and bundles.',
+            'non_interactive_default': True,
+        },
     ),
 ]
+"""The transport's ``_valid_auth_options``; the names are those of the earlier aiida-firecrest."""
+
+for _name, _spec in AUTH_OPTIONS:
+    _spec.setdefault('non_interactive_default', True)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,7 +581,7 @@ class TransportConfig:
     url: str
     token_uri: str
     client_id: str
-    client_secret: str
+    client_secret: str = dataclasses.field(repr=False)
     """As stored: a path to a file holding the secret, ``env:VAR``, or (tests only) the secret itself."""
     compute_resource: str
     temp_directory: str
@@ -77,19 +597,3 @@ class TransportConfig:
         """Build from the keyword arguments AiiDA passes to the transport; unknown keys are ignored."""
         names = {field.name for field in dataclasses.fields(cls)}
         return cls(**{key: value for key, value in params.items() if key in names and value is not None})
-
-
-def resolve_secret(stored: str) -> str:
-    """The client secret behind a stored reference: ``env:VAR``, an absolute file path, or the value itself."""
-    if stored.startswith('env:'):
-        name = stored[4:]
-        try:
-            return os.environ[name]
-        except KeyError:
-            raise ValueError(f'The environment variable {name!r} holding the FirecREST client secret is not set.') from None
-    if os.path.isabs(stored):
-        path = Path(stored)
-        if not path.is_file():
-            raise ValueError(f'The FirecREST client secret file {stored} does not exist.')
-        return path.read_text().strip()
-    return stored

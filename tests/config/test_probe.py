@@ -1,0 +1,150 @@
+"""Configuration-time checks of a FirecREST server give one clear line per problem."""
+
+from __future__ import annotations
+
+import http.server
+import socket
+import ssl
+import subprocess
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from aiida_firecrest.probe import (
+    FirecrestProbe,
+    ProbeError,
+    ServerUnreachableError,
+    api_version_problem,
+    check_token_endpoint,
+    parse_api_version,
+)
+
+
+@pytest.fixture(scope='module')
+def h5_tls_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """An HTTPS server on 127.0.0.1 with a self-signed certificate (no client trusts it)."""
+    directory = tmp_path_factory.mktemp('h5-tls')
+    key, cert = directory / 'key.pem', directory / 'cert.pem'
+    subprocess.run(
+        ['openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
+         '-keyout', str(key), '-out', str(cert)],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), http.server.BaseHTTPRequestHandler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f'https://127.0.0.1:{server.server_address[1]}'
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def h5_closed_port_url() -> str:
+    """A URL on 127.0.0.1 where nothing listens."""
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        port = sock.getsockname()[1]
+    return f'http://127.0.0.1:{port}'
+
+
+@pytest.mark.parametrize(
+    ('header', 'expected'),
+    [
+        ('2.x.x', (2,)),
+        ('2.5.7', (2, 5, 7)),
+        ('v2.3', (2, 3)),
+        ('1.16.0', (1, 16, 0)),
+        ('dev', None),
+        (None, None),
+    ],
+)
+def test_api_version_is_read_leniently(header: str | None, expected: tuple[int, ...] | None) -> None:
+    assert parse_api_version(header) == expected
+
+
+@pytest.mark.parametrize('header', ['2.x.x', '2.2.8', '2.5.7', '3.0.0', None, 'unknown'])
+def test_recent_or_unstated_api_versions_are_accepted(header: str | None) -> None:
+    assert api_version_problem(header) is None
+
+
+@pytest.mark.parametrize('header', ['1.16.0', '2.1.0', '2.2.7'])
+def test_old_api_versions_are_refused_with_the_minimum(header: str) -> None:
+    problem = api_version_problem(header)
+    assert problem is not None
+    assert header in problem and '2.2.8' in problem
+
+
+def test_unreachable_server_is_reported_as_such(h5_closed_port_url: str) -> None:
+    with pytest.raises(ServerUnreachableError, match=r'^Cannot reach .*: the connection was refused\.'):
+        FirecrestProbe(h5_closed_port_url).check_reachable()
+
+
+def test_unknown_host_is_reported_as_such() -> None:
+    with pytest.raises(ServerUnreachableError, match='the host name cannot be resolved'):
+        FirecrestProbe('http://h5-no-such-host.invalid').check_reachable()
+
+
+def test_untrusted_certificate_is_reported_with_what_to_do(h5_tls_url: str) -> None:
+    with pytest.raises(
+        ProbeError, match=r'TLS certificate of 127\.0\.0\.1:\d+ could not be verified.*SSL_CERT_FILE'
+    ) as info:
+        FirecrestProbe(h5_tls_url).check_reachable()
+    assert not isinstance(info.value, ServerUnreachableError)
+
+
+def test_token_uri_of_the_server_is_an_oauth2_endpoint(firecrest_server: Any) -> None:
+    check_token_endpoint(firecrest_server.config['token_uri'])
+
+
+def test_token_uri_that_is_not_oauth2_is_refused(firecrest_server: Any) -> None:
+    not_oauth2 = f'{firecrest_server.config["url"]}/status/liveness/'
+    with pytest.raises(ProbeError, match=r'is not an OAuth2 token endpoint \(it answered HTTP \d+'):
+        check_token_endpoint(not_oauth2)
+
+
+def test_wrong_client_secret_is_reported_without_the_secret(firecrest_server: Any) -> None:
+    config = firecrest_server.config
+    with pytest.raises(ProbeError, match='refused client id') as info:
+        FirecrestProbe(config['url']).authenticate(
+            config['token_uri'], config['client_id'], 'h5-wrong-secret'
+        )
+    assert 'h5-wrong-secret' not in str(info.value)
+
+
+def test_systems_and_user_accounts_are_read_with_a_token(firecrest_server: Any) -> None:
+    config = firecrest_server.config
+    with FirecrestProbe(config['url']) as probe:
+        probe.authenticate(config['token_uri'], config['client_id'], _secret(config))
+        names = [system['name'] for system in probe.systems()]
+        accounts = [account['name'] for account in probe.userinfo(config['compute_resource'])['accounts']]
+    assert config['compute_resource'] in names
+    assert probe.api_version is not None
+    if config.get('billing_account'):
+        assert config['billing_account'] in accounts
+
+
+def test_url_that_does_not_serve_firecrest_is_named(firecrest_server: Any) -> None:
+    config = firecrest_server.config
+    with FirecrestProbe(config['url'] + '/h5-not-here') as probe:
+        probe.authenticate(config['token_uri'], config['client_id'], _secret(config))
+        with pytest.raises(ProbeError, match='does not serve the FirecREST v2 API'):
+            probe.systems()
+
+
+def _secret(config: dict[str, Any]) -> str:
+    from aiida_firecrest.secrets import resolve_secret
+
+    return resolve_secret(str(config['client_secret']))
+
+
+def test_probe_repr_shows_no_token(firecrest_server: Any) -> None:
+    config = firecrest_server.config
+    with FirecrestProbe(config['url']) as probe:
+        probe.authenticate(config['token_uri'], config['client_id'], _secret(config))
+        token = probe._token
+        assert token and token not in repr(probe)
