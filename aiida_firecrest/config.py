@@ -103,6 +103,8 @@ class _Run:
         """Whether ``pending`` can run now."""
         if any(name not in known for name in pending.needs):
             return False
+        if any(other.name in pending.needs for other in self.pending if other is not pending):
+            return False  # a value it builds on is not checked yet
         return not pending.needs_session or self.systems is not None
 
 

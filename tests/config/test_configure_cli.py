@@ -1,0 +1,291 @@
+"""``verdi computer configure firecrest``: guided, validated, and never showing the secret.
+
+Every case runs the real command (click's runner) against the session's FirecREST server, interactively
+(answers on standard input) and with ``-n``.
+"""
+
+from __future__ import annotations
+
+import logging
+import stat
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from aiida_firecrest import probe
+
+pytestmark = pytest.mark.usefixtures('aiida_profile')
+
+Configure = Callable[..., Result]
+
+
+@pytest.fixture
+def h5_computer() -> Any:
+    """A stored computer with the firecrest transport and scheduler, not configured yet."""
+    from aiida import orm
+
+    return orm.Computer(
+        label=f'h5-{uuid.uuid4().hex[:8]}',
+        hostname='localhost',
+        transport_type='firecrest',
+        scheduler_type='firecrest',
+        workdir='/tmp/{username}/aiida',
+    ).store()
+
+
+@pytest.fixture
+def h5_tokens(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every access token the configuration checks obtain (to show that none is ever printed)."""
+    tokens: list[str] = []
+    authenticate = probe.FirecrestProbe.authenticate
+
+    def spy(self: probe.FirecrestProbe, *args: Any, **kwargs: Any) -> None:
+        authenticate(self, *args, **kwargs)
+        tokens.append(str(self._token))
+
+    monkeypatch.setattr(probe.FirecrestProbe, 'authenticate', spy)
+    return tokens
+
+
+@pytest.fixture
+def h5_configure(h5_computer: Any, caplog: pytest.LogCaptureFixture) -> Configure:
+    """Run ``verdi computer configure firecrest <h5_computer> *args`` with optional standard input."""
+    from aiida.cmdline.commands.cmd_computer import computer_configure
+
+    caplog.set_level(logging.DEBUG)
+
+    def configure(*args: str, input: str | None = None) -> Result:
+        return CliRunner().invoke(computer_configure, ['firecrest', h5_computer.label, *args], input=input)
+
+    return configure
+
+
+@pytest.fixture
+def h5_secret(firecrest_server: Any) -> str:
+    from aiida_firecrest.secrets import resolve_secret
+
+    return resolve_secret(str(firecrest_server.config['client_secret']))
+
+
+def _options(config: dict[str, Any], secret_reference: str, **overrides: Any) -> list[str]:
+    """Command-line options for every connection setting of ``config``, with ``overrides``."""
+    values = {
+        'url': config['url'],
+        'token_uri': config['token_uri'],
+        'client_id': config['client_id'],
+        'client_secret': secret_reference,
+        'compute_resource': config['compute_resource'],
+        'billing_account': config.get('billing_account') or '',
+        'temp_directory': config['temp_directory'],
+        **overrides,
+    }
+    return [part for name, value in values.items() for part in (f'--{name.replace("_", "-")}', str(value))]
+
+
+def _auth_params(computer: Any) -> dict[str, Any]:
+    from aiida import orm
+
+    return computer.get_authinfo(orm.User.collection.get_default()).get_auth_params()
+
+
+def _assert_never_shown(secrets: list[str], result: Result, caplog: pytest.LogCaptureFixture) -> None:
+    for secret in secrets:
+        assert secret not in result.output
+        assert secret not in caplog.text
+
+
+def test_interactive_configuration_proposes_server_defaults_and_stores_the_typed_secret(
+    h5_configure: Configure,
+    h5_computer: Any,
+    firecrest_server: Any,
+    h5_secret: str,
+    h5_tokens: list[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from aiida.manage.configuration.settings import AiiDAConfigDir
+
+    config = firecrest_server.config
+    answers = [config['url'], config['token_uri'], config['client_id'], h5_secret] + [''] * 10
+    result = h5_configure(input='\n'.join(answers) + '\n')
+
+    assert result.exit_code == 0, result.output
+    params = _auth_params(h5_computer)
+    secret_file = Path(params['client_secret'])
+    assert secret_file.parent == AiiDAConfigDir.get() / 'firecrest' / 'secrets'
+    assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
+    assert secret_file.read_text().strip() == h5_secret
+    assert params['compute_resource'] == config['compute_resource']
+    assert params['billing_account'] == (config.get('billing_account') or params['billing_account'])
+    assert params['temp_directory'].endswith('/aiida_firecrest_tmp')
+    assert f'Temporary directory {params["temp_directory"]} is ready' in result.output
+    assert h5_tokens
+    _assert_never_shown([h5_secret, *h5_tokens], result, caplog)
+
+
+def test_non_interactive_configuration_keeps_the_secret_file_reference(
+    h5_configure: Configure, h5_computer: Any, firecrest_server: Any, client_secret_file: str
+) -> None:
+    result = h5_configure('-n', *_options(firecrest_server.config, client_secret_file))
+    assert result.exit_code == 0, result.output
+    assert _auth_params(h5_computer)['client_secret'] == client_secret_file
+
+
+def test_options_in_any_order_are_all_checked(
+    h5_configure: Configure, firecrest_server: Any, client_secret_file: str
+) -> None:
+    options = _options(firecrest_server.config, client_secret_file, compute_resource='h5-no-such-system')
+    pairs = list(zip(options[::2], options[1::2], strict=True))
+    reversed_options = [part for pair in reversed(pairs) for part in pair]
+    result = h5_configure('-n', *reversed_options)
+    assert result.exit_code != 0
+    assert "Invalid value for '--compute-resource'" in result.output
+    assert "no system 'h5-no-such-system'" in result.output
+
+
+def test_secret_from_an_environment_variable_is_stored_as_its_name(
+    h5_configure: Configure,
+    h5_computer: Any,
+    firecrest_server: Any,
+    h5_secret: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv('H5_FIRECREST_SECRET', h5_secret)
+    result = h5_configure('-n', *_options(firecrest_server.config, 'env:H5_FIRECREST_SECRET'))
+    assert result.exit_code == 0, result.output
+    assert _auth_params(h5_computer)['client_secret'] == 'env:H5_FIRECREST_SECRET'
+
+
+def test_secret_file_readable_by_others_is_warned_about(
+    h5_configure: Configure, firecrest_server: Any, h5_secret: str, tmp_path: Path
+) -> None:
+    loose = tmp_path / 'secret'
+    loose.write_text(h5_secret)
+    loose.chmod(0o644)
+    result = h5_configure('-n', *_options(firecrest_server.config, str(loose)))
+    assert result.exit_code == 0, result.output
+    assert f'chmod 600 {loose}' in result.output
+
+
+def test_configure_show_prints_the_reference_not_the_secret(
+    h5_configure: Configure, h5_computer: Any, firecrest_server: Any, h5_secret: str
+) -> None:
+    from aiida.cmdline.commands.cmd_computer import computer_config_show
+
+    h5_configure('-n', *_options(firecrest_server.config, h5_secret))
+    shown = CliRunner().invoke(computer_config_show, [h5_computer.label])
+    assert shown.exit_code == 0, shown.output
+    assert _auth_params(h5_computer)['client_secret'] in shown.output
+    assert h5_secret not in shown.output
+
+
+def _bad_values(
+    config: dict[str, Any], secret_file: str, tmp_path: Path
+) -> dict[str, tuple[dict[str, Any], str]]:
+    wrong_secret = tmp_path / 'wrong-secret'
+    wrong_secret.write_text('h5-wrong-secret')
+    wrong_secret.chmod(0o600)
+    return {
+        'wrong-credentials': ({'client_secret': str(wrong_secret)}, 'refused client id'),
+        'token-uri-not-oauth2': (
+            {'token_uri': f'{config["url"]}/status/liveness/'},
+            'is not an OAuth2 token',
+        ),
+        'unknown-system': ({'compute_resource': 'h5-nosuch'}, "no system 'h5-nosuch'; available systems: "),
+        'unknown-account': ({'billing_account': 'h5-nosuch'}, "no account 'h5-nosuch' on "),
+        'temp-outside-file-systems': (
+            {'temp_directory': '/h5-nowhere/tmp'},
+            'is outside the file systems of',
+        ),
+        'relative-temp': ({'temp_directory': 'relative/tmp'}, 'is not an absolute path'),
+        'not-a-url': ({'url': 'ftp://example.org'}, 'is not an http(s) URL'),
+        'missing-secret-file': ({'client_secret': '/h5/no/such/secret'}, 'does not exist'),
+        'threshold-above-server-limit': ({'small_file_size_mb': 10_000}, 'above the server limit'),
+    }
+
+
+@pytest.mark.parametrize(
+    'case',
+    [
+        'wrong-credentials',
+        'token-uri-not-oauth2',
+        'unknown-system',
+        'unknown-account',
+        'temp-outside-file-systems',
+        'relative-temp',
+        'not-a-url',
+        'missing-secret-file',
+        'threshold-above-server-limit',
+    ],
+)
+def test_each_wrong_value_is_refused_with_one_clear_line(
+    case: str, h5_configure: Configure, firecrest_server: Any, client_secret_file: str, tmp_path: Path
+) -> None:
+    overrides, message = _bad_values(firecrest_server.config, client_secret_file, tmp_path)[case]
+    result = h5_configure('-n', *_options(firecrest_server.config, client_secret_file, **overrides))
+    assert result.exit_code != 0
+    assert message in result.output
+    assert 'Traceback' not in result.output
+
+
+def test_untrusted_certificate_is_refused(
+    h5_configure: Configure, firecrest_server: Any, client_secret_file: str, h5_tls_url: str
+) -> None:
+    result = h5_configure('-n', *_options(firecrest_server.config, client_secret_file, url=h5_tls_url))
+    assert result.exit_code != 0
+    assert 'TLS certificate of 127.0.0.1' in result.output
+
+
+def test_unreachable_server_is_accepted_non_interactively_with_a_warning(
+    h5_configure: Configure,
+    h5_computer: Any,
+    firecrest_server: Any,
+    client_secret_file: str,
+    h5_closed_port_url: str,
+) -> None:
+    result = h5_configure(
+        '-n', *_options(firecrest_server.config, client_secret_file, url=h5_closed_port_url)
+    )
+    assert result.exit_code == 0, result.output
+    assert 'the connection was refused' in result.output
+    assert 'The remaining server checks are skipped: they run at first use.' in result.output
+    assert _auth_params(h5_computer)['url'] == h5_closed_port_url
+
+
+def test_interactive_wrong_answers_are_asked_again(
+    h5_configure: Configure,
+    h5_computer: Any,
+    firecrest_server: Any,
+    client_secret_file: str,
+    h5_closed_port_url: str,
+) -> None:
+    config = firecrest_server.config
+    answers = [
+        h5_closed_port_url,  # unreachable ...
+        'n',  # ... and not kept: asked again
+        config['url'],
+        config['token_uri'],
+        config['client_id'],
+        client_secret_file,
+        'h5-nosuch',  # unknown system: asked again
+        config['compute_resource'],
+    ] + [''] * 10
+    result = h5_configure(input='\n'.join(answers) + '\n')
+    assert result.exit_code == 0, result.output
+    assert 'Keep this value anyway' in result.output
+    assert "no system 'h5-nosuch'" in result.output
+    assert _auth_params(h5_computer)['compute_resource'] == config['compute_resource']
+
+
+def test_reconfiguring_proposes_the_stored_values(
+    h5_configure: Configure, h5_computer: Any, firecrest_server: Any, client_secret_file: str
+) -> None:
+    first = h5_configure('-n', *_options(firecrest_server.config, client_secret_file, max_io_allowed=3))
+    assert first.exit_code == 0, first.output
+    again = h5_configure(input='\n' * 14)
+    assert again.exit_code == 0, again.output
+    assert _auth_params(h5_computer)['max_io_allowed'] == 3
+    assert f'[{client_secret_file}]' in again.output
