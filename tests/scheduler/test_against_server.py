@@ -1,0 +1,164 @@
+"""The scheduler against the session's FirecREST server (the demo server unless told otherwise).
+
+The scheduler runs on a real :class:`~aiida_firecrest.client.FirecrestClient` through a minimal
+bridge (its own event loop), so these tests need neither the transport nor an AiiDA profile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import time
+import typing as t
+from collections.abc import Iterator
+from pathlib import PurePosixPath
+
+import pytest
+from aiida.engine import CalcJob
+from aiida.schedulers import SchedulerError
+from aiida.schedulers.datastructures import JobInfo, JobState
+
+from aiida_firecrest.client import FirecrestClient
+from aiida_firecrest.config import TransportConfig
+from aiida_firecrest.scheduler import FirecrestScheduler
+
+JOB_LIST = 'GET /compute/{system_name}/jobs'
+ONE_JOB = 'GET /compute/{system_name}/jobs/{job_id}'
+SUBMIT = 'POST /compute/{system_name}/jobs'
+
+
+class LoopBridge:
+    """AiiDA's blocking bridge, reduced to what the scheduler uses: a client and one event loop."""
+
+    def __init__(self, params: dict[str, t.Any]) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.client = self.loop.run_until_complete(
+            FirecrestClient.connect(TransportConfig.from_auth_params(params))
+        )
+
+    def run_command_blocking(self, func: t.Callable[..., t.Awaitable[t.Any]], *args: t.Any) -> t.Any:
+        return self.loop.run_until_complete(func(*args))
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self.client.close())
+        self.loop.close()
+
+
+@pytest.fixture
+def scheduler(transport_params: dict[str, t.Any]) -> Iterator[FirecrestScheduler]:
+    bridge = LoopBridge(transport_params)
+    scheduler = FirecrestScheduler()
+    scheduler.set_transport(bridge)  # type: ignore[arg-type]
+    yield scheduler
+    bridge.close()
+
+
+@pytest.fixture
+def put_script(
+    firecrest_sync: t.Any, firecrest_server: t.Any, remote_dir: PurePosixPath
+) -> t.Callable[..., str]:
+    """Upload a job script into ``remote_dir``; returns its file name."""
+
+    def put(name: str, body: str) -> str:
+        script = f'#!/bin/bash\n{body}\n'.encode()
+        system = firecrest_server.config['compute_resource']
+        firecrest_sync.upload(system, io.BytesIO(script), str(remote_dir), name, file_size=len(script))
+        return name
+
+    return put
+
+
+def _wait_for(
+    scheduler: FirecrestScheduler, job_id: str, states: set[JobState], timeout: float = 30
+) -> JobInfo:
+    deadline = time.monotonic() + timeout
+    while True:
+        info = scheduler.get_jobs(jobs=[job_id], as_dict=True).get(job_id)
+        if info is not None and info.job_state in states:
+            return info
+        if time.monotonic() > deadline:
+            raise AssertionError(f'job {job_id} not in {states} after {timeout} s: {info}')
+        time.sleep(0.3)
+
+
+def test_a_job_runs_to_completion(
+    scheduler: FirecrestScheduler, put_script: t.Callable[..., str], remote_dir
+) -> None:
+    job_id = scheduler.submit_job(str(remote_dir), put_script('ok.sh', '#SBATCH --job-name=ok-job\necho hi'))
+    assert isinstance(job_id, str)
+    info = _wait_for(scheduler, job_id, {JobState.DONE})
+    assert (info.job_substate, info.exit_status, info.title) == ('COMPLETED', 0, 'ok-job')
+    assert scheduler.parse_output(scheduler.get_detailed_job_info(job_id)) is None
+
+
+@pytest.mark.demo_only
+def test_a_poll_of_many_jobs_is_one_request(
+    scheduler: FirecrestScheduler, put_script: t.Callable[..., str], remote_dir, firecrest_server: t.Any
+) -> None:
+    script = put_script('quick.sh', 'true')
+    job_ids = [scheduler.submit_job(str(remote_dir), script) for _ in range(5)]
+    firecrest_server.reset_counters()
+    jobs = scheduler.get_jobs(jobs=[str(job_id) for job_id in job_ids], as_dict=True)
+    assert sorted(jobs) == sorted(job_ids)
+    assert firecrest_server.counters() == {JOB_LIST: 1}
+
+
+def test_a_held_job_is_queued_held_and_is_killed(
+    scheduler: FirecrestScheduler, put_script: t.Callable[..., str], remote_dir
+) -> None:
+    job_id = str(scheduler.submit_job(str(remote_dir), put_script('held.sh', '#SBATCH --hold\ntrue')))
+    assert _wait_for(scheduler, job_id, {JobState.QUEUED_HELD}).annotation == 'JobHeldUser'
+    assert scheduler.kill_job(job_id) is True
+    assert _wait_for(scheduler, job_id, {JobState.DONE}).job_substate.startswith('CANCELLED')
+
+
+@pytest.mark.slow
+def test_killing_a_finished_job_is_refused(
+    scheduler: FirecrestScheduler, put_script: t.Callable[..., str], remote_dir
+) -> None:
+    """Slow: the server answers 500 and the client retries it with backoff before giving up."""
+    job_id = str(scheduler.submit_job(str(remote_dir), put_script('done.sh', 'true')))
+    _wait_for(scheduler, job_id, {JobState.DONE})
+    assert scheduler.kill_job(job_id) is False
+
+
+def test_a_failing_job_reports_its_exit_code(
+    scheduler: FirecrestScheduler, put_script: t.Callable[..., str], remote_dir
+) -> None:
+    job_id = str(scheduler.submit_job(str(remote_dir), put_script('fail.sh', 'exit 3')))
+    info = _wait_for(scheduler, job_id, {JobState.DONE})
+    assert (info.job_substate, info.exit_status) == ('FAILED', 3)
+
+
+@pytest.mark.demo_only
+def test_a_job_over_its_time_limit_is_out_of_walltime(
+    scheduler: FirecrestScheduler, put_script: t.Callable[..., str], remote_dir
+) -> None:
+    job_id = str(
+        scheduler.submit_job(str(remote_dir), put_script('long.sh', '#SBATCH --time=00:00:01\nsleep 30'))
+    )
+    assert _wait_for(scheduler, job_id, {JobState.DONE}).job_substate == 'TIMEOUT'
+    exit_code = scheduler.parse_output(scheduler.get_detailed_job_info(job_id))
+    assert exit_code == CalcJob.exit_codes.ERROR_SCHEDULER_OUT_OF_WALLTIME
+
+
+def test_a_rejected_submission_carries_the_servers_message(
+    scheduler: FirecrestScheduler, put_script: t.Callable[..., str], remote_dir
+) -> None:
+    script = put_script('bad.sh', '#SBATCH --partition=no-such-partition\ntrue')
+    with pytest.raises(SchedulerError, match='partition'):
+        scheduler.submit_job(str(remote_dir), script)
+
+
+def test_an_unknown_job_is_left_out(scheduler: FirecrestScheduler) -> None:
+    assert scheduler.get_jobs(jobs=['99999999']) == []
+
+
+@pytest.mark.demo_only
+def test_a_job_the_server_does_not_know_yet_stays_queued(
+    scheduler: FirecrestScheduler, put_script: t.Callable[..., str], remote_dir, firecrest_server: t.Any
+) -> None:
+    script = put_script('lag.sh', 'true')
+    with firecrest_server.switches(job_not_found_for=30.0):
+        job_id = str(scheduler.submit_job(str(remote_dir), script))
+        assert scheduler.get_jobs(jobs=[job_id], as_dict=True)[job_id].job_state == JobState.QUEUED
