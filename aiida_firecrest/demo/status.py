@@ -9,6 +9,7 @@ work directory, and the scratch root) and the ``dataOperation`` block that clien
 from __future__ import annotations
 
 import datetime
+import math
 import os
 import socket
 from typing import Any
@@ -34,22 +35,27 @@ def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%S.%fZ')
 
 
-def _number(value: float) -> float | int:
-    """Render a whole number of seconds as an int, as the real server's configuration does."""
-    return int(value) if float(value).is_integer() else value
+def _seconds(value: float) -> int:
+    """Whole seconds, as the real server's configuration has them (a demo timeout may be a fraction)."""
+    return max(1, math.ceil(value))
 
 
-def _health(service_type: str, path: str | None = None) -> dict[str, Any]:
+def _health(service_type: str, path: str | None = None, message: str | None = None) -> dict[str, Any]:
     health: dict[str, Any] = {
         'serviceType': service_type,
         'lastChecked': _now(),
         'latency': 0.001,
         'healthy': True,
-        'message': None,
+        'message': message,
     }
     if path is not None:
         health['path'] = path
     return health
+
+
+def _scheduler_ping() -> str:
+    """The scheduler health message (``scontrol ping`` as the real server renders it)."""
+    return str([{'mode': 'primary', 'hostname': socket.gethostname(), 'pinged': 'UP'}])
 
 
 def _data_operation(settings: DemoSettings) -> dict[str, Any]:
@@ -84,7 +90,7 @@ def _data_operation(settings: DemoSettings) -> dict[str, Any]:
 def system_description(settings: DemoSettings) -> dict[str, Any]:
     """The one system of the demo server, as ``GET /status/systems`` lists it."""
     home_root, scratch_root = str(settings.home_root), str(settings.scratch_root)
-    timeout = _number(settings.command_timeout)
+    timeout = _seconds(settings.command_timeout)
     return {
         'name': settings.system_name,
         'ssh': {
@@ -110,7 +116,7 @@ def system_description(settings: DemoSettings) -> dict[str, Any]:
             'timeout': timeout,
         },
         'servicesHealth': [
-            _health('scheduler'),
+            _health('scheduler', message=_scheduler_ping()),
             _health('ssh'),
             _health('filesystem', home_root),
             _health('filesystem', scratch_root),
