@@ -90,6 +90,8 @@ class _Run:
     pending: list[_Pending] = dataclasses.field(default_factory=list)
     secret: str | None = dataclasses.field(default=None, repr=False)
     stored_secret_file: Path | None = None
+    checked_system: tuple[dict[str, Any], str] | None = None
+    """The chosen system's description and the user's name there, once checked."""
 
     def probe_for(self, url: str) -> FirecrestProbe:
         """The probe of ``url`` (a new one if the URL changed)."""
@@ -112,8 +114,26 @@ def _run_of(ctx: click.Context) -> _Run:
     run = ctx.meta.get(_META_KEY)
     if run is None:
         run = ctx.meta[_META_KEY] = _Run()
-        ctx.call_on_close(lambda: run.probe.close() if run.probe else None)
+        ctx.call_on_close(lambda: _finish(ctx, run))
     return run
+
+
+def _finish(ctx: click.Context, run: _Run) -> None:
+    """At the end of the command: advise on the computer's work directory, close the connections.
+
+    The computer argument is processed after the options given on the command line, so this is the one place
+    where both the computer and the server's answers are known.
+    """
+    if run.probe is not None:
+        run.probe.close()
+    computer = ctx.params.get('computer')
+    complete = all(name in ctx.params for name, _ in AUTH_OPTIONS)
+    if computer is None or run.checked_system is None or not complete:
+        return
+    system, username = run.checked_system
+    warning = work_directory_warning(computer.get_workdir(), username, system) if username else None
+    if warning:
+        _echo('warning', warning)
 
 
 def _is_interactive(ctx: click.Context) -> bool:
@@ -319,9 +339,30 @@ def _userinfo(run: _Run, known: dict[str, Any], system: str) -> dict[str, Any]:
 
 
 def _check_compute_resource(run: _Run, known: dict[str, Any], system: str) -> None:
-    _system(run, system)
+    description = _system(run, system)
     username = _username(_userinfo(run, known, system))
     _echo('report', f'System {system} found; you are {username or "(unknown user)"} there.')
+    run.checked_system = (description, username or '')
+
+
+def work_directory_warning(workdir: str, username: str, system: dict[str, Any]) -> str | None:
+    """A warning if the computer's work directory is not on one of the system's file systems, else None.
+
+    :param workdir: the computer's work directory, possibly with ``{username}``.
+    :param username: the user's name on the system.
+    :param system: the system's entry of ``GET /status/systems``.
+    """
+    roots = _file_system_paths(system)
+    path = workdir.replace('{username}', username)
+    if not roots or any(_is_within(path, root) for root in roots):
+        return None
+    proposal = propose_temp_directory(system, '{username}') or ''
+    proposal = posixpath.join(posixpath.dirname(proposal), 'aiida') if proposal else roots[0]
+    return (
+        f'The work directory {workdir} is outside the file systems of {system.get("name")} '
+        f'({", ".join(roots)}); calculations will fail there. Set up the computer again with '
+        f'--work-dir {proposal} (for example with verdi computer duplicate).'
+    )
 
 
 def _check_billing_account(run: _Run, known: dict[str, Any], account: str) -> None:

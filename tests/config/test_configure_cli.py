@@ -23,9 +23,7 @@ pytestmark = pytest.mark.usefixtures('aiida_profile')
 Configure = Callable[..., Result]
 
 
-@pytest.fixture
-def h5_computer() -> Any:
-    """A stored computer with the firecrest transport and scheduler, not configured yet."""
+def _new_computer(workdir: str) -> Any:
     from aiida import orm
 
     return orm.Computer(
@@ -33,8 +31,14 @@ def h5_computer() -> Any:
         hostname='localhost',
         transport_type='firecrest',
         scheduler_type='firecrest',
-        workdir='/tmp/{username}/aiida',
+        workdir=workdir,
     ).store()
+
+
+@pytest.fixture
+def h5_computer(firecrest_server: Any) -> Any:
+    """A stored computer with the firecrest transport and scheduler, not configured yet."""
+    return _new_computer(firecrest_server.config['workdir'])
 
 
 @pytest.fixture
@@ -58,8 +62,8 @@ def h5_configure(h5_computer: Any, caplog: pytest.LogCaptureFixture) -> Configur
 
     caplog.set_level(logging.DEBUG)
 
-    def configure(*args: str, input: str | None = None) -> Result:
-        return CliRunner().invoke(computer_configure, ['firecrest', h5_computer.label, *args], input=input)
+    def configure(*args: str, input: str | None = None, computer: Any = h5_computer) -> Result:
+        return CliRunner().invoke(computer_configure, ['firecrest', computer.label, *args], input=input)
 
     return configure
 
@@ -289,3 +293,50 @@ def test_reconfiguring_proposes_the_stored_values(
     assert again.exit_code == 0, again.output
     assert _auth_params(h5_computer)['max_io_allowed'] == 3
     assert f'[{client_secret_file}]' in again.output
+
+
+def test_work_directory_outside_the_server_file_systems_is_warned_about(
+    h5_configure: Configure, firecrest_server: Any, client_secret_file: str
+) -> None:
+    computer = _new_computer('/h5-nowhere/{username}/aiida')
+    result = h5_configure('-n', *_options(firecrest_server.config, client_secret_file), computer=computer)
+    assert result.exit_code == 0, result.output
+    assert 'The work directory /h5-nowhere/{username}/aiida is outside the file systems of' in result.output
+    assert '--work-dir ' in result.output
+
+
+def _verdi_obj() -> Any:
+    """The context object ``verdi`` gives its subcommands (the loaded configuration and profile)."""
+    from aiida.common.extendeddicts import AttributeDict
+    from aiida.manage import get_manager
+
+    manager = get_manager()
+    return AttributeDict({'config': manager.get_config(), 'profile': manager.get_profile()})
+
+
+def test_setup_configure_and_test_from_the_command_line(
+    firecrest_server: Any, client_secret_file: str
+) -> None:
+    from aiida.cmdline.commands.cmd_computer import computer_configure, computer_setup, computer_test
+
+    label = f'h5-cli-{uuid.uuid4().hex[:8]}'
+    setup = [
+        '-n', '--label', label, '--hostname', 'localhost',
+        '--transport', 'firecrest', '--scheduler', 'firecrest',
+        '--work-dir', firecrest_server.config['workdir'],
+        '--mpirun-command', 'srun -n {tot_num_mpiprocs}', '--mpiprocs-per-machine', '1',
+    ]  # fmt: skip
+    options = _options(firecrest_server.config, client_secret_file)
+    runner = CliRunner()
+    obj = _verdi_obj()
+
+    assert runner.invoke(computer_setup, setup, obj=obj).exit_code == 0
+    configured = runner.invoke(
+        computer_configure, ['firecrest', label, '-n', '--safe-interval', '0', *options]
+    )
+    assert configured.exit_code == 0, configured.output
+    tested = runner.invoke(computer_test, [label])
+
+    assert tested.exit_code == 0, tested.output
+    assert 'Skipped, remote command execution is not implemented' in tested.output
+    assert 'Success: all 6 tests succeeded' in tested.output
