@@ -179,13 +179,11 @@ def firecrest_server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[DemoHandle | RemoteHandle]:
     """The FirecREST v2 server of this session: the demo server unless an option names another."""
-    config = request.config
-    if config.getoption('firecrest_docker'):
-        yield _docker_server(request)
-    elif config.stash[SERVER_CONFIG] is not None:
-        yield RemoteHandle(
-            config.stash[SERVER_CONFIG], f'the server in {config.getoption("firecrest_config")}'
-        )
+    details = request.config.stash[SERVER_CONFIG]
+    if request.config.getoption('firecrest_docker'):
+        yield _docker_server(request, details or {})
+    elif details is not None:
+        yield RemoteHandle(details, f'the server in {request.config.getoption("firecrest_config")}')
     else:
         from aiida_firecrest.demo.launcher import DemoServer
 
@@ -193,13 +191,16 @@ def firecrest_server(
             yield DemoHandle(server)
 
 
-def _docker_server(request: pytest.FixtureRequest) -> RemoteHandle:
-    """FirecREST's docker demo, started by pytest-docker's ``docker_services`` and waited for."""
+def _docker_server(request: pytest.FixtureRequest, overrides: dict[str, Any]) -> RemoteHandle:
+    """FirecREST's docker demo, started by pytest-docker's ``docker_services`` and waited for.
+
+    :param overrides: connection details that replace the demo's defaults (from ``--firecrest-config``).
+    """
     problem = docker_engine_problem()
     if problem is not None:
         pytest.skip(f'--firecrest-docker: no usable docker engine here ({problem})')
     services = request.getfixturevalue('docker_services')
-    details = {**DOCKER_DEMO_CONFIG, **(request.config.stash[SERVER_CONFIG] or {})}
+    details = {**DOCKER_DEMO_CONFIG, **overrides}
     services.wait_until_responsive(
         check=lambda: _answers(f'{details["url"]}/status/liveness/'), timeout=600, pause=2
     )
@@ -297,7 +298,9 @@ def aiida_config(
     aiida_config_factory: Any,  # noqa: F811
 ) -> Iterator[Config]:
     """A temporary AiiDA configuration directory (aiida-core's fixture, created only when a test needs it)."""
-    with aiida_config_factory(tmp_path_factory.mktemp('aiida-config')) as config:
+    directory = tmp_path_factory.mktemp('aiida-config')
+    (directory / '.aiida').mkdir()  # exists already: aiida-core does not warn that it creates it
+    with aiida_config_factory(directory) as config:
         yield config
 
 
@@ -312,9 +315,9 @@ def aiida_profile(aiida_config: Config, aiida_profile_factory: Any) -> Iterator[
 def client_secret_file(
     firecrest_server: DemoHandle | RemoteHandle, tmp_path_factory: pytest.TempPathFactory
 ) -> str:
-    """The client secret as a computer stores it: an absolute path to a file only the user can read."""
+    """The client secret as a computer stores it: a reference (``env:VAR``, a file path) or a 0600 file."""
     stored = str(firecrest_server.config['client_secret'])
-    if os.path.isabs(stored):
+    if os.path.isabs(stored) or stored.startswith('env:'):
         return stored
     path = tmp_path_factory.mktemp('secret') / 'client-secret'
     path.touch(mode=0o600)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import httpx
@@ -19,6 +19,49 @@ CONFTEST = 'from tests.conftest import *  # noqa: F403\npytest_plugins = ()\n'
 def test_server_answers(firecrest_server: Any) -> None:
     response = httpx.get(f'{firecrest_server.config["url"]}/status/liveness/', timeout=10.0)
     assert response.status_code == 200
+
+
+def test_remote_dir_is_empty_absolute_and_named_after_the_test(
+    remote_dir: PurePosixPath, firecrest_sync: Any, firecrest_server: Any
+) -> None:
+    system = firecrest_server.config['compute_resource']
+    assert remote_dir.parent == PurePosixPath(firecrest_server.config['workdir'])
+    assert remote_dir.is_absolute()
+    assert remote_dir.name.rsplit('-', 1)[0] == 'test_remote_dir_is_empty_absolute_and_named_after_the_test'
+    assert firecrest_sync.list_files(system, str(remote_dir)) == []
+
+
+@pytest.mark.parametrize('name', ['first', 'second'])
+def test_remote_dirs_differ_between_tests(
+    name: str, remote_dir: PurePosixPath, firecrest_sync: Any, firecrest_server: Any
+) -> None:
+    """Each run finds its directory empty although the other parameter wrote a file of the same name."""
+    system = firecrest_server.config['compute_resource']
+    assert firecrest_sync.list_files(system, str(remote_dir)) == []
+    firecrest_sync.mkdir(system, str(remote_dir / 'made-by-the-test'))
+
+
+def test_remote_dir_is_removed_after_the_test(pytester: pytest.Pytester, demo_only: DemoHandle) -> None:
+    """An inner session on the same server (through --firecrest-config) leaves no directory behind."""
+    config = pytester.path / 'server.json'
+    config.write_text(json.dumps(demo_only.config))
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(
+        """
+        def test_keep(remote_dir):
+            open('remote_dir.txt', 'w').write(str(remote_dir))
+        """
+    )
+    pytester.runpytest_inprocess('--firecrest-config', str(config)).assert_outcomes(passed=1)
+    assert not Path((pytester.path / 'remote_dir.txt').read_text()).exists()
+
+
+@pytest.mark.parametrize('run', [1, 2])
+def test_counters_start_at_zero_in_every_test(run: int, demo_only: DemoHandle, firecrest_sync: Any) -> None:
+    """The harness resets the counters before each test body, so the second run starts at zero too."""
+    assert demo_only.counters() == {}
+    firecrest_sync.systems()
+    assert demo_only.counters() == {'GET /status/systems': 1}
 
 
 def test_switches_are_restored_after_the_block(demo_only: DemoHandle) -> None:
@@ -155,3 +198,15 @@ def test_requests_option_prints_the_requests_of_each_test(pytester: pytest.Pytes
     result.stdout.fnmatch_lines(
         ['*requests to FirecREST per test*', '*::test_two_requests: 2 requests', '*2  GET /status/systems']
     )
+
+
+def test_firecrest_computer_reaches_its_work_directory(
+    firecrest_computer: Any, remote_dir: PurePosixPath
+) -> None:
+    assert (firecrest_computer.transport_type, firecrest_computer.scheduler_type) == (
+        'firecrest',
+        'firecrest',
+    )
+    assert firecrest_computer.get_workdir() == str(remote_dir)
+    with firecrest_computer.get_transport() as transport:
+        assert transport.listdir(str(remote_dir)) == []
