@@ -112,3 +112,23 @@ def test_probe_repr_shows_no_token(firecrest_server: Any) -> None:
         probe.authenticate(config['token_uri'], config['client_id'], _secret(config))
         token = probe._token
         assert token and token not in repr(probe)
+
+
+def _scripted_probe(status: int, body: object, headers: dict[str, str]) -> FirecrestProbe:
+    """A probe whose server answers every request with ``status``, ``body`` and ``headers``."""
+    import httpx
+
+    transport = httpx.MockTransport(lambda request: httpx.Response(status, json=body, headers=headers))
+    return FirecrestProbe('https://firecrest.example.org', http=httpx.Client(transport=transport))
+
+
+def test_server_with_an_old_api_version_is_refused_at_configuration() -> None:
+    probe = _scripted_probe(200, {'systems': []}, {'f7t-appversion': '2.1.0'})
+    with pytest.raises(ProbeError, match=r'runs API version 2\.1\.0, older than 2\.2\.8'):
+        probe.systems()
+
+
+def test_firecrest_v1_answer_is_not_taken_for_v2() -> None:
+    probe = _scripted_probe(200, {'description': 'List of systems', 'out': []}, {})
+    with pytest.raises(ProbeError, match=r'does not serve the FirecREST v2 API .*usually ends in /v2'):
+        probe.systems()
