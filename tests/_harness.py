@@ -238,8 +238,12 @@ class RequestLog:
         """The lines printed at the end of the session: one block per test, busiest endpoint first."""
         lines: list[str] = []
         for test_id, counts in self.by_test.items():
-            lines.append(f'{test_id}: {sum(counts.values())} requests')
+            lines.append(f'{test_id}: {_requests(sum(counts.values()))}')
             lines.extend(f'    {count:5d}  {endpoint}' for endpoint, count in counts.most_common())
         total = sum(sum(counts.values()) for counts in self.by_test.values())
-        lines.append(f'{len(self.by_test)} tests made {total} requests to FirecREST')
+        lines.append(f'{len(self.by_test)} tests made {_requests(total)} to FirecREST')
         return lines
+
+
+def _requests(count: int) -> str:
+    return f'{count} request' if count == 1 else f'{count} requests'

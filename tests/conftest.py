@@ -156,9 +156,12 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
 
 
 def _counted_servers(item: pytest.Item) -> list[DemoHandle | InProcessDemo]:
-    """The demo servers (socket or in-process) a test uses, read from its fixture values."""
+    """The demo servers (socket or in-process) a test uses, each once, read from its fixture values."""
     funcargs: dict[str, Any] = getattr(item, 'funcargs', {})
-    return [value for value in funcargs.values() if isinstance(value, (DemoHandle, InProcessDemo))]
+    servers = {
+        id(value): value for value in funcargs.values() if isinstance(value, (DemoHandle, InProcessDemo))
+    }
+    return list(servers.values())
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:

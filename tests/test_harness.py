@@ -109,11 +109,14 @@ def test_request_log_reports_busiest_endpoint_first() -> None:
     log = RequestLog()
     log.record('t.py::a', {'GET /x': 1, 'POST /y': 3})
     log.record('t.py::b', {})
+    log.record('t.py::c', {'GET /x': 1})
     assert log.report_lines() == [
         't.py::a: 4 requests',
         '        3  POST /y',
         '        1  GET /x',
-        '1 tests made 4 requests to FirecREST',
+        't.py::c: 1 request',
+        '        1  GET /x',
+        '2 tests made 5 requests to FirecREST',
     ]
 
 
