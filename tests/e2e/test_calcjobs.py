@@ -1,0 +1,128 @@
+"""Real AiiDA CalcJobs run by the engine (``aiida.engine.run``) through the ``firecrest`` plugins."""
+
+from __future__ import annotations
+
+import typing as t
+from pathlib import PurePosixPath
+
+import pytest
+from aiida import orm
+from aiida.calculations.arithmetic.add import ArithmeticAddCalculation
+from aiida.engine import CalcJob, run_get_node
+from aiida.plugins import CalculationFactory
+
+from .calcjobs import BIG_FILE_LINES, FileTreeCalculation
+from .conftest import Remote
+
+SUBMIT = 'POST /compute/{system_name}/jobs'
+JOB_LIST = 'GET /compute/{system_name}/jobs'
+ONE_JOB = 'GET /compute/{system_name}/jobs/{job_id}'
+OPTIONS = {'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': 1}, 'max_wallclock_seconds': 60}
+
+
+def _add(code: orm.InstalledCode, x: int = 1, y: int = 2, **options: t.Any) -> orm.CalcJobNode:
+    metadata = {'options': {**OPTIONS, **options}}
+    _, node = run_get_node(ArithmeticAddCalculation, code=code, x=orm.Int(x), y=orm.Int(y), metadata=metadata)
+    return t.cast(orm.CalcJobNode, node)
+
+
+def test_arithmetic_add_gives_the_sum(bash_code: orm.InstalledCode) -> None:
+    node = _add(bash_code, 17, 25)
+    assert node.is_finished_ok, node.exit_message
+    assert node.outputs.sum.value == 42
+
+
+@pytest.mark.demo_only
+def test_arithmetic_add_submits_once_and_polls_with_the_job_list(
+    bash_code: orm.InstalledCode, firecrest_server: t.Any
+) -> None:
+    firecrest_server.reset_counters()
+    assert _add(bash_code).is_finished_ok
+    counters = firecrest_server.counters()
+    assert counters[SUBMIT] == 1
+    assert counters[JOB_LIST] >= 1
+    assert counters.get(ONE_JOB, 0) == 1, 'only the detailed job info asks for the job by id'
+
+
+@pytest.fixture
+def remote_file(
+    firecrest_computer: orm.Computer, remote_dir: PurePosixPath, remote: Remote
+) -> orm.RemoteData:
+    path = remote_dir / 'source.txt'
+    remote.write(path, 'remote\n')
+    return orm.RemoteData(computer=firecrest_computer, remote_path=str(path)).store()
+
+
+@pytest.mark.slow
+def test_file_tree_calcjob_moves_every_kind_of_file(
+    firecrest_computer: orm.Computer,
+    transport_params: dict[str, t.Any],
+    bash_code: orm.InstalledCode,
+    remote_file: orm.RemoteData,
+) -> None:
+    """Nested sandbox files, a local file, a remote copy and symlink in; globs and a staged file out."""
+    firecrest_computer.configure(safe_interval=0, **{**transport_params, 'small_file_size_mb': 0.05})
+    local_file = orm.SinglefileData.from_string('delta\n', filename='delta.txt')
+    _, node = run_get_node(
+        FileTreeCalculation, code=bash_code, local_file=local_file, remote_file=remote_file
+    )
+    assert node.is_finished_ok, node.exit_message
+    retrieved = node.outputs.retrieved
+    names = set(retrieved.base.repository.list_object_names())
+    assert {'combined.txt', 'first.dat', 'second.dat', 'big.txt', 'kept'} <= names
+    assert retrieved.get_object_content('combined.txt') == 'alpha\ngamma\ndelta\nremote\nremote\n'
+    assert retrieved.get_object_content('kept/note.txt') == 'kept\n'
+    big = retrieved.get_object_content('big.txt').splitlines()
+    assert (len(big), big[-1]) == (BIG_FILE_LINES, f'line {BIG_FILE_LINES}')
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ('mode', 'stash_class'), [('copy', orm.RemoteStashFolderData), ('tar.gz', orm.RemoteStashCompressedData)]
+)
+def test_stash_and_unstash(
+    mode: str,
+    stash_class: type,
+    firecrest_computer: orm.Computer,
+    bash_code: orm.InstalledCode,
+    remote_dir: PurePosixPath,
+    remote: Remote,
+) -> None:
+    stash = {
+        'source_list': ['aiida.in', 'aiida.out'],
+        'target_base': str(remote_dir / 'stash'),
+        'stash_mode': mode,
+        **({} if mode == 'copy' else {'dereference': False}),
+    }
+    node = _add(bash_code, 4, 5, stash=stash)
+    assert node.is_finished_ok, node.exit_message
+    stashed = node.outputs.remote_stash
+    assert isinstance(stashed, stash_class)
+
+    unstash = {'unstash_target_mode': 'NewRemoteData', 'source_list': ['aiida.in', 'aiida.out']}
+    _, unstashed = run_get_node(
+        CalculationFactory('core.unstash'),
+        source_node=stashed,
+        metadata={'computer': firecrest_computer, 'options': {'unstash': unstash}},
+    )
+    assert unstashed.is_finished_ok, unstashed.exit_message
+    workdir = unstashed.get_remote_workdir()
+    assert {'aiida.in', 'aiida.out'} <= set(remote.names(workdir))
+    assert remote.read(f'{workdir}/aiida.out').strip() == '9'
+
+
+def test_a_job_exiting_non_zero_fails_and_keeps_its_exit_code(bash_code: orm.InstalledCode) -> None:
+    node = _add(bash_code, prepend_text='exit 3')
+    assert node.exit_status == ArithmeticAddCalculation.exit_codes.ERROR_READING_OUTPUT_FILE.status
+    job = node.get_last_job_info()
+    assert job is not None
+    assert (job.job_substate, job.exit_status) == ('FAILED', 3)
+
+
+@pytest.mark.demo_only
+def test_a_job_over_its_wall_time_is_out_of_walltime(bash_code: orm.InstalledCode) -> None:
+    node = _add(bash_code, append_text='sleep 30', max_wallclock_seconds=1)
+    assert node.exit_status == CalcJob.exit_codes.ERROR_SCHEDULER_OUT_OF_WALLTIME.status
+    job = node.get_last_job_info()
+    assert job is not None
+    assert job.job_substate == 'TIMEOUT'
