@@ -389,7 +389,13 @@ _WHO_BITS = {'u': 0o4700, 'g': 0o2070, 'o': 0o1007}
 _PERM_BITS = {'r': 0o444, 'w': 0o222, 'x': 0o111, 's': 0o6000, 't': 0o1000}
 
 
+_CLASS_SHIFTS = {'u': 6, 'g': 3, 'o': 0}
+
+
 def _clause_bits(perms: str, who_mask: int, current: int, is_dir: bool) -> int:
+    if perms in _CLASS_SHIFTS:
+        copied = (current >> _CLASS_SHIFTS[perms]) & 0o7
+        return (copied << 6 | copied << 3 | copied) & who_mask
     bits = 0
     for perm in perms:
         if perm == 'X':

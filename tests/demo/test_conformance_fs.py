@@ -8,6 +8,9 @@ recorded paths mapped onto the demo's file systems.
 from __future__ import annotations
 
 import os
+import stat
+import tarfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +19,8 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from aiida_firecrest.demo.settings import MIB
+from aiida_firecrest.demo.filesystem import ls_name
+from aiida_firecrest.demo.settings import MIB, DemoSettings
 
 SMALL_BIN = bytes([0, 1, 2, 127, 128, 200, 250, 254, 255, 10])
 FILE_TXT = ''.join(f'line {n}: the quick brown fox\n' for n in range(1, 21)).encode()
@@ -52,6 +56,7 @@ UPLOADS = {
 }
 """The multipart file of each upload in ``20-fs-upload.json`` (names from its notes and errors)."""
 Replay = Callable[[dict[str, Any]], httpx.Response]
+Ops = Callable[..., httpx.Response]
 
 
 def _tree(samples: Path) -> None:
@@ -147,3 +152,218 @@ def test_ops_sequence_conforms(
             conformance.response(exchange['response'], response)
         except AssertionError as error:
             raise AssertionError(f'exchange {prefix}-{index} ({exchange.get("note")}): {error}') from error
+
+
+def _upload_file(ops: Ops, directory: Path, name: str, content: bytes) -> httpx.Response:
+    return ops('POST', 'upload', params={'path': str(directory)}, files={'file': (name, content)})
+
+
+# --- quirks of the real server ------------------------------------------------------------------
+
+
+@pytest.fixture
+def h1_ops(h1_client: TestClient, h1_settings: DemoSettings) -> Ops:
+    """Call ``/filesystem/{system}/ops/<name>`` with the given method and keyword arguments."""
+    base = f'/filesystem/{h1_settings.system_name}/ops'
+    return lambda method, name, **kwargs: h1_client.request(method, f'{base}/{name}', **kwargs)
+
+
+def _upload_file(ops: Ops, directory: Path, name: str, content: bytes) -> httpx.Response:
+    return ops('POST', 'upload', params={'path': str(directory)}, files={'file': (name, content)})
+
+
+def test_missing_path_is_a_decode_error_that_closes_the_connection(h1_ops: Ops) -> None:
+    response = h1_ops('GET', 'stat')
+    assert response.status_code == 400
+    assert response.json()['message'].startswith('Unable to decode request')
+    assert response.headers['connection'] == 'close'
+
+
+@pytest.mark.parametrize('key', ['sourcePath', 'source_path', 'path'])
+def test_body_path_accepts_every_spelling(key: str, h1_ops: Ops, h1_settings: DemoSettings) -> None:
+    target = h1_settings.home / 'new'
+    response = h1_ops('POST', 'mkdir', json={key: str(target)})
+    assert response.status_code == 201
+    assert response.json()['output']['name'] == str(target)
+
+
+def test_zero_byte_upload_times_out_but_creates_the_file(h1_ops: Ops, h1_settings: DemoSettings) -> None:
+    start = time.monotonic()
+    response = _upload_file(h1_ops, h1_settings.home, 'empty', b'')
+    assert time.monotonic() - start >= h1_settings.command_timeout
+    assert response.status_code == 408
+    assert response.json()['message'] == 'Command execution timeout limit exceeded.'
+    assert (h1_settings.home / 'empty').read_bytes() == b''
+
+
+def test_checksum_of_a_path_with_a_space_fails(h1_ops: Ops, h1_settings: DemoSettings) -> None:
+    (h1_settings.home / 'a b').write_text('x')
+    response = h1_ops('GET', 'checksum', params={'path': str(h1_settings.home / 'a b')})
+    assert response.status_code == 500
+    assert response.json()['message'].startswith('Invalid output: ')
+
+
+@pytest.mark.parametrize(
+    ('method', 'name', 'argument'),
+    [
+        ('GET', 'ls', 'params'),
+        ('GET', 'stat', 'params'),
+        ('DELETE', 'rm', 'params'),
+        ('POST', 'mkdir', 'json'),
+        ('PUT', 'chown', 'json'),
+    ],
+)
+def test_single_quote_in_a_path_is_a_shell_error(
+    method: str, name: str, argument: str, h1_ops: Ops, h1_settings: DemoSettings
+) -> None:
+    response = h1_ops(method, name, **{argument: {'path': str(h1_settings.home / "it's")}})
+    assert response.status_code == 500
+    assert 'unexpected EOF while looking for matching' in response.json()['message']
+
+
+def test_single_quote_in_an_upload_name_is_a_shell_error(h1_ops: Ops, h1_settings: DemoSettings) -> None:
+    response = _upload_file(h1_ops, h1_settings.home, "it's", b'x')
+    assert response.status_code == 500
+    assert not (h1_settings.home / "it's").exists()
+
+
+@pytest.mark.parametrize(('name', 'stored'), [('a"b', 'a%22b'), ('a\nb', 'a%0Ab')])
+def test_upload_name_with_quote_or_newline_is_stored_percent_encoded(
+    name: str, stored: str, h1_ops: Ops, h1_settings: DemoSettings
+) -> None:
+    assert _upload_file(h1_ops, h1_settings.home, name, b'x').status_code == 204
+    assert [path.name for path in h1_settings.home.iterdir()] == [stored]
+
+
+@pytest.mark.parametrize(
+    ('name', 'rendered'),
+    [
+        ('plain name', 'plain name'),
+        ('café', 'caf\\303\\251'),
+        ('tab\there', 'tab\\there'),
+        ('new\nline', 'new\\nline'),
+        ('quote"and\\backslash', 'quote"and\\backslash'),
+    ],
+)
+def test_ls_renders_names_like_c_quoting_then_shlex(name: str, rendered: str) -> None:
+    assert ls_name(name) == rendered
+
+
+def test_ls_escapes_non_ascii_names(h1_ops: Ops, h1_settings: DemoSettings) -> None:
+    (h1_settings.home / 'café').write_text('x')
+    (entry,) = h1_ops('GET', 'ls', params={'path': str(h1_settings.home)}).json()['output']
+    assert entry['name'] == 'caf\\303\\251'
+
+
+@pytest.mark.parametrize(('size', 'status'), [(999, 200), (1000, 413)])
+def test_view_fails_once_the_output_reaches_the_limit(
+    size: int, status: int, h1_ops: Ops, h1_settings: DemoSettings
+) -> None:
+    h1_settings.max_ops_file_size = 1000
+    (h1_settings.home / 'f').write_bytes(b'v' * size)
+    assert h1_ops('GET', 'view', params={'path': str(h1_settings.home / 'f')}).status_code == status
+
+
+@pytest.mark.parametrize(('size', 'status'), [(747, 200), (748, 413)])
+def test_download_fails_once_the_base64_output_reaches_the_limit(
+    size: int, status: int, h1_ops: Ops, h1_settings: DemoSettings
+) -> None:
+    h1_settings.max_ops_file_size = 1000
+    content = bytes(range(256)) * 2 + b'\xff' * (size - 512)
+    (h1_settings.home / 'f').write_bytes(content)
+    response = h1_ops('GET', 'download', params={'path': str(h1_settings.home / 'f')})
+    assert response.status_code == status
+    assert status == 413 or response.content == content
+
+
+@pytest.mark.parametrize(('size', 'status'), [(1000, 204), (1001, 413)])
+def test_upload_above_the_limit_is_too_large(
+    size: int, status: int, h1_ops: Ops, h1_settings: DemoSettings
+) -> None:
+    h1_settings.max_ops_file_size = 1000
+    assert _upload_file(h1_ops, h1_settings.home, 'f', b'u' * size).status_code == status
+
+
+# --- behaviours ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize('compression', ['none', 'gzip', 'bzip2', 'xz'])
+def test_compress_and_extract_round_trip(compression: str, h1_ops: Ops, h1_settings: DemoSettings) -> None:
+    source = h1_settings.home / 'tree'
+    (source / 'sub').mkdir(parents=True)
+    (source / 'sub' / 'f.txt').write_bytes(b'content')
+    archive, target = h1_settings.scratch / 'tree.tar', h1_settings.scratch / 'out'
+    target.mkdir()
+    body = {'source_path': str(source), 'target_path': str(archive), 'compression': compression}
+    assert h1_ops('POST', 'compress', json=body).status_code == 204
+    body = {'sourcePath': str(archive), 'targetPath': str(target), 'compression': compression}
+    assert h1_ops('POST', 'extract', json=body).status_code == 204
+    assert (target / 'tree' / 'sub' / 'f.txt').read_bytes() == b'content'
+
+
+def test_compress_with_a_pattern_archives_matching_files_of_the_parent(
+    h1_ops: Ops, h1_settings: DemoSettings
+) -> None:
+    (h1_settings.home / 'tree' / 'sub').mkdir(parents=True)
+    for name in ('tree/a.txt', 'tree/sub/b.txt', 'tree/c.dat', 'outside.txt'):
+        (h1_settings.home / name).write_text(name)
+    archive = h1_settings.scratch / 'txt.tar.gz'
+    source = str(h1_settings.home / 'tree')
+    body = {'source_path': source, 'target_path': str(archive), 'match_pattern': r'.*\.txt'}
+    assert h1_ops('POST', 'compress', json=body).status_code == 204
+    with tarfile.open(archive) as opened:
+        assert sorted(opened.getnames()) == ['./outside.txt', './tree/a.txt', './tree/sub/b.txt']
+
+
+@pytest.mark.parametrize(
+    ('mode', 'after'),
+    [
+        ('640', 0o640),
+        ('u+x', 0o744),
+        ('go-r', 0o600),
+        ('a=rx', 0o555),
+        ('u=rwx,g=rx,o=', 0o750),
+        ('+x', 0o755),
+        ('o=u', 0o646),
+        ('g+X', 0o644),
+    ],
+)
+def test_chmod_accepts_octal_and_symbolic_modes(
+    mode: str, after: int, h1_ops: Ops, h1_settings: DemoSettings
+) -> None:
+    path = h1_settings.home / 'f'
+    path.write_text('x')
+    path.chmod(0o644)
+    assert h1_ops('PUT', 'chmod', json={'path': str(path), 'mode': mode}).status_code == 200
+    assert stat.S_IMODE(path.stat().st_mode) == after
+
+
+@pytest.mark.parametrize('mode', ['999', 'u+q', 'rwx'])
+def test_chmod_refuses_an_invalid_mode(mode: str, h1_ops: Ops, h1_settings: DemoSettings) -> None:
+    (h1_settings.home / 'f').write_text('x')
+    response = h1_ops('PUT', 'chmod', json={'path': str(h1_settings.home / 'f'), 'mode': mode})
+    assert response.status_code == 500
+    assert f"invalid mode: '{mode}'" in response.json()['message']
+
+
+def test_rm_refuses_a_file_system_root(h1_ops: Ops, h1_settings: DemoSettings) -> None:
+    assert h1_ops('DELETE', 'rm', params={'path': str(h1_settings.scratch_root)}).status_code == 403
+    assert h1_settings.scratch_root.is_dir()
+
+
+@pytest.mark.parametrize('path', ['/etc', '/tmp', 'HOME/../../etc'])
+def test_paths_outside_the_file_systems_are_refused(
+    path: str, h1_ops: Ops, h1_settings: DemoSettings
+) -> None:
+    response = h1_ops('GET', 'ls', params={'path': path.replace('HOME', str(h1_settings.home))})
+    assert response.status_code == 400
+    assert 'does not match any of the defined filesystem paths' in response.json()['message']
+
+
+def test_rm_needs_write_permission_on_the_directory(h1_ops: Ops, h1_settings: DemoSettings) -> None:
+    locked = h1_settings.home / 'locked'
+    locked.mkdir()
+    (locked / 'f').write_text('x')
+    locked.chmod(0o500)
+    assert h1_ops('DELETE', 'rm', params={'path': str(locked / 'f')}).status_code == 403
+    assert (locked / 'f').exists()
