@@ -20,6 +20,7 @@ import glob as local_glob
 import os
 import posixpath
 import stat
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -826,8 +827,9 @@ class FirecrestTransport(AsyncTransport):
     ) -> None:
         """Create the archive ``remotedestination`` of ``remotesources``, with names relative to ``root_dir``.
 
-        A single source that is ``root_dir`` or directly inside it is archived by the server in one
-        request; other selections are assembled here from one server archive per source and uploaded.
+        A single source directly inside ``root_dir`` is archived by the server in one request; other
+        selections (the server names members ``basename(source)/...``) are assembled here from one
+        server archive per source, and uploaded.
 
         :param format: ``tar``, ``tar.gz``, ``tar.bz2`` or ``tar.xz``.
         :param remotesources: absolute path(s), may contain patterns.
@@ -861,12 +863,11 @@ class FirecrestTransport(AsyncTransport):
             raise ValueError(f'Every source must be inside root_dir {root}: {sources}')
         await self.makedirs_async(posixpath.dirname(destination), ignore_existing=True)
         try:
-            if len(sources) == 1 and '/' not in relative[0]:
-                single = posixpath.join(root, '.') if relative[0] == '.' else sources[0]
+            if len(sources) == 1 and relative[0] != '.' and '/' not in relative[0]:
                 with translate_errors(destination):
                     await self._api.compress(
                         self._system,
-                        single,
+                        sources[0],
                         destination,
                         dereference=dereference,
                         compression=COMPRESSION[format],
@@ -897,7 +898,7 @@ class FirecrestTransport(AsyncTransport):
         self, format: str, sources: list[str], relative: list[str], destination: str, dereference: bool
     ) -> None:
         """Build an archive of several sources here (one server archive per source) and upload it."""
-        with local_scratch(Path(os.environ.get('TMPDIR', '/tmp'))) as scratch:
+        with local_scratch(Path(tempfile.gettempdir())) as scratch:
             stage = scratch / 'stage'
             stage.mkdir()
             for index, (source, rel) in enumerate(zip(sources, relative, strict=True)):
@@ -906,7 +907,8 @@ class FirecrestTransport(AsyncTransport):
                     await self.transfers.fetch_archive(source, part, dereference, compression='none')
                 parent = stage / posixpath.dirname(rel)
                 parent.mkdir(parents=True, exist_ok=True)
-                await asyncio.to_thread(unpack, part, parent)
+                # the server archives ``basename(source)/...``: for root_dir itself, drop that component
+                await asyncio.to_thread(unpack, part, parent, 1 if rel == '.' else 0)
             archive = scratch / f'archive.{format}'
             await asyncio.to_thread(_write_archive, stage, archive, TARFILE_MODES[format])
             await self.transfers.upload_file(archive, destination)
@@ -950,7 +952,7 @@ class FirecrestTransport(AsyncTransport):
             ) from exc
 
     async def _extract_stripped(self, source: str, destination: str, strip: int) -> None:
-        with local_scratch(Path(os.environ.get('TMPDIR', '/tmp'))) as scratch:
+        with local_scratch(Path(tempfile.gettempdir())) as scratch:
             archive = scratch / 'archive'
             await self.transfers.download_file(source, archive)
             tree = scratch / 'tree'
