@@ -164,7 +164,8 @@ def _with_version_header(send: Send) -> Send:
 
 
 def _camel_field(loc: tuple[Any, ...]) -> str:
-    return str(loc[-1]) if loc else ''
+    """The top-level field named in the error (``job`` for ``('body', 'job', 'workingDirectory')``)."""
+    return str(loc[1]) if len(loc) > 1 else ''
 
 
 def _is_missing_path(error: dict[str, Any]) -> bool:
