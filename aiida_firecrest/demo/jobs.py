@@ -476,7 +476,7 @@ class JobRunner:
             raise SlurmError(prefix + 'Invalid job id specified\n', 0)
         if job.finished:
             raise SlurmError(prefix + 'Job/step already completing or completed\n', 0)
-        batch = None if job.batch is None else ('CANCELLED', 0, int(signal.SIGTERM))
+        batch = None if job.batch is None else ('CANCELLED', 0, 0)
         job.finish(f'CANCELLED by {self.settings.uid}', 0, 0, batch)
         self._kill(job)
 
