@@ -1,0 +1,207 @@
+"""The demo's compute endpoints against the recorded real server (exchanges 40-54), and the job rules.
+
+Each recorded file is a sequence (submit, poll, cancel, ...); it is replayed on a fresh in-process
+demo after the files it builds on (for example 51 follows up the submissions of 49).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from aiida_firecrest.demo.app import create_app
+from aiida_firecrest.demo.jobs import (
+    SlurmError,
+    expand_output_path,
+    parse_dependencies,
+    parse_directives,
+    parse_time_limit,
+)
+from aiida_firecrest.demo.settings import DemoSettings
+
+from ._jobs_replay import EXCHANGES, JobReplay
+
+pytestmark = pytest.mark.skipif(not EXCHANGES.is_dir(), reason=f'recorded exchanges not found at {EXCHANGES}')
+
+SEQUENCES = {
+    '40': [],
+    '41': ['40'],
+    '42': ['40'],
+    '43': ['40'],
+    '44': [],
+    '45': [],
+    '46': [],
+    '47': [],
+    '48': [],
+    '49': [],
+    '50': [],
+    '51': ['49'],
+    '52': ['60', '40', '46'],
+    '53': ['45'],
+    '54': [],
+}
+"""Recorded file -> the files replayed before it (whose jobs it refers to)."""
+
+
+@pytest.fixture
+def h2_settings(tmp_path: Path) -> DemoSettings:
+    settings = DemoSettings(root=tmp_path / 'demo', command_timeout=0.3)
+    samples = settings.scratch / 'samples-fixed001'
+    samples.mkdir(parents=True)
+    (samples / 'src.txt').write_text('source\n')
+    return settings
+
+
+@pytest.fixture
+def h2_client(h2_settings: DemoSettings) -> Iterator[TestClient]:
+    """An authenticated in-process client; the app's event loop runs (and its jobs with it) meanwhile."""
+    with TestClient(create_app(h2_settings)) as client:
+        form = {
+            'grant_type': 'client_credentials',
+            'client_id': h2_settings.client_id,
+            'client_secret': h2_settings.client_secret,
+        }
+        client.headers['Authorization'] = (
+            f'Bearer {client.post("/oauth2/token", data=form).json()["access_token"]}'
+        )
+        yield client
+
+
+@pytest.fixture
+def h2_replay(h2_client: TestClient, h2_settings: DemoSettings) -> JobReplay:
+    return JobReplay(h2_client, h2_settings)
+
+
+@pytest.mark.parametrize('prefix', list(SEQUENCES))
+def test_recorded_sequence_conforms(h2_replay: JobReplay, prefix: str) -> None:
+    for earlier in SEQUENCES[prefix]:
+        h2_replay.run(earlier)
+    h2_replay.run(prefix)
+
+
+# --- behaviours beyond the recordings ------------------------------------------------------------
+
+
+def _submit(client: TestClient, settings: DemoSettings, script: str, **fields: object) -> str:
+    job = {'script': script, 'working_directory': str(settings.scratch), **fields}
+    response = client.post(f'/compute/{settings.system_name}/jobs', json={'job': job})
+    assert response.status_code == 201, response.text
+    return response.json()['jobId']
+
+
+def _wait(client: TestClient, settings: DemoSettings, job_id: str, timeout: float = 10) -> dict[str, object]:
+    deadline = time.monotonic() + timeout
+    while True:
+        job = client.get(f'/compute/{settings.system_name}/jobs/{job_id}').json()['jobs'][0]
+        if job['status']['state'] not in {'PENDING', 'RUNNING'} or time.monotonic() > deadline:
+            return job
+        time.sleep(0.05)
+
+
+def test_job_sees_slurm_variables_and_submitted_env(h2_client: TestClient, h2_settings: DemoSettings) -> None:
+    script = '#!/bin/bash\n#SBATCH --output=env-%j.txt\necho "$SLURM_JOB_ID $SLURM_JOB_NAME $GREETING $PWD"\n'
+    job_id = _submit(h2_client, h2_settings, script, name='env-check', env={'GREETING': 'hello'})
+    assert _wait(h2_client, h2_settings, job_id)['status']['state'] == 'COMPLETED'
+    output = (h2_settings.scratch / f'env-{job_id}.txt').read_text()
+    assert output == f'{job_id} env-check hello {h2_settings.scratch}\n'
+
+
+def test_error_directive_separates_stderr(h2_client: TestClient, h2_settings: DemoSettings) -> None:
+    script = '#!/bin/bash\n#SBATCH -o out.txt\n#SBATCH -e err-%j.txt\necho out\necho err >&2\n'
+    job_id = _submit(h2_client, h2_settings, script)
+    _wait(h2_client, h2_settings, job_id)
+    metadata = h2_client.get(f'/compute/{h2_settings.system_name}/jobs/{job_id}/metadata').json()['jobs'][0]
+    assert Path(metadata['standardOutput']).read_text() == 'out\n'
+    assert Path(metadata['standardError']).read_text() == 'err\n'
+    assert metadata['standardError'] == str(h2_settings.scratch / f'err-{job_id}.txt')
+
+
+def test_time_limit_ends_a_job_with_timeout(h2_client: TestClient, h2_settings: DemoSettings) -> None:
+    job_id = _submit(h2_client, h2_settings, '#!/bin/bash\n#SBATCH --time=0:1\nsleep 20\n')
+    job = _wait(h2_client, h2_settings, job_id)
+    assert job['status'] == {'state': 'TIMEOUT', 'stateReason': 'None', 'exitCode': 0, 'interruptSignal': 0}
+    assert job['time'] == {**job['time'], 'limit': 1}
+
+
+def test_held_job_stays_pending(h2_client: TestClient, h2_settings: DemoSettings) -> None:
+    job_id = _submit(h2_client, h2_settings, '#!/bin/bash\n#SBATCH -H\ntrue\n')
+    time.sleep(0.6)
+    job = _wait(h2_client, h2_settings, job_id, timeout=0)
+    assert (job['status']['state'], job['status']['stateReason'], job['priority']) == (
+        'PENDING',
+        'JobHeldUser',
+        0,
+    )
+
+
+def test_cancel_kills_the_whole_process_group(h2_client: TestClient, h2_settings: DemoSettings) -> None:
+    marker = h2_settings.scratch / 'child-survived'
+    script = f'#!/bin/bash\n(sleep 1; touch {marker}) &\nsleep 20\n'
+    job_id = _submit(h2_client, h2_settings, script)
+    while _wait(h2_client, h2_settings, job_id, timeout=0)['status']['state'] != 'RUNNING':
+        time.sleep(0.05)
+    assert h2_client.delete(f'/compute/{h2_settings.system_name}/jobs/{job_id}').status_code == 204
+    time.sleep(1.5)
+    assert not marker.exists()
+
+
+def test_job_answers_404_while_not_found_switch_lasts(
+    h2_client: TestClient, h2_settings: DemoSettings
+) -> None:
+    h2_settings.job_not_found_for = 0.5
+    job_id = _submit(h2_client, h2_settings, '#!/bin/bash\ntrue\n')
+    url = f'/compute/{h2_settings.system_name}/jobs'
+    assert h2_client.get(f'{url}/{job_id}').status_code == 404
+    assert h2_client.get(url).json() == {'jobs': []}
+    time.sleep(0.6)
+    assert h2_client.get(f'{url}/{job_id}').status_code == 200
+
+
+def test_script_path_submission_runs_the_file(h2_client: TestClient, h2_settings: DemoSettings) -> None:
+    script = h2_settings.scratch / 'job.sh'
+    script.write_text('#!/bin/bash\necho from-file\n')
+    body = {'job': {'scriptPath': str(script), 'workingDirectory': str(h2_settings.scratch)}}
+    job_id = h2_client.post(f'/compute/{h2_settings.system_name}/jobs', json=body).json()['jobId']
+    job = _wait(h2_client, h2_settings, job_id)
+    assert (job['name'], job['status']['state']) == ('job.sh', 'COMPLETED')
+    assert (h2_settings.scratch / f'slurm-{job_id}.out').read_text() == 'from-file\n'
+
+
+@pytest.mark.parametrize(
+    ('text', 'seconds'),
+    [('5', 300), ('1:30', 90), ('01:00:00', 3600), ('2-0', 172800), ('1-2:3', 93780), ('1-0:0:7', 86407)],
+)
+def test_time_limit_formats(text: str, seconds: int) -> None:
+    assert parse_time_limit(text) == seconds
+
+
+@pytest.mark.parametrize('text', ['UNLIMITED', 'infinite'])
+def test_unlimited_time_limit(text: str) -> None:
+    assert parse_time_limit(text) is None
+
+
+@pytest.mark.parametrize('text', ['soon', '1:2:3:4', ''])
+def test_invalid_time_limit_is_an_sbatch_error(text: str) -> None:
+    with pytest.raises(SlurmError, match='Invalid --time specification'):
+        parse_time_limit(text)
+
+
+def test_directives_stop_at_the_first_command() -> None:
+    script = '#!/bin/bash\n#SBATCH -J name\n# comment\n#SBATCH --time 5 --hold\necho\n#SBATCH -p late\n'
+    assert parse_directives(script) == {'job-name': 'name', 'time': '5', 'hold': ''}
+
+
+def test_dependencies_are_parsed() -> None:
+    assert parse_dependencies('afterok:12:13,afterany:14') == [
+        ('afterok', 12),
+        ('afterok', 13),
+        ('afterany', 14),
+    ]
+
+
+def test_output_patterns_are_expanded() -> None:
+    assert expand_output_path('%x-%j-%u-%%.out', 7, 'job', 'me', '/wd') == '/wd/job-7-me-%.out'
