@@ -249,10 +249,14 @@ def _dir_entry(directory: str, name: str, prefix: str, options: LsOptions) -> tu
 
 
 def _list_directory(
-    directory: str, prefix: str, options: LsOptions, exit_status: int
+    directory: str, prefix: str, options: LsOptions, exit_status: int, listed: set[tuple[int, int]]
 ) -> list[dict[str, Any]]:
-    if not allowed(os.stat(directory), READ | EXECUTE):
+    st = os.stat(directory)
+    if not allowed(st, READ | EXECUTE):
         raise RemoteCommandError(f"ls: cannot open directory '{directory}': Permission denied", exit_status)
+    if (st.st_dev, st.st_ino) in listed:
+        raise RemoteCommandError(f'ls: {directory}: not listing already-listed directory', 2)
+    listed.add((st.st_dev, st.st_ino))
     names = sorted(os.listdir(directory), key=os.fsencode)
     if not options.show_hidden:
         names = [name for name in names if not name.startswith('.')]
@@ -264,7 +268,8 @@ def _list_directory(
             subdirectories.append(name)
     if options.recursive:
         for name in subdirectories:
-            entries += _list_directory(os.path.join(directory, name), f'{prefix}{name}/', options, 1)
+            subdirectory = os.path.join(directory, name)
+            entries += _list_directory(subdirectory, f'{prefix}{name}/', options, 1, listed)
     return entries
 
 
@@ -277,7 +282,7 @@ def list_path(settings: DemoSettings, path: str, options: LsOptions) -> list[dic
     if not stat.S_ISDIR(st.st_mode):
         target = os.readlink(path) if stat.S_ISLNK(st.st_mode) else None
         return [ls_entry(path, st, target, options.numeric_uid)]
-    return _list_directory(path, '', options, 2)
+    return _list_directory(path, '', options, 2, set())
 
 
 # --- reading files -------------------------------------------------------------------------------
@@ -406,11 +411,19 @@ def _clause_bits(perms: str, who_mask: int, current: int, is_dir: bool) -> int:
     return bits & who_mask
 
 
+def current_umask() -> int:
+    """The process umask, read without changing it (``os.umask`` would race with other threads)."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path('/proc/self/status').read_text().splitlines():
+            if line.startswith('Umask:'):
+                return int(line.split()[1], 8)
+    return 0o022
+
+
 def _apply_clause(clause: str, mode: int, is_dir: bool) -> int:
     match = re.match(r'^([ugoa]*)(.*)$', clause)
     who, actions = (match.group(1), match.group(2)) if match else ('', clause)
-    umask = os.umask(0)
-    os.umask(umask)
+    umask = current_umask()
     who_mask = sum(_WHO_BITS[w] for w in set(who.replace('a', 'ugo'))) if who else 0o7777 & ~umask
     for operator, perms in re.findall(r'([-+=])([rwxXstugo]*)', actions):
         bits = _clause_bits(perms, who_mask, mode, is_dir)

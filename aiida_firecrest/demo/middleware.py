@@ -19,6 +19,9 @@ as a dropped connection. In process (httpx ``ASGITransport``), where there is no
 ``httpx.RemoteProtocolError('Server disconnected without sending a response.')``, which
 ``ASGITransport`` re-raises to the client: the same exception httpx raises for a real drop.
 
+Unhandled exceptions are answered as the real server answers them (500, ``str(exc.args)``,
+``user: null``) and logged, not passed on to the server.
+
 It also installs the handler that turns FastAPI's validation errors into the real server's
 400 bodies (``errorType: validation`` with ``data.fields``), or into its ``Unable to decode
 request ...`` 400 when the required ``path`` / ``sourcePath`` is missing; that answer carries
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -42,6 +46,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .errors import FirecrestHTTPError
 from .settings import FaultRule
+
+logger = logging.getLogger(__name__)
 
 APP_VERSION = '2.x.x'
 FIRECREST_PREFIXES = ('/status', '/filesystem', '/compute')
@@ -147,11 +153,37 @@ class DemoMiddleware:
             await asyncio.sleep(state.settings.latency)
         rule = choose_fault(self.fastapi_app, scope['path'])
         if rule is None:
-            await self.app(scope, receive, send_with_version)
+            await _answer_unhandled_errors(self.app, scope, receive, send_with_version)
         elif rule.kind == 'drop':
             await _drop_connection(send)
         else:
             await _fault_response(rule)(scope, receive, send_with_version)
+
+
+async def _answer_unhandled_errors(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+    """Keep an unhandled exception from reaching the server once its 500 answer is sent.
+
+    Starlette answers it (with :func:`unhandled_error_handler`) and then re-raises it; under
+    httpx's ``ASGITransport`` that would reach the client as an exception instead of the answer.
+    """
+    completed = False
+
+    async def tracking_send(message: Message) -> None:
+        nonlocal completed
+        completed = completed or (message['type'] == 'http.response.body' and not message.get('more_body'))
+        await send(message)
+
+    try:
+        await app(scope, receive, tracking_send)
+    except Exception:
+        if not completed:
+            raise
+        logger.exception('Unhandled error in %s %s', scope['method'], scope['path'])
+
+
+async def unhandled_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """An unhandled exception as the real server answers it: 500, ``str(exc.args)``, ``user: null``."""
+    return FirecrestHTTPError(500, str(exc.args)).response()
 
 
 def _with_version_header(send: Send) -> Send:
@@ -203,3 +235,4 @@ def install(app: FastAPI) -> None:
 
     app.build_middleware_stack = build_middleware_stack  # type: ignore[method-assign]
     app.add_exception_handler(RequestValidationError, validation_error_handler)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, unhandled_error_handler)

@@ -367,3 +367,12 @@ def test_rm_needs_write_permission_on_the_directory(h1_ops: Ops, h1_settings: De
     locked.chmod(0o500)
     assert h1_ops('DELETE', 'rm', params={'path': str(locked / 'f')}).status_code == 403
     assert (locked / 'f').exists()
+
+
+def test_recursive_dereferenced_ls_stops_at_a_link_loop(h1_ops: Ops, h1_settings: DemoSettings) -> None:
+    (h1_settings.home / 'loop').mkdir()
+    (h1_settings.home / 'loop' / 'back').symlink_to(h1_settings.home / 'loop')
+    params = {'path': str(h1_settings.home / 'loop'), 'recursive': 'true', 'dereference': 'true'}
+    response = h1_ops('GET', 'ls', params=params)
+    assert response.status_code == 500
+    assert 'not listing already-listed directory' in response.json()['message']

@@ -169,3 +169,20 @@ def test_missing_path_closes_the_keep_alive_connection(
     response = h1_socket_client.get(f'/filesystem/{h1_settings.system_name}/ops/ls')
     assert (response.status_code, response.headers['connection']) == (400, 'close')
     assert h1_socket_client.get('/status/systems').status_code == 200
+
+
+def test_unhandled_errors_answer_like_the_real_server(h1_app: FastAPI, h1_settings: DemoSettings) -> None:
+    @h1_app.get('/compute/{system_name}/broken')
+    def broken(system_name: str) -> None:
+        raise TypeError("unsupported operand type(s) for /: 'NoneType' and 'int'")
+
+    with TestClient(h1_app) as client:
+        response = client.get(f'/compute/{h1_settings.system_name}/broken')
+    assert response.status_code == 500
+    assert response.json() == {
+        'errorType': 'error',
+        'message': "(\"unsupported operand type(s) for /: 'NoneType' and 'int'\",)",
+        'causedBy': None,
+        'data': None,
+        'user': None,
+    }
