@@ -52,21 +52,31 @@ def _is_certificate_problem(exc: BaseException) -> bool:
     return False
 
 
-def _connection_reason(exc: BaseException) -> str:
-    """A short, readable reason for a failed connection."""
+def _specific_reason(exc: BaseException) -> str | None:
+    """The reason ``exc`` names, if it is a well-known one."""
     text = str(exc)
     number = getattr(exc, 'errno', None)
-    if (
-        'Name or service not known' in text
-        or 'nodename nor servname' in text
-        or number in {errno.ENOENT, -2, -3}
-    ):
+    if 'Name or service not known' in text or 'nodename nor servname' in text or number in {-2, -3, -5}:
         return 'the host name cannot be resolved'
-    if 'refused' in text.lower() or number == errno.ECONNREFUSED:
+    if isinstance(exc, ConnectionRefusedError) or number == errno.ECONNREFUSED or 'refused' in text.lower():
         return 'the connection was refused'
-    if isinstance(exc, httpx.TimeoutException) or 'timed out' in text.lower():
+    if isinstance(exc, (httpx.TimeoutException, TimeoutError)) or 'timed out' in text.lower():
         return 'no answer in time'
-    first_line = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    if number == errno.ENETUNREACH or number == errno.EHOSTUNREACH:
+        return 'the network or host is unreachable'
+    return None
+
+
+def _connection_reason(exc: BaseException) -> str:
+    """A short, readable reason for a failed connection, from ``exc`` or the errors it was raised from."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        reason = _specific_reason(seen)
+        if reason:
+            return reason
+        seen = seen.__cause__ or seen.__context__
+    text = str(exc).strip()
+    first_line = text.splitlines()[0] if text else type(exc).__name__
     return re.sub(r'^\[Errno -?\d+\]\s*', '', first_line)
 
 

@@ -132,3 +132,30 @@ def test_firecrest_v1_answer_is_not_taken_for_v2() -> None:
     probe = _scripted_probe(200, {'description': 'List of systems', 'out': []}, {})
     with pytest.raises(ProbeError, match=r'does not serve the FirecREST v2 API .*usually ends in /v2'):
         probe.systems()
+
+
+@pytest.mark.parametrize(
+    ('url_fixture', 'reason'),
+    [('h5_closed_port_url', 'the connection was refused'), (None, 'the host name cannot be resolved')],
+)
+def test_errors_of_the_async_client_are_explained_for_first_use(
+    url_fixture: str | None, reason: str, request: pytest.FixtureRequest
+) -> None:
+    """The transport's client (async httpx) gets the same one-line explanation as configuration does."""
+    import asyncio
+
+    import httpx
+
+    from aiida_firecrest.probe import explain_http_error
+
+    url = request.getfixturevalue(url_fixture) if url_fixture else 'http://h5-no-such-host.invalid'
+
+    async def fetch() -> None:
+        async with httpx.AsyncClient() as client:
+            await client.get(url)
+
+    with pytest.raises(httpx.ConnectError) as info:
+        asyncio.run(fetch())
+    assert str(explain_http_error(info.value, url)) == (
+        f'Cannot reach {url}: {reason}. Check the URL and your network (VPN, proxy).'
+    )
