@@ -1,0 +1,125 @@
+"""The demo's transfer endpoints against the recorded real server (exchanges 60-74).
+
+Transfer requests become jobs; each recorded sequence (request, job polls, log views) is replayed
+on a fresh in-process demo whose S3 endpoint is moto, running in this process. Where the real
+client uploaded to S3 between two exchanges (71, 74), the test does the same with the presigned URLs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from moto.server import ThreadedMotoServer
+
+from aiida_firecrest.demo.app import create_app
+from aiida_firecrest.demo.settings import MIB, DemoSettings
+
+from ._jobs_replay import EXCHANGES, JobReplay
+
+pytestmark = pytest.mark.skipif(not EXCHANGES.is_dir(), reason=f'recorded exchanges not found at {EXCHANGES}')
+
+SEQUENCES = {
+    '60': [],
+    '61': [],
+    '62': ['60'],
+    '63': ['61'],
+    '64': [],
+    '65': ['64'],
+    '66': ['64', '65'],
+    '67': [],
+    '68': [],
+    '69': ['68'],
+    '70': ['68'],
+    '71': [],
+    '72': [],
+    '73': [],
+    '74': [],
+}
+"""Recorded file -> the files replayed before it (whose jobs or files it uses)."""
+
+
+def upload_to_stage(replay: JobReplay) -> None:
+    """What the recorded client did with the last upload's presigned URLs: PUT the parts, then complete."""
+    directives = replay.staged['body']['transferDirectives']
+    data = os.urandom(replay.staged['request']['transferDirectives']['fileSize'])
+    part_size = directives['maxPartSize']
+    parts = []
+    for number, url in enumerate(directives['partsUploadUrls'], start=1):
+        response = httpx.put(url, content=data[(number - 1) * part_size : number * part_size], timeout=30)
+        response.raise_for_status()
+        parts.append(f'<Part><PartNumber>{number}</PartNumber><ETag>{response.headers["ETag"]}</ETag></Part>')
+    body = f'<CompleteMultipartUpload>{"".join(parts)}</CompleteMultipartUpload>'
+    httpx.post(directives['completeUploadUrl'], content=body, timeout=30).raise_for_status()
+
+
+HOOKS: dict[str, dict[int, Callable[[JobReplay], None]]] = {
+    '71': {0: upload_to_stage},
+    '74': {2: upload_to_stage},
+}
+"""Recorded file -> {exchange index: what the client did after that exchange}."""
+
+
+@pytest.fixture(scope='module')
+def h2_s3() -> Iterator[str]:
+    """An S3 endpoint (moto) on a free port of 127.0.0.1."""
+    server = ThreadedMotoServer(ip_address='127.0.0.1', port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f'http://{host}:{port}'
+    server.stop()
+
+
+@pytest.fixture
+def h2_settings(tmp_path: Path, h2_s3: str) -> DemoSettings:
+    """A demo with the recordings' sample files."""
+    settings = DemoSettings(root=tmp_path / 'demo', s3_endpoint=h2_s3, ingress_poll_interval=0.2)
+    samples = settings.scratch / 'samples-fixed001'
+    (samples / 'srcdir' / 'sub').mkdir(parents=True)
+    (samples / 'extracted').mkdir()
+    (samples / 'src.txt').write_text('source\n')
+    (samples / 'srcdir' / 'a.txt').write_text('a\n')
+    (samples / 'srcdir' / 'sub' / 'b.txt').write_text('b\n')
+    (samples / 'big6m.bin').write_bytes(os.urandom(6 * MIB))
+    (settings.home / 'samples-fixed001').mkdir(parents=True)
+    return settings
+
+
+@pytest.fixture
+def h2_replay(h2_settings: DemoSettings) -> Iterator[JobReplay]:
+    with TestClient(create_app(h2_settings)) as client:
+        form = {
+            'grant_type': 'client_credentials',
+            'client_id': h2_settings.client_id,
+            'client_secret': h2_settings.client_secret,
+        }
+        client.headers['Authorization'] = (
+            f'Bearer {client.post("/oauth2/token", data=form).json()["access_token"]}'
+        )
+        yield JobReplay(client, h2_settings)
+
+
+@pytest.mark.parametrize('prefix', list(SEQUENCES))
+def test_recorded_sequence_conforms(h2_replay: JobReplay, prefix: str) -> None:
+    for earlier in SEQUENCES[prefix]:
+        h2_replay.run(earlier, HOOKS.get(earlier))
+    h2_replay.run(prefix, HOOKS.get(prefix))
+
+
+def test_failed_copy_still_completes(h2_replay: JobReplay, h2_settings: DemoSettings) -> None:
+    h2_replay.run('67')
+    (job,) = h2_replay.client.get(
+        f'/compute/{h2_settings.system_name}/jobs', params={'name': 'CopyFiles'}
+    ).json()['jobs']
+    assert job['status'] == {'state': 'COMPLETED', 'stateReason': 'None', 'exitCode': 0, 'interruptSignal': 0}
+
+
+def test_staged_download_serves_the_file(h2_replay: JobReplay, h2_settings: DemoSettings) -> None:
+    h2_replay.run('72')
+    url = h2_replay.staged['body']['transferDirectives']['downloadUrl']
+    data = httpx.get(url, timeout=30).content
+    assert data == (h2_settings.scratch / 'samples-fixed001' / 'big6m.bin').read_bytes()
