@@ -850,7 +850,8 @@ def get_tail(
     count = file_bytes or lines
     with remote_errors(user):
         data = read_file(settings, path, 'tail')
-    content = tail_content(data, count or DEFAULT_LINES, by_bytes=bool(file_bytes), from_start=skip_heading)
+    from_start = skip_heading and count is not None
+    content = tail_content(data, count or DEFAULT_LINES, by_bytes=bool(file_bytes), from_start=from_start)
     start = DEFAULT_LINES if count is None else (count if skip_heading else -count)
     return {
         'output': {

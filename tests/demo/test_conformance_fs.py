@@ -376,3 +376,23 @@ def test_recursive_dereferenced_ls_stops_at_a_link_loop(h1_ops: Ops, h1_settings
     response = h1_ops('GET', 'ls', params=params)
     assert response.status_code == 500
     assert 'not listing already-listed directory' in response.json()['message']
+
+
+@pytest.mark.parametrize(
+    ('name', 'params', 'content'),
+    [
+        ('head', {'lines': 2, 'skipTrailing': 'true'}, ''.join(f'{n}\n' for n in range(1, 11))),
+        ('head', {'bytes': 3}, '1\n2'),
+        ('head', {'skipTrailing': 'true'}, ''.join(f'{n}\n' for n in range(1, 11))),
+        ('tail', {'lines': 2}, '11\n12\n'),
+        ('tail', {'lines': 11, 'skipHeading': 'true'}, '11\n12\n'),
+        ('tail', {'bytes': 3, 'skipHeading': 'true'}, ''.join(f'{n}\n' for n in range(2, 13))),
+        ('tail', {'skipHeading': 'true'}, ''.join(f'{n}\n' for n in range(3, 13))),
+    ],
+)
+def test_head_and_tail_select_like_coreutils(
+    name: str, params: dict[str, Any], content: str, h1_ops: Ops, h1_settings: DemoSettings
+) -> None:
+    (h1_settings.home / 'f').write_text(''.join(f'{n}\n' for n in range(1, 13)))
+    response = h1_ops('GET', name, params={'path': str(h1_settings.home / 'f'), **params})
+    assert response.json()['output']['content'] == content
