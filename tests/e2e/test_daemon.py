@@ -1,0 +1,116 @@
+"""20 CalcJobs through the daemon: aiida-core's ZeroMQ broker (no RabbitMQ), two workers, one server.
+
+Both workers use the same computer, credentials and temp directory; every job must finish with the
+right sum, and the server must see polls as job-list requests (one per poll cycle of a worker), never
+one request per job.
+"""
+
+from __future__ import annotations
+
+import time
+import typing as t
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath
+
+import pytest
+from aiida import orm
+from aiida.calculations.arithmetic.add import ArithmeticAddCalculation
+from aiida.engine import submit
+
+NUM_JOBS = 20
+NUM_WORKERS = 2
+POLL_INTERVAL = 1.0
+TIMEOUT = 240.0
+"""Seconds all the jobs get to finish."""
+DAEMON_TIMEOUT = 60
+"""Seconds the daemon gets to start and to stop."""
+SUBMIT = 'POST /compute/{system_name}/jobs'
+JOB_LIST = 'GET /compute/{system_name}/jobs'
+ONE_JOB = 'GET /compute/{system_name}/jobs/{job_id}'
+
+
+@pytest.fixture
+def zeromq_profile(
+    aiida_config: t.Any, aiida_profile: t.Any, aiida_profile_factory: t.Any
+) -> Iterator[t.Any]:
+    """A second, temporary profile with aiida-core's built-in ZeroMQ broker; loaded while in use."""
+    with aiida_profile_factory(aiida_config, broker_backend='core.zeromq') as profile:
+        yield profile
+
+
+@pytest.fixture
+def daemon(zeromq_profile: t.Any) -> Iterator[t.Any]:
+    """The profile's daemon with two workers (it starts the ZeroMQ broker service itself)."""
+    from aiida.engine.daemon.client import get_daemon_client
+
+    client = get_daemon_client(zeromq_profile.name)
+    client.start_daemon(number_workers=NUM_WORKERS, timeout=DAEMON_TIMEOUT)
+    try:
+        yield client
+    finally:
+        client.stop_daemon(wait=True, timeout=DAEMON_TIMEOUT)
+
+
+@pytest.fixture
+def daemon_code(
+    daemon: t.Any, firecrest_server: t.Any, transport_params: dict[str, t.Any], remote_dir: PurePosixPath
+) -> orm.InstalledCode:
+    """``/bin/bash`` on a ``firecrest`` computer of the ZeroMQ profile, working in ``remote_dir``."""
+    computer = orm.Computer(
+        label=f'daemon-{remote_dir.name}',
+        hostname='localhost',
+        transport_type='firecrest',
+        scheduler_type='firecrest',
+        workdir=str(remote_dir),
+    ).store()
+    computer.set_minimum_job_poll_interval(POLL_INTERVAL)
+    computer.set_default_mpiprocs_per_machine(1)
+    computer.configure(safe_interval=0, **transport_params)
+    return orm.InstalledCode(computer=computer, filepath_executable='/bin/bash', label='bash').store()
+
+
+def _await_all(nodes: list[orm.CalcJobNode], daemon: t.Any) -> None:
+    deadline = time.monotonic() + TIMEOUT
+    while not all(node.is_terminated for node in nodes):
+        if time.monotonic() > deadline:
+            log_tail = Path(daemon.daemon_log_file).read_text(errors='replace')[-3000:]
+            pending = [node.pk for node in nodes if not node.is_terminated]
+            raise AssertionError(
+                f'CalcJobs {pending} not finished after {TIMEOUT} s; daemon log:\n{log_tail}'
+            )
+        time.sleep(1.0)
+
+
+@pytest.mark.slow
+@pytest.mark.demo_only
+def test_twenty_calcjobs_through_two_daemon_workers(
+    daemon: t.Any, daemon_code: orm.InstalledCode, firecrest_server: t.Any
+) -> None:
+    options = {'resources': {'num_machines': 1}, 'max_wallclock_seconds': 120}
+    firecrest_server.reset_counters()
+    started = time.monotonic()
+    nodes = [
+        submit(
+            ArithmeticAddCalculation,
+            code=daemon_code,
+            x=orm.Int(i),
+            y=orm.Int(100),
+            metadata={'options': options},
+        )
+        for i in range(NUM_JOBS)
+    ]
+    _await_all(nodes, daemon)
+    elapsed = time.monotonic() - started
+    counters = firecrest_server.counters()
+
+    failed = {node.pk: (node.exit_status, node.exit_message) for node in nodes if not node.is_finished_ok}
+    assert not failed, failed
+    assert [node.outputs.sum.value for node in nodes] == [i + 100 for i in range(NUM_JOBS)]
+    assert counters[SUBMIT] == NUM_JOBS, counters
+    assert counters.get(ONE_JOB, 0) == NUM_JOBS, (
+        f'a job is asked for by id only for its detailed info: {counters}'
+    )
+    max_poll_cycles = NUM_WORKERS * (elapsed / POLL_INTERVAL + 1)
+    assert 1 <= counters[JOB_LIST] <= max_poll_cycles, (
+        f'{max_poll_cycles:.0f} poll cycles at most: {counters}'
+    )
