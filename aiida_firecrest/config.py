@@ -251,7 +251,7 @@ def _local_secret(ctx: click.Context, value: str | None) -> str | None:
         if secrets.is_env_reference(value):
             run.secret = secrets.read_secret_variable(value[len(secrets.ENV_PREFIX) :])
             return value
-        if secrets.is_file_reference(value):
+        if secrets.is_file_reference(value) or Path(value).is_file():
             path = Path(value).expanduser().absolute()
             run.secret = secrets.read_secret_file(path)
             warning = secrets.loose_permissions_warning(path)
@@ -539,9 +539,9 @@ AUTH_OPTIONS: list[tuple[str, dict[str, Any]]] = [
         {
             'type': str,
             'prompt': 'Client secret (a file path, env:VARIABLE, or the secret itself; input hidden)',
-            'help': 'Where the OAuth2 client secret is: an absolute path to a file holding it (mode 0600), '
-            'or env:VARIABLE. A secret typed here is stored in a 0600 file under the AiiDA configuration '
-            'directory and only that path is kept in AiiDA.',
+            'help': 'Where the OAuth2 client secret is: a path to a file holding it (mode 0600; stored as '
+            'an absolute path), or env:VARIABLE. A secret typed here is stored in a 0600 file under the '
+            'AiiDA configuration directory and only that path is kept in AiiDA.',
             'hide_input': True,
             'contextual_default': _default_secret,
             'callback': _callback(_local_secret, _check_credentials, needs=_CREDENTIALS, needs_session=False),

@@ -340,3 +340,17 @@ def test_setup_configure_and_test_from_the_command_line(
     assert tested.exit_code == 0, tested.output
     assert 'Skipped, remote command execution is not implemented' in tested.output
     assert 'Success: all 6 tests succeeded' in tested.output
+
+
+def test_relative_path_to_a_secret_file_is_stored_as_an_absolute_path(
+    h5_configure: Configure,
+    h5_computer: Any,
+    firecrest_server: Any,
+    client_secret_file: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    secret_file = Path(client_secret_file)
+    monkeypatch.chdir(secret_file.parent)
+    result = h5_configure('-n', *_options(firecrest_server.config, secret_file.name))
+    assert result.exit_code == 0, result.output
+    assert _auth_params(h5_computer)['client_secret'] == str(secret_file)
