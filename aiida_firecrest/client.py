@@ -53,6 +53,9 @@ IDEMPOTENT_METHODS = frozenset({'GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE'})
 IDEMPOTENT_POST_SUFFIXES = ('/ops/upload', '/ops/compress', '/ops/extract', '/oauth2/token', '/token')
 #: Statuses worth a retry for an idempotent request: the server may succeed next time.
 TRANSIENT_STATUSES = frozenset({500, 502, 503, 504})
+#: Messages of FirecREST 500s that repeat on every try: a failed remote command ("Is a directory",
+#: "invalid mode", ...) or a Slurm refusal.
+DETERMINISTIC_MESSAGES = ('Remote process failed', 'Unexpected Slurm command')
 #: Bodies up to this size are buffered so that a request can be replayed.
 MAX_REPLAYABLE_BODY = 64 * 1024 * 1024
 
@@ -153,9 +156,7 @@ class RetryingTransport(httpx.AsyncBaseTransport):
                 reason = f'{type(exc).__name__}'
                 delay = self._policy.delay(attempt)
             else:
-                retry = response.status_code == 429 or (
-                    retry_on_failure and response.status_code in TRANSIENT_STATUSES
-                )
+                retry = response.status_code == 429 or (retry_on_failure and await is_transient(response))
                 if not retry or attempt >= self._policy.max_retries:
                     return response
                 reason = f'status {response.status_code}'
@@ -175,6 +176,16 @@ class RetryingTransport(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         await self._inner.aclose()
+
+
+async def is_transient(response: httpx.Response) -> bool:
+    """Whether a server error may go away on a retry (not a remote command's deterministic failure)."""
+    if response.status_code not in TRANSIENT_STATUSES:
+        return False
+    if response.status_code != 500:
+        return True
+    await response.aread()
+    return not any(message in response.text for message in DETERMINISTIC_MESSAGES)
 
 
 async def _make_replayable(request: httpx.Request) -> bool:

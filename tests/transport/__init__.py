@@ -1,0 +1,1 @@
+"""Tests of the firecrest transport, its client and its transfers."""

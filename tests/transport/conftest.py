@@ -1,0 +1,59 @@
+"""Fixtures of the transport tests: run a scenario with an open :class:`FirecrestTransport`."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from aiida_firecrest.transport import FirecrestTransport
+
+T = TypeVar('T')
+Scenario = Callable[[FirecrestTransport], Awaitable[T]]
+
+
+def run_with_transport(params: dict[str, Any], scenario: Scenario[T], **overrides: Any) -> T:
+    """Open a transport in a fresh event loop, run ``scenario(transport)``, close it."""
+
+    async def main() -> T:
+        transport = FirecrestTransport(machine='localhost', safe_interval=0, **{**params, **overrides})
+        await transport.open_async()
+        try:
+            return await scenario(transport)
+        finally:
+            await transport.close_async()
+
+    return asyncio.run(main())
+
+
+@pytest.fixture
+def with_transport(transport_params: dict[str, Any]) -> Callable[..., Any]:
+    """``with_transport(scenario, **options)``: the result of ``await scenario(open transport)``."""
+    return lambda scenario, **overrides: run_with_transport(transport_params, scenario, **overrides)
+
+
+@pytest.fixture
+def counted(demo_only: Any) -> Callable[[], dict[str, int]]:
+    """Requests to FirecREST since the last call (the demo server's counters, then reset)."""
+
+    def take() -> dict[str, int]:
+        counters = demo_only.counters()
+        demo_only.reset_counters()
+        return counters
+
+    return take
+
+
+@pytest.fixture
+def local_dir(tmp_path: Path) -> Path:
+    path = tmp_path / 'local'
+    path.mkdir()
+    return path
+
+
+async def warm(transport: FirecrestTransport) -> None:
+    """Fetch what a transport asks once per client (the direct-transfer threshold), before counting."""
+    await transport.transfers.threshold()

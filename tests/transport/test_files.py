@@ -1,0 +1,271 @@
+"""File operations of FirecrestTransport against the FirecREST server, with their request budgets."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path, PurePosixPath
+
+import pytest
+
+from aiida_firecrest.transport import FirecrestTransport
+
+from .conftest import warm
+
+pytestmark = pytest.mark.usefixtures('demo_only')
+
+
+def test_putfile_sends_one_request_and_getfile_two(
+    with_transport, counted, remote_dir, local_dir: Path
+) -> None:
+    content = os.urandom(3000)
+    (local_dir / 'in.bin').write_bytes(content)
+    remote = str(remote_dir / 'file.bin')
+
+    async def scenario(t: FirecrestTransport) -> list[dict[str, int]]:
+        await warm(t)
+        counted()
+        await t.putfile_async(local_dir / 'in.bin', remote)
+        put = counted()
+        await t.getfile_async(remote, local_dir / 'out.bin')
+        return [put, counted()]
+
+    put, get = with_transport(scenario)
+    assert (local_dir / 'out.bin').read_bytes() == content
+    assert sum(put.values()) == 1
+    assert sum(get.values()) == 2
+
+
+def test_empty_file_round_trip_avoids_a_direct_upload(with_transport, counted, remote_dir, local_dir) -> None:
+    (local_dir / 'empty').write_bytes(b'')
+    remote = str(remote_dir / 'empty')
+
+    async def scenario(t: FirecrestTransport) -> dict[str, int]:
+        await warm(t)
+        counted()
+        await t.putfile_async(local_dir / 'empty', remote)
+        requests = counted()
+        await t.getfile_async(remote, local_dir / 'back')
+        return requests
+
+    requests = with_transport(scenario)
+    assert (local_dir / 'back').read_bytes() == b''
+    assert 'POST /filesystem/{system_name}/ops/extract' in requests
+    assert sum(requests.values()) <= 3
+
+
+@pytest.mark.slow
+def test_staged_transfer_above_the_threshold_round_trips(
+    with_transport, counted, remote_dir, local_dir
+) -> None:
+    content = os.urandom(40_000)
+    (local_dir / 'big.bin').write_bytes(content)
+    remote = str(remote_dir / 'big.bin')
+
+    async def scenario(t: FirecrestTransport) -> dict[str, int]:
+        counted()
+        await t.putfile_async(local_dir / 'big.bin', remote)
+        await t.getfile_async(remote, local_dir / 'back.bin')
+        return counted()
+
+    requests = with_transport(scenario, small_file_size_mb=0.01)
+    assert (local_dir / 'back.bin').read_bytes() == content
+    assert requests.get('POST /filesystem/{system_name}/transfer/upload') == 1
+    assert requests.get('POST /filesystem/{system_name}/transfer/download') == 1
+    assert requests.get('GET /filesystem/{system_name}/ops/checksum') == 2
+
+
+def test_listdir_and_listdir_withattributes_send_one_request_each(
+    with_transport, counted, remote_dir, demo_only
+) -> None:
+    root = Path(str(remote_dir))
+    for index in range(30):
+        (root / f'f{index}').write_text('x' * index)
+    (root / 'sub').mkdir()
+    (root / '.hidden').write_text('h')
+
+    async def scenario(t: FirecrestTransport) -> tuple:
+        counted()
+        names = await t.listdir_async(remote_dir)
+        plain = counted()
+        entries = await t.listdir_withattributes_async(remote_dir)
+        return names, plain, entries, counted(), await t.listdir_async(remote_dir, 'f1?')
+
+    names, plain, entries, with_attributes, matching = with_transport(scenario)
+    assert sorted(names) == sorted([f'f{i}' for i in range(30)] + ['sub', '.hidden'])
+    assert sum(plain.values()) == sum(with_attributes.values()) == 1
+    by_name = {entry['name']: entry for entry in entries}
+    assert by_name['sub']['isdir'] and not by_name['f7']['isdir']
+    assert by_name['f7']['attributes']['st_size'] == 7
+    assert stat.S_ISREG(by_name['f7']['attributes']['st_mode'])
+    assert sorted(matching) == [f'f{i}' for i in range(10, 20)]
+
+
+def test_directories_are_created_and_removed_with_aiidas_semantics(with_transport, remote_dir) -> None:
+    base = remote_dir / 'a'
+
+    async def scenario(t: FirecrestTransport) -> None:
+        await t.makedirs_async(base / 'b' / 'c')
+        with pytest.raises(FileExistsError):
+            await t.makedirs_async(base / 'b')
+        await t.makedirs_async(base / 'b', ignore_existing=True)
+        with pytest.raises(FileExistsError):
+            await t.mkdir_async(base)
+        await t.mkdir_async(base, ignore_existing=True)
+        with pytest.raises(OSError, match='not empty'):
+            await t.rmdir_async(base / 'b')
+        with pytest.raises(IsADirectoryError):
+            await t.remove_async(base / 'b')
+        await t.rmdir_async(base / 'b' / 'c')
+        await t.rmtree_async(base)
+        assert not await t.path_exists_async(base)
+
+    with_transport(scenario)
+
+
+def test_chmod_to_zero_reads_back_zero(with_transport, remote_dir) -> None:
+    async def scenario(t: FirecrestTransport) -> tuple[int, int]:
+        await t.mkdir_async(remote_dir / 'd')
+        await t.chmod_async(remote_dir / 'd', 0o750)
+        first = await t.get_mode_async(remote_dir / 'd')
+        await t.chmod_async(remote_dir / 'd', 0)
+        return first, await t.get_mode_async(remote_dir / 'd')
+
+    assert with_transport(scenario) == (0o750, 0)
+
+
+def test_symlinks_are_created_and_described_as_links(with_transport, remote_dir) -> None:
+    Path(str(remote_dir / 'target.txt')).write_text('t')
+
+    async def scenario(t: FirecrestTransport) -> tuple:
+        await t.symlink_async(remote_dir / 'target.txt', remote_dir / 'link')
+        attributes = await t.get_attribute_async(remote_dir / 'link')
+        return stat.S_ISLNK(attributes.st_mode), await t.isfile_async(remote_dir / 'link')
+
+    assert with_transport(scenario) == (True, True)
+    assert os.readlink(str(remote_dir / 'link')) == str(remote_dir / 'target.txt')
+
+
+def test_rename_moves_and_refuses_an_existing_destination(with_transport, remote_dir) -> None:
+    for name in ('old', 'other'):
+        Path(str(remote_dir / name)).write_text(name)
+
+    async def scenario(t: FirecrestTransport) -> None:
+        await t.rename_async(remote_dir / 'old', remote_dir / 'new')
+        with pytest.raises(OSError, match='destination exists'):
+            await t.rename_async(remote_dir / 'new', remote_dir / 'other')
+
+    with_transport(scenario)
+    assert Path(str(remote_dir / 'new')).read_text() == 'old'
+    assert Path(str(remote_dir / 'other')).read_text() == 'other'
+
+
+def test_copy_of_files_and_trees_follows_cp_semantics(with_transport, remote_dir) -> None:
+    source = Path(str(remote_dir / 'src'))
+    (source / 'deep').mkdir(parents=True)
+    (source / 'deep' / 'f').write_text('f')
+    (source / 'g.txt').write_text('g')
+
+    async def scenario(t: FirecrestTransport) -> None:
+        await t.copyfile_async(remote_dir / 'src' / 'g.txt', remote_dir / 'g-copy.txt')
+        await t.copytree_async(remote_dir / 'src', remote_dir / 'tree-copy')
+        await t.mkdir_async(remote_dir / 'into')
+        await t.copy_async(remote_dir / 'src', remote_dir / 'into')
+        with pytest.raises(OSError):
+            await t.copyfile_async(remote_dir / 'src', remote_dir / 'not-a-file')
+
+    with_transport(scenario)
+    root = Path(str(remote_dir))
+    assert (root / 'g-copy.txt').read_text() == 'g'
+    assert (root / 'tree-copy' / 'deep' / 'f').read_text() == 'f'
+    assert (root / 'into' / 'src' / 'deep' / 'f').read_text() == 'f'
+
+
+def test_whoami_asks_the_server_once(with_transport, counted, demo_only) -> None:
+    async def scenario(t: FirecrestTransport) -> tuple[str, str]:
+        counted()
+        return await t.whoami_async(), await t.whoami_async()
+
+    first, second = with_transport(scenario)
+    assert first == second == demo_only.settings.username
+    assert counted() == {'GET /status/{system_name}/userinfo': 1}
+
+
+def test_glob_matches_every_level(with_transport, remote_dir) -> None:
+    root = Path(str(remote_dir))
+    for relative in ('a/x.txt', 'a/y.in', 'b/z.txt', 'c.txt', '.hidden.txt'):
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        (root / relative).write_text('.')
+
+    async def scenario(t: FirecrestTransport) -> tuple:
+        return (
+            await t.glob_async(f'{remote_dir}/*/*.txt'),
+            await t.glob_async(f'{remote_dir}/*.txt'),
+            await t.glob_async(f'{remote_dir}/missing/*'),
+        )
+
+    nested, top, missing = with_transport(scenario)
+    assert nested == [f'{remote_dir}/a/x.txt', f'{remote_dir}/b/z.txt']
+    assert top == [f'{remote_dir}/c.txt']
+    assert missing == []
+
+
+def test_command_execution_is_not_offered(with_transport) -> None:
+    async def scenario(t: FirecrestTransport) -> str:
+        with pytest.raises(NotImplementedError, match='no remote command execution'):
+            await t.exec_command_wait_async('ls')
+        return t.gotocomputer_command('/scratch/run')
+
+    command = with_transport(scenario)
+    assert command.startswith('echo ') and 'no interactive shell' in command
+
+
+@pytest.mark.parametrize(
+    ('operation', 'expected'),
+    [
+        ('getfile_missing', FileNotFoundError),
+        ('listdir_of_a_file', NotADirectoryError),
+        ('chmod_missing', FileNotFoundError),
+        ('mkdir_without_parent', FileNotFoundError),
+        ('get_attribute_missing', FileNotFoundError),
+    ],
+)
+def test_server_errors_become_os_errors_with_the_path(
+    with_transport, remote_dir, local_dir, operation: str, expected: type
+) -> None:
+    Path(str(remote_dir / 'file')).write_text('f')
+    missing = remote_dir / 'missing'
+    calls = {
+        'getfile_missing': lambda t: t.getfile_async(missing, local_dir / 'x'),
+        'listdir_of_a_file': lambda t: t.listdir_async(remote_dir / 'file'),
+        'chmod_missing': lambda t: t.chmod_async(missing, 0o700),
+        'mkdir_without_parent': lambda t: t.mkdir_async(missing / 'child'),
+        'get_attribute_missing': lambda t: t.get_attribute_async(missing),
+    }
+
+    async def scenario(t: FirecrestTransport) -> None:
+        with pytest.raises(expected) as info:
+            await calls[operation](t)
+        assert str(remote_dir) in str(info.value)
+
+    with_transport(scenario)
+    assert not (local_dir / 'x').exists()
+
+
+@pytest.mark.parametrize('path', ['', 'relative/path'])
+def test_empty_or_relative_remote_paths_fail_before_any_request(with_transport, counted, path: str) -> None:
+    async def scenario(t: FirecrestTransport) -> dict[str, int]:
+        counted()
+        with pytest.raises(OSError):
+            await t.chmod_async(path, 0o700)
+        return counted()
+
+    assert with_transport(scenario) == {}
+
+
+def test_an_unknown_path_is_neither_file_nor_directory(with_transport, remote_dir) -> None:
+    async def scenario(t: FirecrestTransport) -> tuple[bool, ...]:
+        missing = PurePosixPath(remote_dir) / 'nothing'
+        return await t.isfile_async(missing), await t.isdir_async(missing), await t.path_exists_async(missing)
+
+    assert with_transport(scenario) == (False, False, False)
