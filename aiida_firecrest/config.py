@@ -42,6 +42,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import click
+import httpx
 
 from . import secrets
 from .probe import (
@@ -228,10 +229,14 @@ def _local_url(ctx: click.Context, value: str | None) -> str | None:
         return None
     value = value.strip().rstrip('/')
     parts = urlsplit(value)
-    if parts.scheme not in {'http', 'https'} or not parts.netloc:
+    if parts.scheme not in {'http', 'https'} or not parts.netloc or any(char.isspace() for char in value):
         raise click.BadParameter(
             f'{value!r} is not an http(s) URL, e.g. https://api.cscs.ch/hpc/firecrest/v2'
         )
+    try:
+        httpx.URL(value)
+    except httpx.InvalidURL as exc:
+        raise click.BadParameter(f'{value!r} is not a valid URL: {exc}') from None
     return value
 
 

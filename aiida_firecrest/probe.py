@@ -234,6 +234,8 @@ class FirecrestProbe:
         """Send a request; connection problems become :class:`ProbeError` naming ``shown_as`` (or ``url``)."""
         try:
             return self._http.request(method, url, **kwargs)
+        except httpx.InvalidURL as exc:
+            raise ProbeError(f'{shown_as or url} is not a valid URL: {exc}') from exc
         except httpx.HTTPError as exc:
             problem = explain_http_error(exc, shown_as or url)
             if problem is None:

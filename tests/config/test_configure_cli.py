@@ -206,6 +206,7 @@ def _bad_values(
         ),
         'relative-temp': ({'temp_directory': 'relative/tmp'}, 'is not an absolute path'),
         'not-a-url': ({'url': 'ftp://example.org'}, 'is not an http(s) URL'),
+        'invalid-port': ({'url': 'http://127.0.0.1:port'}, 'is not a valid URL: Invalid port'),
         'missing-secret-file': ({'client_secret': '/h5/no/such/secret'}, 'does not exist'),
         'threshold-above-server-limit': ({'small_file_size_mb': 10_000}, 'above the server limit'),
     }
@@ -221,6 +222,7 @@ def _bad_values(
         'temp-outside-file-systems',
         'relative-temp',
         'not-a-url',
+        'invalid-port',
         'missing-secret-file',
         'threshold-above-server-limit',
     ],
