@@ -1,0 +1,133 @@
+"""Directory trees move as one tar archive each way: constant request counts, links and nesting kept."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from aiida_firecrest.transport import FirecrestTransport
+
+from .conftest import warm
+
+pytestmark = pytest.mark.usefixtures('demo_only')
+
+
+def make_tree(root: Path, files: int) -> dict[str, bytes]:
+    """``files`` files spread over nested directories (depth up to 4); returns their contents by path."""
+    contents = {}
+    for index in range(files):
+        relative = Path(*[f'd{index % (level + 2)}' for level in range(index % 4)], f'f{index}.dat')
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        contents[str(relative)] = os.urandom(index * 7)
+        (root / relative).write_bytes(contents[str(relative)])
+    return contents
+
+
+def read_tree(root: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in root.rglob('*')
+        if p.is_file() and not p.is_symlink()
+    }
+
+
+def test_puttree_and_gettree_of_100_nested_files_take_a_constant_number_of_requests(
+    with_transport, counted, remote_dir, local_dir: Path
+) -> None:
+    contents = make_tree(local_dir / 'tree', 100)
+
+    async def scenario(t: FirecrestTransport) -> tuple[dict[str, int], dict[str, int]]:
+        await warm(t)
+        counted()
+        await t.puttree_async(local_dir / 'tree', remote_dir / 'tree')
+        put = counted()
+        await t.gettree_async(remote_dir / 'tree', local_dir / 'back')
+        return put, counted()
+
+    put, get = with_transport(scenario)
+    assert read_tree(Path(str(remote_dir / 'tree'))) == contents
+    assert read_tree(local_dir / 'back') == contents
+    assert sum(put.values()) <= 4
+    assert sum(get.values()) <= 4
+
+
+def test_puttree_into_an_existing_directory_nests_the_source(with_transport, remote_dir, local_dir) -> None:
+    make_tree(local_dir / 'src', 3)
+
+    async def scenario(t: FirecrestTransport) -> list[str]:
+        await t.mkdir_async(remote_dir / 'dest')
+        await t.puttree_async(local_dir / 'src', remote_dir / 'dest')
+        return await t.listdir_async(remote_dir / 'dest')
+
+    assert with_transport(scenario) == ['src']
+
+
+def test_puttree_creates_missing_parents(with_transport, remote_dir, local_dir) -> None:
+    make_tree(local_dir / 'src', 2)
+
+    async def scenario(t: FirecrestTransport) -> None:
+        await t.puttree_async(local_dir / 'src', remote_dir / 'a' / 'b' / 'c')
+
+    with_transport(scenario)
+    assert Path(str(remote_dir / 'a' / 'b' / 'c' / 'f0.dat')).is_file()
+
+
+@pytest.mark.parametrize('dereference', [True, False])
+def test_gettree_follows_links_only_when_asked(
+    with_transport, remote_dir, local_dir, dereference: bool
+) -> None:
+    root = Path(str(remote_dir / 'tree'))
+    (root / 'sub').mkdir(parents=True)
+    (root / 'data.txt').write_text('data')
+    (root / 'sub' / 'relative-link').symlink_to('../data.txt')
+    (root / 'absolute-link').symlink_to(root / 'data.txt')
+
+    async def scenario(t: FirecrestTransport) -> None:
+        await t.gettree_async(remote_dir / 'tree', local_dir / 'back', dereference=dereference)
+
+    with_transport(scenario)
+    back = local_dir / 'back'
+    assert (back / 'sub' / 'relative-link').read_text() == 'data'
+    assert (back / 'sub' / 'relative-link').is_symlink() is not dereference
+    assert (back / 'absolute-link').is_symlink() is not dereference
+    if not dereference:
+        assert os.readlink(back / 'absolute-link') == str(root / 'data.txt')
+
+
+def test_puttree_keeps_links_without_dereference(with_transport, remote_dir, local_dir) -> None:
+    (local_dir / 'tree').mkdir()
+    (local_dir / 'tree' / 'data.txt').write_text('data')
+    (local_dir / 'tree' / 'link').symlink_to('data.txt')
+
+    async def scenario(t: FirecrestTransport) -> None:
+        await t.puttree_async(local_dir / 'tree', remote_dir / 'tree', dereference=False)
+
+    with_transport(scenario)
+    assert os.readlink(str(remote_dir / 'tree' / 'link')) == 'data.txt'
+
+
+def test_gettree_of_a_file_is_refused_and_leaves_nothing(with_transport, remote_dir, local_dir) -> None:
+    Path(str(remote_dir / 'file')).write_text('f')
+
+    async def scenario(t: FirecrestTransport) -> None:
+        with pytest.raises(NotADirectoryError):
+            await t.gettree_async(remote_dir / 'file', local_dir / 'back')
+
+    with_transport(scenario)
+    assert list(local_dir.iterdir()) == []
+
+
+def test_server_temporary_archives_are_removed(with_transport, remote_dir, local_dir, demo_only) -> None:
+    make_tree(local_dir / 'tree', 5)
+
+    async def scenario(t: FirecrestTransport) -> None:
+        await t.puttree_async(local_dir / 'tree', remote_dir / 'tree')
+        await t.gettree_async(remote_dir / 'tree', local_dir / 'back')
+        with pytest.raises(FileNotFoundError):
+            await t.gettree_async(remote_dir / 'missing', local_dir / 'none')
+
+    with_transport(scenario)
+    assert list(Path(demo_only.config['temp_directory']).iterdir()) == []
+    assert sorted(p.name for p in local_dir.iterdir()) == ['back', 'tree']
