@@ -31,7 +31,8 @@ def table(rows: Iterable[tuple[Any, ...]], header: tuple[str, ...]) -> str:
     lines = [header, *[tuple(str(cell) for cell in row) for row in rows]]
     widths = [max(len(line[column]) for line in lines) for column in range(len(header))]
     return '\n'.join(
-        '  '.join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)) for line in lines
+        '  '.join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+        for line in lines
     )
 
 
