@@ -160,12 +160,10 @@ def _stat(settings: DemoSettings, path: str, *, follow: bool) -> os.stat_result:
     return os.stat(path) if follow else os.lstat(path)
 
 
-def _require(settings: DemoSettings, path: str, bit: int) -> os.stat_result:
-    """``stat`` a path that the operation needs ``bit`` access to (following links)."""
-    st = _stat(settings, path, follow=True)
-    if not allowed(st, bit):
+def _require(settings: DemoSettings, path: str, bit: int) -> None:
+    """Raise :class:`OSError` unless ``path`` exists (following links) with the ``bit`` access."""
+    if not allowed(_stat(settings, path, follow=True), bit):
         raise _denied(path)
-    return st
 
 
 def _reason(exc: OSError) -> str:
@@ -219,15 +217,17 @@ def ls_entry(name: str, st: os.stat_result, link_target: str | None, numeric: bo
     }
 
 
-def describe(path: str, *, numeric: bool = False) -> dict[str, Any]:
+def describe(path: str) -> dict[str, Any]:
     """The ``ls -ld`` entry of ``path`` itself (named by the full path), as mkdir/chmod/... return."""
     st = os.lstat(path)
     target = os.readlink(path) if stat.S_ISLNK(st.st_mode) else None
-    return ls_entry(path, st, target, numeric)
+    return ls_entry(path, st, target, numeric=False)
 
 
 @dataclasses.dataclass
 class LsOptions:
+    """The ``ops/ls`` query switches (``-A``, ``--numeric-uid-gid``, ``-R``, ``-L``)."""
+
     show_hidden: bool = False
     numeric_uid: bool = False
     recursive: bool = False
