@@ -356,3 +356,28 @@ def test_relative_path_to_a_secret_file_is_stored_as_an_absolute_path(
     result = h5_configure('-n', *_options(firecrest_server.config, secret_file.name))
     assert result.exit_code == 0, result.output
     assert _auth_params(h5_computer)['client_secret'] == str(secret_file)
+
+
+def test_non_interactive_defaults_come_from_the_server(
+    h5_configure: Configure, h5_computer: Any, firecrest_server: Any, client_secret_file: str
+) -> None:
+    options = _options(firecrest_server.config, client_secret_file)
+    for name in ('--billing-account', '--temp-directory'):
+        index = options.index(name)
+        del options[index : index + 2]
+    result = h5_configure('-n', *options)
+    assert result.exit_code == 0, result.output
+    params = _auth_params(h5_computer)
+    assert params['temp_directory'].endswith('/aiida_firecrest_tmp')
+    assert params['billing_account'] == _default_account(firecrest_server.config)
+
+
+def _default_account(config: dict[str, Any]) -> str:
+    from aiida_firecrest.secrets import resolve_secret
+
+    with probe.FirecrestProbe(config['url']) as server:
+        server.authenticate(
+            config['token_uri'], config['client_id'], resolve_secret(str(config['client_secret']))
+        )
+        accounts = server.userinfo(config['compute_resource']).get('accounts') or []
+    return next((account['name'] for account in accounts if account.get('default')), '')
