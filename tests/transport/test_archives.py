@@ -1,0 +1,157 @@
+"""compress / extract: AiiDA's archive API (stashing) through the server's tar."""
+
+from __future__ import annotations
+
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from aiida_firecrest.transport import FirecrestTransport
+
+pytestmark = pytest.mark.usefixtures('demo_only')
+
+FORMATS = ['tar', 'tar.gz', 'tar.bz2', 'tar.xz']
+
+
+def populate(root: Path) -> None:
+    (root / 'calc' / 'out').mkdir(parents=True)
+    (root / 'calc' / 'aiida.out').write_text('out')
+    (root / 'calc' / 'out' / 'data.txt').write_text('data')
+    (root / 'other.txt').write_text('other')
+
+
+def members(archive: Path) -> list[str]:
+    with tarfile.open(archive) as tar:
+        return sorted(
+            member.name.removeprefix('./') for member in tar.getmembers() if member.name not in ('.', './')
+        )
+
+
+@pytest.mark.parametrize('format', FORMATS)
+def test_compress_a_child_of_root_dir_in_one_server_request(
+    with_transport, counted, remote_dir, format: str
+) -> None:
+    populate(Path(str(remote_dir)))
+    archive = remote_dir / f'stash.{format}'
+
+    async def scenario(t: FirecrestTransport) -> dict[str, int]:
+        counted()
+        await t.compress_async(format, remote_dir / 'calc', archive, root_dir=remote_dir)
+        return counted()
+
+    requests = with_transport(scenario)
+    assert requests.get('POST /filesystem/{system_name}/ops/compress') == 1
+    assert members(Path(str(archive))) == ['calc', 'calc/aiida.out', 'calc/out', 'calc/out/data.txt']
+
+
+def test_compress_of_deep_sources_and_globs_names_them_relative_to_root_dir(
+    with_transport, remote_dir
+) -> None:
+    populate(Path(str(remote_dir)))
+    archive = remote_dir / 'stash.tar.gz'
+
+    async def scenario(t: FirecrestTransport) -> None:
+        sources = [remote_dir / 'calc' / 'out' / 'data.txt', remote_dir / 'calc' / '*.out']
+        await t.compress_async('tar.gz', sources, archive, root_dir=remote_dir)
+
+    with_transport(scenario)
+    names = members(Path(str(archive)))
+    assert 'calc/out/data.txt' in names and 'calc/aiida.out' in names and 'other.txt' not in names
+
+
+def test_compress_of_root_dir_itself_has_no_top_directory(with_transport, remote_dir) -> None:
+    populate(Path(str(remote_dir / 'root')))
+
+    async def scenario(t: FirecrestTransport) -> None:
+        await t.compress_async(
+            'tar', remote_dir / 'root', remote_dir / 'all.tar', root_dir=remote_dir / 'root'
+        )
+
+    with_transport(scenario)
+    assert members(Path(str(remote_dir / 'all.tar')))[:2] == ['calc', 'calc/aiida.out']
+
+
+@pytest.mark.parametrize(
+    ('arguments', 'error', 'message'),
+    [
+        (('zip', 'calc', 'a.zip', '.'), ValueError, 'Unsupported compression format'),
+        (('tar', 'missing', 'a.tar', '.'), OSError, 'missing does not exist'),
+        (('tar', 'miss*', 'a.tar', '.'), OSError, 'does not exist, or a matching file/folder not found'),
+        (('tar', 'calc', 'calc', '.'), OSError, 'is a directory, should include a filename'),
+        (
+            ('tar', 'calc', 'a.tar', 'nowhere'),
+            OSError,
+            'The relative root .* does not exist, or is not a directory',
+        ),
+    ],
+)
+def test_compress_errors_carry_aiidas_messages(
+    with_transport, remote_dir, arguments: tuple, error: type, message: str
+) -> None:
+    populate(Path(str(remote_dir)))
+    format, source, destination, root = arguments
+
+    async def scenario(t: FirecrestTransport) -> None:
+        with pytest.raises(error, match=message):
+            await t.compress_async(format, remote_dir / source, remote_dir / destination, remote_dir / root)
+
+    with_transport(scenario)
+
+
+def test_compress_refuses_to_overwrite_when_asked(with_transport, remote_dir) -> None:
+    populate(Path(str(remote_dir)))
+    Path(str(remote_dir / 'exists.tar')).write_text('old')
+
+    async def scenario(t: FirecrestTransport) -> None:
+        with pytest.raises(OSError, match='already exists'):
+            await t.compress_async(
+                'tar', remote_dir / 'calc', remote_dir / 'exists.tar', remote_dir, overwrite=False
+            )
+
+    with_transport(scenario)
+    assert Path(str(remote_dir / 'exists.tar')).read_text() == 'old'
+
+
+@pytest.mark.parametrize('format', FORMATS)
+def test_extract_recreates_the_tree(with_transport, remote_dir, format: str) -> None:
+    populate(Path(str(remote_dir)))
+
+    async def scenario(t: FirecrestTransport) -> None:
+        await t.compress_async(format, remote_dir / 'calc', remote_dir / f'a.{format}', root_dir=remote_dir)
+        await t.extract_async(remote_dir / f'a.{format}', remote_dir / 'restored')
+
+    with_transport(scenario)
+    assert Path(str(remote_dir / 'restored' / 'calc' / 'out' / 'data.txt')).read_text() == 'data'
+
+
+def test_extract_with_strip_components_as_unstashing_does(with_transport, remote_dir) -> None:
+    populate(Path(str(remote_dir / 'ab' / 'cd')))
+
+    async def scenario(t: FirecrestTransport) -> None:
+        sources = [remote_dir / 'ab' / 'cd' / 'calc' / 'out', remote_dir / 'ab' / 'cd' / 'calc' / 'aiida.out']
+        await t.compress_async('tar.gz', sources, remote_dir / 'stash.tar.gz', root_dir=remote_dir)
+        await t.extract_async(remote_dir / 'stash.tar.gz', remote_dir / 'unstashed', strip_components=3)
+
+    with_transport(scenario)
+    restored = Path(str(remote_dir / 'unstashed'))
+    assert sorted(str(p.relative_to(restored)) for p in restored.rglob('*')) == [
+        'aiida.out',
+        'out',
+        'out/data.txt',
+    ]
+
+
+@pytest.mark.parametrize(
+    ('content', 'message'),
+    [(None, 'does not exist'), (b'not an archive', 'Error while extracting the tar archive')],
+)
+def test_extract_errors(with_transport, remote_dir, content: bytes | None, message: str) -> None:
+    if content is not None:
+        Path(str(remote_dir / 'a.tar')).write_bytes(content)
+
+    async def scenario(t: FirecrestTransport) -> None:
+        with pytest.raises(OSError, match=message):
+            await t.extract_async(remote_dir / 'a.tar', remote_dir / 'out')
+
+    with_transport(scenario)
