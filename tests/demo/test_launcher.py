@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -127,3 +128,16 @@ def test_children_of_a_killed_serve_exit_by_themselves(tmp_path: Path) -> None:
     process.wait(timeout=10)
     assert _wait_until(lambda: not _answers(str(config['url'])), timeout=15)
     assert _wait_until(lambda: not _answers(str(config['s3_endpoint'])), timeout=15)
+    root = Path(str(config['home'])).parent.parent  # <root>/home/<user>
+    assert root.name.startswith('firecrest-demo-'), root
+    shutil.rmtree(root)
+
+
+def test_no_arguments_runs_the_walkthrough(monkeypatch: pytest.MonkeyPatch) -> None:
+    import firecrest_demo
+    from aiida_firecrest.demo import walkthrough
+
+    calls: list[bool] = []
+    monkeypatch.setattr(walkthrough, 'main', lambda: calls.append(True))
+    firecrest_demo.main([])
+    assert calls == [True]
