@@ -7,8 +7,9 @@
 
 1. counts it in ``DemoState.counters`` under ``'METHOD /route/template'``;
 2. waits ``settings.latency`` seconds;
-3. applies the first matching :class:`~.settings.FaultRule` of ``settings.faults`` (``429`` with
-   ``Retry-After``, ``500``, ``503`` or ``drop``).
+3. fails it as the first due :class:`~.settings.FaultRule` of ``settings.faults`` says (``429``
+   with ``Retry-After``, ``500``, ``503`` or ``drop``); every rule whose ``endpoint`` matches
+   counts the request towards its ``every``, and stops after ``count`` failures.
 
 Every response gets the header ``f7t-appversion: 2.x.x``, as from a real server built from source.
 
@@ -222,7 +223,7 @@ async def validation_error_handler(request: Request, exc: RequestValidationError
 
 
 def install(app: FastAPI) -> None:
-    """Make :class:`DemoMiddleware` the outermost layer of ``app`` and install the validation handler.
+    """Make :class:`DemoMiddleware` the outermost layer of ``app`` and install the error handlers.
 
     The middleware wraps the stack Starlette builds (rather than being added with
     ``add_middleware``, which would put Starlette's error middleware outside it), so that a
