@@ -49,7 +49,6 @@ class JobDescription(_Model):
             script=self.script,
             script_path=self.script_path,
             name=self.name,
-            account=self.account,
             partition=self.partition,
             standard_input=self.standard_input,
             standard_output=self.standard_output,

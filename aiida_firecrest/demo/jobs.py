@@ -85,7 +85,6 @@ class JobRequest:
     script: str | None = None
     script_path: str | None = None
     name: str | None = None
-    account: str | None = None
     partition: str | None = None
     standard_input: str | None = None
     standard_output: str | None = None
@@ -227,9 +226,12 @@ def parse_directives(script: str) -> dict[str, str]:
 def parse_dependencies(text: str) -> list[tuple[str, int]]:
     """``afterok:12:13,afterany:14`` as [('afterok', 12), ('afterok', 13), ('afterany', 14)]."""
     dependencies: list[tuple[str, int]] = []
-    for clause in filter(None, text.replace('?', ',').split(',')):
-        kind, *ids = clause.split(':')
-        dependencies.extend((kind, int(job_id.split('+')[0])) for job_id in ids)
+    try:
+        for clause in filter(None, text.replace('?', ',').split(',')):
+            kind, *ids = clause.split(':')
+            dependencies.extend((kind, int(job_id.split('+')[0])) for job_id in ids)
+    except ValueError:
+        raise SlurmError('sbatch: error: Batch job submission failed: Job dependency problem\n') from None
     return dependencies
 
 
@@ -295,7 +297,6 @@ class JobRunner:
         options = parse_directives(script)
         overrides = {
             'job-name': request.name,
-            'account': request.account,
             'partition': request.partition,
             'input': request.standard_input,
             'output': request.standard_output,
@@ -314,6 +315,8 @@ class JobRunner:
             name=options.get('job-name', default_name),
             script=script,
             working_directory=request.working_directory,
+            # The recorded Slurm does not enforce associations: any account is accepted and the
+            # job is accounted to the user's default one (exchanges 49 and 51).
             account=self.settings.account,
             partition=partition,
             time_limit=limit,

@@ -203,5 +203,10 @@ def test_dependencies_are_parsed() -> None:
     ]
 
 
+def test_malformed_dependency_is_an_sbatch_error() -> None:
+    with pytest.raises(SlurmError, match='Job dependency problem'):
+        parse_dependencies('afterok:soon')
+
+
 def test_output_patterns_are_expanded() -> None:
     assert expand_output_path('%x-%j-%u-%%.out', 7, 'job', 'me', '/wd') == '/wd/job-7-me-%.out'
