@@ -1,0 +1,167 @@
+"""Under injected faults no data is lost, nothing partial is left behind, and the transport stays usable."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from aiida_firecrest.transport import FirecrestTransport
+
+from .conftest import run_with_transport
+
+
+def fault(kind: str, endpoint: str | None = None, every: int = 1, count: int | None = None) -> dict:
+    return {'kind': kind, 'endpoint': endpoint, 'every': every, 'count': count, 'retry_after': 0.05}
+
+
+def make_tree(root: Path) -> dict[str, bytes]:
+    contents = {f'd{i % 3}/f{i}': os.urandom(100 + i) for i in range(12)}
+    for relative, data in contents.items():
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        (root / relative).write_bytes(data)
+    return contents
+
+
+def read_tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob('*') if p.is_file()}
+
+
+async def round_trip(t: FirecrestTransport, local: Path, remote: str) -> None:
+    """Upload and download a file and a tree, and list the result."""
+    await t.putfile_async(local / 'file', f'{remote}/file')
+    await t.getfile_async(f'{remote}/file', local / 'file-back')
+    await t.puttree_async(local / 'tree', f'{remote}/tree')
+    await t.gettree_async(f'{remote}/tree', local / 'tree-back')
+    assert sorted(await t.listdir_async(remote)) == ['file', 'tree']
+
+
+@pytest.mark.parametrize(
+    'faults',
+    [
+        [fault('429', every=2)],
+        [fault('503', every=3)],
+        [fault('500', '/ops/', every=4)],
+        [fault('drop', '/ops/download', count=2), fault('drop', '/ops/ls', count=1)],
+    ],
+    ids=['429-storm', '503', '500', 'dropped-connections'],
+)
+def test_transfers_survive_transient_faults_without_losing_data(
+    with_transport, demo_only, remote_dir, local_dir: Path, faults: list[dict]
+) -> None:
+    (local_dir / 'file').write_bytes(os.urandom(5000))
+    contents = make_tree(local_dir / 'tree')
+    with demo_only.switches(faults=faults):
+        with_transport(lambda t: round_trip(t, local_dir, str(remote_dir)))
+    assert (local_dir / 'file-back').read_bytes() == (local_dir / 'file').read_bytes()
+    assert read_tree(local_dir / 'tree-back') == contents
+    assert read_tree(Path(str(remote_dir / 'tree'))) == contents
+
+
+def test_a_job_submitting_request_is_not_repeated_after_a_server_error(
+    with_transport, demo_only, counted, remote_dir
+) -> None:
+    Path(str(remote_dir / 'a')).write_text('a')
+
+    async def scenario(t: FirecrestTransport) -> None:
+        with pytest.raises(OSError):
+            await t.copyfile_async(remote_dir / 'a', remote_dir / 'b')
+
+    counted()
+    with demo_only.switches(faults=[fault('503', '/transfer/cp')]):
+        with_transport(scenario)
+    assert counted().get('POST /filesystem/{system_name}/transfer/cp') == 1
+    assert not Path(str(remote_dir / 'b')).exists()
+
+
+def test_an_interrupted_download_leaves_nothing_at_the_destination(
+    with_transport, demo_only, remote_dir, local_dir: Path
+) -> None:
+    Path(str(remote_dir / 'data')).write_bytes(b'x' * 1000)
+
+    async def scenario(t: FirecrestTransport) -> None:
+        with pytest.raises(ConnectionError):
+            await t.getfile_async(remote_dir / 'data', local_dir / 'data')
+
+    with demo_only.switches(faults=[fault('drop', '/ops/download')]):
+        with_transport(scenario, max_retries=1)
+    assert list(local_dir.iterdir()) == []
+
+
+def test_a_tree_upload_failing_half_way_leaves_no_archive_and_can_be_repeated(
+    with_transport, demo_only, remote_dir, local_dir: Path
+) -> None:
+    contents = make_tree(local_dir / 'tree')
+
+    async def failing(t: FirecrestTransport) -> None:
+        with pytest.raises(OSError):
+            await t.puttree_async(local_dir / 'tree', remote_dir / 'tree')
+
+    with demo_only.switches(faults=[fault('500', '/ops/extract')]):
+        with_transport(failing, max_retries=0)
+    assert list(Path(demo_only.config['temp_directory']).iterdir()) == []
+    assert not Path(str(remote_dir / 'tree')).exists()
+    with_transport(lambda t: t.puttree_async(local_dir / 'tree', remote_dir / 'tree'))
+    assert read_tree(Path(str(remote_dir / 'tree'))) == contents
+
+
+@pytest.mark.slow
+def test_a_staged_upload_that_cannot_be_verified_is_removed(
+    with_transport, demo_only, remote_dir, local_dir: Path
+) -> None:
+    (local_dir / 'big').write_bytes(os.urandom(30_000))
+
+    async def scenario(t: FirecrestTransport) -> None:
+        with pytest.raises(OSError):
+            await t.putfile_async(local_dir / 'big', remote_dir / 'big')
+
+    faults = [fault('drop', '/ops/checksum'), fault('drop', '/ops/stat')]
+    with demo_only.switches(faults=faults):
+        with_transport(scenario, max_retries=0, small_file_size_mb=0.01)
+    assert not Path(str(remote_dir / 'big')).exists()
+
+
+def test_failed_transfers_release_their_concurrency_slot(with_transport, remote_dir, local_dir: Path) -> None:
+    Path(str(remote_dir / 'present')).write_text('p')
+
+    async def scenario(t: FirecrestTransport) -> None:
+        for _ in range(3):
+            with pytest.raises(FileNotFoundError):
+                await t.getfile_async(remote_dir / 'missing', local_dir / 'x')
+        await asyncio.wait_for(t.getfile_async(remote_dir / 'present', local_dir / 'present'), timeout=30)
+
+    with_transport(scenario, max_io_allowed=1)
+    assert (local_dir / 'present').read_text() == 'p'
+
+
+def test_short_lived_tokens_are_renewed_before_the_server_refuses_them(
+    asgi_transport, tmp_path: Path
+) -> None:
+    """Tokens of 36 s are renewed after about 1 s (the server refuses tokens with less than 30 s left)."""
+    asgi_transport.settings.token_lifetime = 36
+    params = {
+        key: value for key, value in asgi_transport.config.items() if key in {f.name for f in _fields()}
+    }
+
+    async def scenario(t: FirecrestTransport) -> int:
+        deadline = time.monotonic() + 2.5
+        listings = 0
+        while time.monotonic() < deadline:
+            await t.listdir_async(asgi_transport.config['workdir'])
+            listings += 1
+            await asyncio.sleep(0.1)
+        return listings
+
+    listings = run_with_transport(params, scenario, http_transport=asgi_transport)
+    assert listings > 10
+    assert len(asgi_transport.state.extra['auth']) >= 2
+
+
+def _fields() -> tuple[dataclasses.Field, ...]:
+    from aiida_firecrest.config import TransportConfig
+
+    return dataclasses.fields(TransportConfig)
