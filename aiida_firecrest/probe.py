@@ -125,6 +125,13 @@ def not_oauth2_message(token_uri: str, status: int, content_type: str) -> str:
     )
 
 
+def token_error_message(token_uri: str, client_id: str, response: httpx.Response) -> str:
+    """The message for a token request that did not give a token: wrong credentials, or not OAuth2 at all."""
+    if is_oauth2_answer(response):
+        return wrong_credentials_message(token_uri, client_id)
+    return not_oauth2_message(token_uri, response.status_code, response.headers.get('content-type', ''))
+
+
 def token_rejected_message(url: str, message: str) -> str:
     """The message for a FirecREST server that refuses a freshly issued token."""
     return (
@@ -257,11 +264,7 @@ class FirecrestProbe:
         if response.status_code == 200 and isinstance(body.get('access_token'), str):
             self._token = body['access_token']
             return
-        if _is_oauth2_answer(response):
-            raise ProbeError(wrong_credentials_message(token_uri, client_id))
-        raise ProbeError(
-            not_oauth2_message(token_uri, response.status_code, response.headers.get('content-type', ''))
-        )
+        raise ProbeError(token_error_message(token_uri, client_id, response))
 
     def _get(self, path: str, **kwargs: Any) -> httpx.Response:
         headers = {'Authorization': f'Bearer {self._token}'} if self._token else {}
@@ -322,7 +325,7 @@ def check_token_endpoint(token_uri: str, *, timeout: httpx.Timeout = DEFAULT_TIM
     data = {'grant_type': 'client_credentials', 'client_id': PROBE_CLIENT_ID, 'client_secret': 'invalid'}
     with FirecrestProbe(token_uri, timeout=timeout) as probe:
         response = probe._send('POST', token_uri, data=data)
-    if not _is_oauth2_answer(response):
+    if not is_oauth2_answer(response):
         content_type = response.headers.get('content-type', '')
         raise ProbeError(not_oauth2_message(token_uri, response.status_code, content_type))
 
@@ -336,7 +339,7 @@ def _json_object(response: httpx.Response) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
-def _is_oauth2_answer(response: httpx.Response) -> bool:
+def is_oauth2_answer(response: httpx.Response) -> bool:
     """Whether the answer is an OAuth2 token endpoint's (RFC 6749 5.1/5.2): a token or an error code."""
     body = _json_object(response)
     if response.status_code == 200:

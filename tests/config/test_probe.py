@@ -159,3 +159,21 @@ def test_errors_of_the_async_client_are_explained_for_first_use(
     assert str(explain_http_error(info.value, url)) == (
         f'Cannot reach {url}: {reason}. Check the URL and your network (VPN, proxy).'
     )
+
+
+@pytest.mark.parametrize(
+    ('status', 'body', 'expected'),
+    [
+        (401, {'error': 'invalid_client'}, "refused client id 'me'"),
+        (400, {'error': 'unauthorized_client', 'error_description': 'x'}, "refused client id 'me'"),
+        (404, {'detail': 'Not Found'}, 'is not an OAuth2 token endpoint (it answered HTTP 404'),
+        (200, {'systems': []}, 'is not an OAuth2 token endpoint (it answered HTTP 200'),
+    ],
+)
+def test_failed_token_requests_are_told_apart(status: int, body: object, expected: str) -> None:
+    import httpx
+
+    from aiida_firecrest.probe import token_error_message
+
+    response = httpx.Response(status, json=body)
+    assert expected in token_error_message('https://idp.example.org/token', 'me', response)
