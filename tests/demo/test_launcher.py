@@ -82,6 +82,26 @@ def test_both_endpoints_answer(h2_server: DemoServer) -> None:
     assert _answers(h2_server.config['s3_endpoint'])
 
 
+def test_counters_count_firecrest_requests_until_reset(h2_server: DemoServer) -> None:
+    config = h2_server.config
+    form = {
+        'grant_type': 'client_credentials',
+        'client_id': config['client_id'],
+        'client_secret': config['client_secret'],
+    }
+    token = httpx.post(config['token_uri'], data=form, timeout=10).json()['access_token']
+    h2_server.reset_counters()
+    httpx.get(f'{config["url"]}/status/systems', headers={'Authorization': f'Bearer {token}'}, timeout=10)
+    assert h2_server.counters() == {'GET /status/systems': 1}
+    h2_server.reset_counters()
+    assert h2_server.counters() == {}
+
+
+def test_switches_change_live_and_are_reported(h2_server: DemoServer) -> None:
+    assert h2_server.set_switches(job_not_found_for=2.5)['job_not_found_for'] == 2.5
+    assert h2_server.set_switches(job_not_found_for=0)['job_not_found_for'] == 0
+
+
 def test_stop_leaves_no_process_and_no_temporary_root() -> None:
     server = DemoServer().start()
     pids, root = server.pids, server.settings.root
