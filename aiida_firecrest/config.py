@@ -51,8 +51,8 @@ from .probe import (
     ServerUnreachableError,
     check_token_endpoint,
     unknown_account_message,
+    unknown_system_message,
 )
-from .probe import unknown_system_message as _unknown_system_message
 from .secrets import resolve_secret
 
 __all__ = ('AUTH_OPTIONS', 'TransportConfig', 'resolve_secret')
@@ -142,10 +142,10 @@ def _is_interactive(ctx: click.Context) -> bool:
 
 
 def _echo(kind: str, message: str) -> None:
-    """Report progress through aiida's CLI logger (``Report:`` / ``Warning:`` / ``Success:``)."""
+    """Report progress through aiida's CLI logger (``Report:`` or ``Warning:``)."""
     from aiida.cmdline.utils import echo
 
-    {'report': echo.echo_report, 'warning': echo.echo_warning, 'success': echo.echo_success}[kind](message)
+    {'report': echo.echo_report, 'warning': echo.echo_warning}[kind](message)
 
 
 # --- running the server checks
@@ -333,7 +333,7 @@ def _forget_stored_secret(run: _Run) -> None:
 def _system(run: _Run, name: str) -> dict[str, Any]:
     systems = run.systems or {}
     if name not in systems:
-        raise ProbeError(_unknown_system_message(name, sorted(systems)))
+        raise ProbeError(unknown_system_message(name, sorted(systems)))
     return systems[name]
 
 

@@ -6,9 +6,10 @@ file systems are there, can the temporary directory be created), with a plain sy
 short timeouts. Every failure becomes a :class:`ProbeError` whose message says what is wrong and what to do,
 in one line, without the secret or a token.
 
-The message builders (:func:`explain_http_error`, :func:`wrong_credentials_message`,
-:func:`unknown_system_message`, :func:`unknown_account_message`, :func:`api_version_problem`, ...) are public
-so that the transport's client gives the same messages when a problem shows up at first use.
+The message builders (:func:`explain_http_error` for connection and certificate problems,
+:func:`token_error_message` for a failed token request, :func:`token_rejected_message`,
+:func:`unknown_system_message`, :func:`unknown_account_message`, :func:`api_version_problem`) are public so
+that the transport's client gives the same messages when a problem shows up at first use.
 """
 
 from __future__ import annotations
