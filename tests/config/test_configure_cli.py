@@ -381,3 +381,19 @@ def _default_account(config: dict[str, Any]) -> str:
         )
         accounts = server.userinfo(config['compute_resource']).get('accounts') or []
     return next((account['name'] for account in accounts if account.get('default')), '')
+
+
+def test_options_can_come_from_a_yaml_file(
+    h5_configure: Configure, h5_computer: Any, firecrest_server: Any, client_secret_file: str, tmp_path: Path
+) -> None:
+    import yaml
+
+    options = _options(firecrest_server.config, client_secret_file)
+    values = {
+        name[2:].replace('-', '_'): value for name, value in zip(options[::2], options[1::2], strict=True)
+    }
+    config_file = tmp_path / 'firecrest.yml'
+    config_file.write_text(yaml.safe_dump(values))
+    result = h5_configure('-n', '--config', str(config_file))
+    assert result.exit_code == 0, result.output
+    assert _auth_params(h5_computer)['client_secret'] == client_secret_file
