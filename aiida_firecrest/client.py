@@ -467,6 +467,7 @@ class FirecrestClient:
         self._owned_transport = owned_transport
         self._system_info: dict[str, Any] | None = None
         self._userinfo: dict[str, Any] | None = None
+        self._cache_lock = asyncio.Lock()  # concurrent first callers share one request
 
     @classmethod
     async def connect(
@@ -507,26 +508,25 @@ class FirecrestClient:
 
         :raises OSError: if the server cannot be reached or does not know the system.
         """
-        if self._system_info is None:
-            with translate_errors():
-                systems = await self.api.systems()
-            for system in systems:
-                if system.get('name') == self.system:
-                    self._system_info = system
-                    break
-            else:
-                names = ', '.join(str(system.get('name')) for system in systems)
-                raise FileNotFoundError(
-                    errno.ENOENT, f'FirecREST has no system {self.system!r} (it has: {names})'
-                )
+        async with self._cache_lock:
+            if self._system_info is None:
+                self._system_info = await self._fetch_system_info()
         return self._system_info
+
+    async def _fetch_system_info(self) -> dict[str, Any]:
+        with translate_errors():
+            systems = await self.api.systems()
+        for system in systems:
+            if system.get('name') == self.system:
+                return dict(system)
+        names = ', '.join(str(system.get('name')) for system in systems)
+        raise FileNotFoundError(errno.ENOENT, f'FirecREST has no system {self.system!r} (it has: {names})')
 
     async def max_ops_file_size(self) -> int | None:
         """The server's limit for direct uploads and downloads (``dataOperation.max_ops_file_size``)."""
         info = await self.system_info()
-        value = (info.get('dataOperation') or {}).get('maxOpsFileSize') or (
-            info.get('dataOperation') or {}
-        ).get('max_ops_file_size')
+        operation = info.get('dataOperation') or {}
+        value = operation.get('max_ops_file_size') or operation.get('maxOpsFileSize')
         return int(value) if value else None
 
     async def userinfo(self) -> dict[str, Any]:
@@ -534,9 +534,10 @@ class FirecrestClient:
 
         :raises OSError: if the request fails.
         """
-        if self._userinfo is None:
-            with translate_errors():
-                self._userinfo = dict(await self.api.userinfo(self.system))
+        async with self._cache_lock:
+            if self._userinfo is None:
+                with translate_errors():
+                    self._userinfo = dict(await self.api.userinfo(self.system))
         return self._userinfo
 
     async def server_version(self) -> tuple[int, int, int] | None:
