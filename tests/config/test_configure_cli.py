@@ -317,9 +317,11 @@ def _verdi_obj() -> Any:
 
 
 def test_setup_configure_and_test_from_the_command_line(
-    firecrest_server: Any, client_secret_file: str
+    firecrest_server: Any, client_secret_file: str, h5_secret: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     from aiida.cmdline.commands.cmd_computer import computer_configure, computer_setup, computer_test
+
+    caplog.set_level(logging.DEBUG)
 
     label = f'h5-cli-{uuid.uuid4().hex[:8]}'
     setup = [
@@ -342,6 +344,7 @@ def test_setup_configure_and_test_from_the_command_line(
     assert tested.exit_code == 0, tested.output
     assert 'Skipped, remote command execution is not implemented' in tested.output
     assert 'Success: all 6 tests succeeded' in tested.output
+    _assert_never_shown([h5_secret], tested, caplog)
 
 
 def test_relative_path_to_a_secret_file_is_stored_as_an_absolute_path(
