@@ -37,7 +37,7 @@ from aiida.transports.util import FileAttribute
 
 from .client import FirecrestClient, os_error, translate_errors
 from .config import AUTH_OPTIONS, TransportConfig
-from .transfer import Transfers, check_remote_path, local_scratch, unpack
+from .transfer import Method, Transfers, check_remote_path, local_scratch, unpack, upload_method
 
 __all__ = ('FirecrestTransport',)
 
@@ -604,11 +604,33 @@ class FirecrestTransport(AsyncTransport):
         elif os.path.isdir(local):
             await self.puttree_async(local, remote, dereference, overwrite)
         elif os.path.isfile(local):
-            if await self.isdir_async(remote):
-                remote = posixpath.join(remote, os.path.basename(local))
-            await self.putfile_async(local, remote, dereference, overwrite)
+            await self._put_file_or_into_directory(local, remote, dereference, overwrite)
         elif not ignore_nonexisting:
             raise FileNotFoundError(errno.ENOENT, f'The local path {local} does not exist', local)
+
+    async def _put_file_or_into_directory(
+        self, local: str, remote: str, dereference: bool, overwrite: bool
+    ) -> None:
+        """Upload a file to ``remote``, or into it if it is a directory.
+
+        A direct upload is simply tried (the server refuses a directory as target), so that the common
+        case costs one request; other uploads ask first.
+        """
+        method = upload_method(
+            os.path.getsize(local), posixpath.basename(remote), await self.transfers.threshold()
+        )
+        if overwrite and method is Method.DIRECT:
+            try:
+                await self.putfile_async(local, remote, dereference, overwrite)
+                return
+            except IsADirectoryError:
+                pass
+        elif not await self.isdir_async(remote):
+            await self.putfile_async(local, remote, dereference, overwrite)
+            return
+        await self.putfile_async(
+            local, posixpath.join(remote, os.path.basename(local)), dereference, overwrite
+        )
 
     async def _put_matches(self, matches: list[str], remote: str, dereference: bool, overwrite: bool) -> None:
         into_directory = len(matches) > 1 or await self.isdir_async(remote)
@@ -616,12 +638,15 @@ class FirecrestTransport(AsyncTransport):
             if await self.isfile_async(remote):
                 raise OSError(errno.ENOTDIR, 'Remote destination is not a directory', remote)
             raise FileNotFoundError(errno.ENOENT, 'Remote directory does not exist', remote)
-        for match in matches:
+
+        async def put_one(match: str) -> None:
             if os.path.isdir(match):
                 await self.puttree_async(match, remote, dereference, overwrite)
             else:
                 target = posixpath.join(remote, os.path.basename(match)) if into_directory else remote
                 await self.putfile_async(match, target, dereference, overwrite)
+
+        await asyncio.gather(*(put_one(match) for match in matches))  # bounded by the transfer semaphore
 
     async def putfile_async(
         self,
@@ -745,12 +770,15 @@ class FirecrestTransport(AsyncTransport):
             if not os.path.exists(local):
                 raise FileNotFoundError(errno.ENOENT, 'Local directory does not exist', local)
         into_directory = len(matches) > 1
-        for match in matches:
+
+        async def get_one(match: str) -> None:
             if await self.isdir_async(match):
                 await self.gettree_async(match, local, dereference, overwrite)
             else:
                 target = os.path.join(local, posixpath.basename(match)) if into_directory else local
                 await self.getfile_async(match, target, dereference, overwrite)
+
+        await asyncio.gather(*(get_one(match) for match in matches))  # bounded by the transfer semaphore
 
     async def getfile_async(
         self,

@@ -269,3 +269,49 @@ def test_an_unknown_path_is_neither_file_nor_directory(with_transport, remote_di
         return await t.isfile_async(missing), await t.isdir_async(missing), await t.path_exists_async(missing)
 
     assert with_transport(scenario) == (False, False, False)
+
+
+def test_put_of_a_small_file_into_an_existing_directory(
+    with_transport, counted, remote_dir, local_dir
+) -> None:
+    (local_dir / 'in.txt').write_text('in')
+
+    async def scenario(t: FirecrestTransport) -> dict[str, int]:
+        await t.mkdir_async(remote_dir / 'dir')
+        await warm(t)
+        counted()
+        await t.put_async(local_dir / 'in.txt', remote_dir / 'new.txt')
+        first = counted()
+        await t.put_async(local_dir / 'in.txt', remote_dir / 'dir')
+        return first
+
+    assert sum(with_transport(scenario).values()) == 1
+    assert Path(str(remote_dir / 'dir' / 'in.txt')).read_text() == 'in'
+    assert Path(str(remote_dir / 'new.txt')).read_text() == 'in'
+
+
+def test_put_with_a_pattern_uploads_every_match_into_the_directory(
+    with_transport, remote_dir, local_dir
+) -> None:
+    for index in range(6):
+        (local_dir / f'f{index}.txt').write_text(str(index))
+    (local_dir / 'skip.dat').write_text('no')
+
+    async def scenario(t: FirecrestTransport) -> list[str]:
+        await t.put_async(f'{local_dir}/*.txt', remote_dir)
+        return await t.listdir_async(remote_dir)
+
+    assert sorted(with_transport(scenario)) == [f'f{index}.txt' for index in range(6)]
+
+
+@pytest.mark.slow
+def test_staged_transfer_of_a_name_with_a_space_is_verified(with_transport, remote_dir, local_dir) -> None:
+    content = os.urandom(20_000)
+    (local_dir / 'big file').write_bytes(content)
+
+    async def scenario(t: FirecrestTransport) -> None:
+        await t.putfile_async(local_dir / 'big file', remote_dir / 'big file')
+        await t.getfile_async(remote_dir / 'big file', local_dir / 'back file')
+
+    with_transport(scenario, small_file_size_mb=0.01)
+    assert (local_dir / 'back file').read_bytes() == content
