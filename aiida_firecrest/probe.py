@@ -341,8 +341,13 @@ def _json_object(response: httpx.Response) -> dict[str, Any]:
 
 
 def is_oauth2_answer(response: httpx.Response) -> bool:
-    """Whether the answer is an OAuth2 token endpoint's (RFC 6749 5.1/5.2): a token or an error code."""
+    """Whether the answer is an OAuth2 token endpoint's (RFC 6749 5.1/5.2): a token or an error code.
+
+    A 401 with a ``WWW-Authenticate`` challenge also counts (endpoints that want HTTP Basic client auth).
+    """
     body = _json_object(response)
     if response.status_code == 200:
         return isinstance(body.get('access_token'), str)
+    if response.status_code == 401 and 'www-authenticate' in response.headers:
+        return True
     return response.status_code in {400, 401, 403} and isinstance(body.get('error'), str)

@@ -177,3 +177,13 @@ def test_failed_token_requests_are_told_apart(status: int, body: object, expecte
 
     response = httpx.Response(status, json=body)
     assert expected in token_error_message('https://idp.example.org/token', 'me', response)
+
+
+def test_a_basic_auth_challenge_counts_as_an_oauth2_answer() -> None:
+    import httpx
+
+    from aiida_firecrest.probe import token_error_message
+
+    response = httpx.Response(401, text='', headers={'WWW-Authenticate': 'Basic realm="token"'})
+    expected = "refused client id 'me'"
+    assert expected in token_error_message('https://idp.example.org/token', 'me', response)
