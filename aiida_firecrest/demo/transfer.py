@@ -35,6 +35,7 @@ router = APIRouter()
 TRANSFER_PARTITION = 'xfer'
 TRANSFER_TIME_LIMIT = 900
 TAR_FLAGS = {'none': '', 'gzip': 'z', 'bzip2': 'j', 'xz': 'J'}
+METHOD_NOT_AVAILABLE = 'Requested transfer method is not available.'
 Compression = Literal['none', 'bzip2', 'gzip', 'xz']
 
 
@@ -100,6 +101,7 @@ def job_script(title: str, command: str, done: str, verb: str) -> str:
     """A transfer job script that logs as the real one does (``exit code:0`` in the error is sic)."""
     return (
         '#!/bin/bash\n'
+        'export LC_ALL=C\n'
         f'echo "$(date -u) {title} Job (id:$SLURM_JOB_ID)"\n'
         f'if {command}; then\n'
         f'    echo "$(date -u) Files were successfully {done}."\n'
@@ -210,9 +212,7 @@ async def _s3_client(request: Request) -> Any:
     extra = request.app.state.demo.extra
     if 's3' not in extra:
         if settings.s3_endpoint is None:
-            raise FirecrestHTTPError(
-                400, 'Requested transfer method is not available.', user=settings.username
-            )
+            raise FirecrestHTTPError(400, METHOD_NOT_AVAILABLE, user=settings.username)
         client = await asyncio.to_thread(s3.make_client, settings.s3_endpoint)
         await asyncio.to_thread(s3.ensure_bucket, client, settings.s3_bucket)
         extra['s3'] = client
@@ -221,7 +221,7 @@ async def _s3_client(request: Request) -> Any:
 
 def _check_method(directives: TransferDirectives, user: str) -> None:
     if directives.transfer_method != 's3':
-        raise FirecrestHTTPError(400, 'Requested transfer method is not available.', user=user)
+        raise FirecrestHTTPError(400, METHOD_NOT_AVAILABLE, user=user)
 
 
 class JobLogs:
