@@ -86,6 +86,9 @@ _ERROR_ENDINGS = {
     'NODE_FAIL': 'ERROR_SCHEDULER_NODE_FAILURE',
 }
 
+_UNREADABLE_SCRIPT = 'Unable to open file'
+"""sbatch's error when it cannot read the script it is given by path (recording 50)."""
+
 _TRANSIENT_NAME = 'allocation'
 """Name that Slurm's accounting shows for a job for a moment around its completion (recording 52)."""
 
@@ -319,7 +322,8 @@ class FirecrestScheduler(Scheduler):
     def submit_job(self, working_directory: str, filename: str) -> str | ExitCode:
         """Submit the script ``filename`` that the engine uploaded to ``working_directory``.
 
-        One ``POST /compute/{system}/jobs``; the server runs ``sbatch`` on the script in place.
+        One ``POST /compute/{system}/jobs``; the server runs ``sbatch`` on the script in place. Should
+        ``sbatch`` be unable to open it there, the script is read (``ops/view``) and sent inline.
 
         :return: the job id, or ``ERROR_SCHEDULER_INVALID_ACCOUNT`` if Slurm refuses the account.
         :raises SchedulerError: with the server's message if the submission is rejected otherwise.
@@ -333,16 +337,32 @@ class FirecrestScheduler(Scheduler):
 
     async def _submit(self, client: FirecrestClient, working_directory: str, filename: str) -> str:
         script = posixpath.join(working_directory, filename)
-        with translate_errors(script):
-            answer = await client.api.submit(
-                client.system,
-                working_dir=working_directory,
-                script_remote_path=script,
-                account=client.account,
+        try:
+            answer = await self._post_job(client, working_directory, script_remote_path=script)
+        except OSError as exc:
+            if _UNREADABLE_SCRIPT not in str(exc):
+                raise
+            answer = await self._post_job(
+                client, working_directory, script_str=await self._read(client, script)
             )
         job_id = str(answer['jobId'])
         _remember_submission(_job_key(client, job_id), self.not_found_grace_seconds)
         return job_id
+
+    @staticmethod
+    async def _post_job(client: FirecrestClient, working_directory: str, **script: str) -> dict[str, t.Any]:
+        with translate_errors(script.get('script_remote_path')):
+            return dict(
+                await client.api.submit(
+                    client.system, working_dir=working_directory, account=client.account, **script
+                )
+            )
+
+    async def _read(self, client: FirecrestClient, script: str) -> str:
+        """The script's content, for a server whose ``sbatch`` cannot open a script by its path."""
+        self.logger.warning(f'FirecREST cannot submit {script} by its path; submitting its content instead')
+        with translate_errors(script):
+            return str(await client.api.view(client.system, script))
 
     def _submission_error(self, exc: OSError) -> ExitCode:
         from aiida.engine import CalcJob

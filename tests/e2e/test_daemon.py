@@ -7,6 +7,8 @@ one request per job.
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 import typing as t
 from collections.abc import Iterator
@@ -39,11 +41,19 @@ def zeromq_profile(
 
 
 @pytest.fixture
-def daemon(zeromq_profile: t.Any) -> Iterator[t.Any]:
-    """The profile's daemon with two workers (it starts the ZeroMQ broker service itself)."""
-    from aiida.engine.daemon.client import get_daemon_client
+def daemon(zeromq_profile: t.Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[t.Any]:
+    """The profile's daemon with two workers (it starts the ZeroMQ broker service itself).
 
-    client = get_daemon_client(zeromq_profile.name)
+    ``verdi`` (which the daemon runs) is taken from this interpreter's environment, activated or not.
+    """
+    from aiida.engine.daemon import client as daemon_client
+
+    bin_dir = Path(sys.executable).parent
+    monkeypatch.setenv('PATH', f'{bin_dir}{os.pathsep}{os.environ.get("PATH", "")}')
+    if daemon_client.VERDI_BIN is None:  # looked up on PATH when AiiDA was imported
+        monkeypatch.setattr(daemon_client, 'VERDI_BIN', str(bin_dir / 'verdi'))
+
+    client = daemon_client.get_daemon_client(zeromq_profile.name)
     client.start_daemon(number_workers=NUM_WORKERS, timeout=DAEMON_TIMEOUT)
     try:
         yield client

@@ -32,6 +32,10 @@ BAD_ACCOUNT = (
     'Unexpected Slurm command response. exit_status:1 std_err:sbatch: error: Batch job submission failed: '
     'Invalid account or account/partition combination specified\n'
 )
+UNREADABLE = (
+    'Unexpected Slurm command response. exit_status:1 std_err:'
+    'sbatch: error: Unable to open file /scratch/u/aa/_aiidasubmit.sh\n'
+)
 ALREADY_DONE = (
     'Unexpected Slurm command response. exit_status:0 std_err:scancel: error: Kill job error on job id 15: '
     'Job/step already completing or completed\n'
@@ -49,22 +53,30 @@ def _job(job_id: str, name: str = 'running') -> dict[str, t.Any]:
 
 
 class FakeApi:
-    """The four ``AsyncFirecrest`` methods the scheduler uses, answering from a scripted job table."""
+    """The ``AsyncFirecrest`` methods the scheduler uses, answering from a scripted job table."""
 
     def __init__(self, listed: list[dict[str, t.Any]], unlisted: list[dict[str, t.Any]] = ()) -> None:
         self.listed = listed
         self.known = {job['jobId']: job for job in [*listed, *unlisted]}
         self.calls: list[tuple[str, ...]] = []
-        self.submit_error: Exception | None = None
+        self.submit_errors: list[Exception] = []
+        self.files: dict[str, str] = {}
         self.cancel_error: Exception | None = None
 
-    async def submit(
-        self, system: str, working_dir: str, script_remote_path: str, account: str | None
-    ) -> dict:
-        self.calls.append(('submit', system, working_dir, script_remote_path, str(account)))
-        if self.submit_error is not None:
-            raise self.submit_error
+    async def submit(self, system: str, working_dir: str, account: str | None, **script: str) -> dict:
+        ((how, what),) = script.items()
+        self.calls.append(('submit', system, working_dir, how, what, str(account)))
+        if self.submit_errors:
+            raise self.submit_errors.pop(0)
         return {'jobId': '74'}
+
+    async def view(self, system: str, path: str) -> str:
+        self.calls.append(('view', system, path))
+        if path not in self.files:
+            raise _error(
+                404, f'Remote process failed with exit status:1 and error message:{path}: No such file'
+            )
+        return self.files[path]
 
     async def job_info(self, system: str, jobid: str | None = None) -> list[dict[str, t.Any]]:
         self.calls.append(('job_info', system) if jobid is None else ('job_info', system, jobid))
@@ -103,20 +115,47 @@ def test_submit_is_one_request_naming_the_uploaded_script() -> None:
     api = FakeApi([])
     assert _scheduler(api).submit_job('/scratch/u/aa/bb', '_aiidasubmit.sh') == '74'
     assert api.calls == [
-        ('submit', 'cluster', '/scratch/u/aa/bb', '/scratch/u/aa/bb/_aiidasubmit.sh', 'myproject')
+        (
+            'submit',
+            'cluster',
+            '/scratch/u/aa/bb',
+            'script_remote_path',
+            '/scratch/u/aa/bb/_aiidasubmit.sh',
+            'myproject',
+        )
     ]
+
+
+def test_a_script_the_server_cannot_open_by_path_is_sent_inline() -> None:
+    api = FakeApi([])
+    api.submit_errors = [_error(500, UNREADABLE)]
+    api.files['/scratch/u/aa/_aiidasubmit.sh'] = '#!/bin/bash\ntrue\n'
+    assert _scheduler(api).submit_job('/scratch/u/aa', '_aiidasubmit.sh') == '74'
+    assert [call[:4] for call in api.calls] == [
+        ('submit', 'cluster', '/scratch/u/aa', 'script_remote_path'),
+        ('view', 'cluster', '/scratch/u/aa/_aiidasubmit.sh'),
+        ('submit', 'cluster', '/scratch/u/aa', 'script_str'),
+    ]
+    assert api.calls[-1][4] == '#!/bin/bash\ntrue\n'
+
+
+def test_a_missing_script_is_a_scheduler_error() -> None:
+    api = FakeApi([])
+    api.submit_errors = [_error(500, UNREADABLE)]
+    with pytest.raises(SchedulerError, match='No such file'):
+        _scheduler(api).submit_job('/scratch/u/aa', '_aiidasubmit.sh')
 
 
 def test_a_rejected_submission_is_a_scheduler_error_with_the_servers_message() -> None:
     api = FakeApi([])
-    api.submit_error = _error(500, BAD_PARTITION)
+    api.submit_errors = [_error(500, BAD_PARTITION)]
     with pytest.raises(SchedulerError, match='Invalid partition name specified'):
         _scheduler(api).submit_job('/scratch/u/aa', '_aiidasubmit.sh')
 
 
 def test_an_invalid_account_is_the_exit_code_core_slurm_returns() -> None:
     api = FakeApi([])
-    api.submit_error = _error(500, BAD_ACCOUNT)
+    api.submit_errors = [_error(500, BAD_ACCOUNT)]
     result = _scheduler(api).submit_job('/scratch/u/aa', '_aiidasubmit.sh')
     assert result == CalcJob.exit_codes.ERROR_SCHEDULER_INVALID_ACCOUNT
 
