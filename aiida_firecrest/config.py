@@ -17,7 +17,8 @@ Checks that need the server run as soon as the values they depend on are known, 
   checked);
 * ``compute_resource``: one of the server's systems (a wrong name lists the available ones);
 * ``billing_account``: empty, or one of the user's accounts on that system (``/status/{system}/userinfo``);
-* ``temp_directory``: absolute, inside one of the system's file systems, created if missing (never emptied);
+* ``temp_directory``: absolute, inside one of the system's file systems, created if missing (never emptied),
+  writable (a 1-byte file is written and removed);
 * ``small_file_size_mb``: not above the server's direct-transfer limit.
 
 Prompts come in the order above, so every check runs right after its value is entered and a wrong value
@@ -384,7 +385,9 @@ def _check_temp_directory(run: _Run, known: dict[str, Any], path: str) -> None:
     roots = _file_system_paths(_system(run, system))
     if roots and not any(_is_within(path, root) for root in roots):
         raise ProbeError(f'{path} is outside the file systems of {system} ({", ".join(roots)}).')
-    run.probe_for(known['url']).make_directory(system, path)
+    probe = run.probe_for(known['url'])
+    probe.make_directory(system, path)
+    probe.check_writable(system, path)
     _echo(
         'report', f'Temporary directory {path} is ready (created if missing; its contents are never deleted).'
     )

@@ -15,7 +15,9 @@ that the transport's client gives the same messages when a problem shows up at f
 from __future__ import annotations
 
 import errno
+import posixpath
 import re
+import secrets
 import ssl
 from typing import Any
 from urllib.parse import urlsplit
@@ -267,9 +269,12 @@ class FirecrestProbe:
             return
         raise ProbeError(token_error_message(token_uri, client_id, response))
 
+    def _auth(self) -> dict[str, str]:
+        """The ``Authorization`` header once a token was obtained."""
+        return {'Authorization': f'Bearer {self._token}'} if self._token else {}
+
     def _get(self, path: str, **kwargs: Any) -> httpx.Response:
-        headers = {'Authorization': f'Bearer {self._token}'} if self._token else {}
-        response = self._send('GET', f'{self.url}{path}', shown_as=self.url, headers=headers, **kwargs)
+        response = self._send('GET', f'{self.url}{path}', shown_as=self.url, headers=self._auth(), **kwargs)
         if response.status_code == 401:
             raise ProbeError(token_rejected_message(self.url, _error_message(response)))
         return response
@@ -305,15 +310,33 @@ class FirecrestProbe:
 
         :calls: POST ``/filesystem/{system}/ops/mkdir``
         """
-        headers = {'Authorization': f'Bearer {self._token}'} if self._token else {}
         body = {'sourcePath': path, 'parent': True}
-        response = self._send('POST', f'{self.url}/filesystem/{system}/ops/mkdir', json=body, headers=headers)
+        url = f'{self.url}/filesystem/{system}/ops/mkdir'
+        response = self._send('POST', url, shown_as=self.url, json=body, headers=self._auth())
         if response.status_code == 201:
             return
         message = _error_message(response)
         if 'File exists' in message:
             raise ProbeError(f'{path} exists on {system} and is not a directory; choose another path.')
         raise ProbeError(f'Cannot create the directory {path} on {system}: {message}')
+
+    def check_writable(self, system: str, directory: str) -> None:
+        """Check that files can be written in ``directory``: upload a 1-byte file, then remove it.
+
+        :calls: POST ``/filesystem/{system}/ops/upload``, DELETE ``/filesystem/{system}/ops/rm``
+        """
+        name = f'.aiida-firecrest-write-check-{secrets.token_hex(4)}'
+        base = f'{self.url}/filesystem/{system}/ops'
+        response = self._send(
+            'POST', f'{base}/upload', shown_as=self.url, params={'path': directory},
+            files={'file': (name, b'x')}, headers=self._auth(),
+        )  # fmt: skip
+        if response.status_code not in {200, 201, 204}:
+            raise ProbeError(f'Cannot write in {directory} on {system}: {_error_message(response)}')
+        self._send(
+            'DELETE', f'{base}/rm', shown_as=self.url, params={'path': posixpath.join(directory, name)},
+            headers=self._auth(),
+        )  # fmt: skip
 
 
 def check_token_endpoint(token_uri: str, *, timeout: httpx.Timeout = DEFAULT_TIMEOUT) -> None:

@@ -400,3 +400,29 @@ def test_options_can_come_from_a_yaml_file(
     result = h5_configure('-n', '--config', str(config_file))
     assert result.exit_code == 0, result.output
     assert _auth_params(h5_computer)['client_secret'] == client_secret_file
+
+
+def test_temp_directory_that_cannot_be_written_is_refused(
+    h5_configure: Configure, demo_only: Any, client_secret_file: str
+) -> None:
+    read_only = Path(demo_only.config['scratch']) / f'h5-read-only-{uuid.uuid4().hex[:8]}'
+    read_only.mkdir(mode=0o555)
+    result = h5_configure(
+        '-n', *_options(demo_only.config, client_secret_file, temp_directory=str(read_only))
+    )
+    assert result.exit_code != 0
+    assert f"Invalid value for '--temp-directory': Cannot write in {read_only} on " in result.output
+    assert 'Permission denied' in result.output
+
+
+def test_the_write_check_leaves_the_temp_directory_as_it_was(
+    h5_configure: Configure, demo_only: Any, client_secret_file: str
+) -> None:
+    temp_directory = Path(demo_only.config['scratch']) / f'h5-temp-{uuid.uuid4().hex[:8]}'
+    temp_directory.mkdir()
+    (temp_directory / 'kept.txt').write_text('kept')
+    result = h5_configure(
+        '-n', *_options(demo_only.config, client_secret_file, temp_directory=str(temp_directory))
+    )
+    assert result.exit_code == 0, result.output
+    assert [path.name for path in temp_directory.iterdir()] == ['kept.txt']
