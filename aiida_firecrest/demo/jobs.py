@@ -448,7 +448,9 @@ class JobRunner:
                 stderr=stderr,
                 start_new_session=True,
             )
-        return await job.process.wait()
+        returncode = await job.process.wait()
+        _signal_group(job.process.pid, signal.SIGKILL)  # what the script left behind ends with the job
+        return returncode
 
     @staticmethod
     def _open_streams(job: Job, files: contextlib.ExitStack) -> tuple[IO[bytes], IO[bytes], IO[bytes]]:

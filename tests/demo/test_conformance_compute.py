@@ -149,6 +149,14 @@ def test_cancel_kills_the_whole_process_group(h2_client: TestClient, h2_settings
     assert not marker.exists()
 
 
+def test_processes_left_behind_end_with_the_job(h2_client: TestClient, h2_settings: DemoSettings) -> None:
+    marker = h2_settings.scratch / 'straggler-survived'
+    job_id = _submit(h2_client, h2_settings, f'#!/bin/bash\n(sleep 1; touch {marker}) &\n')
+    assert _wait(h2_client, h2_settings, job_id)['status']['state'] == 'COMPLETED'
+    time.sleep(1.5)
+    assert not marker.exists()
+
+
 def test_job_answers_404_while_not_found_switch_lasts(
     h2_client: TestClient, h2_settings: DemoSettings
 ) -> None:
