@@ -112,11 +112,9 @@ def test_a_held_job_is_queued_held_and_is_killed(
     assert _wait_for(scheduler, job_id, {JobState.DONE}).job_substate.startswith('CANCELLED')
 
 
-@pytest.mark.slow
 def test_killing_a_finished_job_is_refused(
     scheduler: FirecrestScheduler, put_script: t.Callable[..., str], remote_dir
 ) -> None:
-    """Slow: the server answers 500 and the client retries it with backoff before giving up."""
     job_id = str(scheduler.submit_job(str(remote_dir), put_script('done.sh', 'true')))
     _wait_for(scheduler, job_id, {JobState.DONE})
     assert scheduler.kill_job(job_id) is False
