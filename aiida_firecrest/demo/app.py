@@ -7,10 +7,12 @@ httpx's ``ASGITransport`` calls it in-process (the fast tier).
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections import Counter
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 
 from . import admin, auth, compute, filesystem, middleware, status, transfer
 from .errors import FirecrestHTTPError
@@ -38,16 +40,17 @@ def create_app(settings: DemoSettings) -> FastAPI:
     app.state.demo = DemoState(settings=settings)
 
     @app.exception_handler(FirecrestHTTPError)
-    async def _firecrest_error(request: Request, exc: FirecrestHTTPError):  # type: ignore[no-untyped-def]
+    async def _firecrest_error(request: Request, exc: FirecrestHTTPError) -> JSONResponse:
         return exc.response()
 
     middleware.install(app)
     for module in (auth, admin, status, filesystem, transfer, compute):
         app.include_router(module.router)
-        startup = getattr(module, 'on_startup', None)
-        if startup is not None:
-            app.router.on_startup.append(lambda startup=startup: startup(app))
-        shutdown = getattr(module, 'on_shutdown', None)
-        if shutdown is not None:
-            app.router.on_shutdown.append(lambda shutdown=shutdown: shutdown(app))
+        for hook_name, hooks in (
+            ('on_startup', app.router.on_startup),
+            ('on_shutdown', app.router.on_shutdown),
+        ):
+            hook = getattr(module, hook_name, None)
+            if hook is not None:
+                hooks.append(functools.partial(hook, app))
     return app

@@ -42,7 +42,7 @@ class FirecrestHTTPError(Exception):
 
 
 def remote_failure(stderr: str, exit_status: int = 1, *, user: str | None = None) -> FirecrestHTTPError:
-    """The error the real server returns when a remote command fails: mapped from stderr text, not exit code."""
+    """The real server's error for a failed remote command: the status comes from stderr, not exit code."""
     if 'No such file or directory' in stderr:
         status = 404
     elif 'Permission denied' in stderr or 'Operation not permitted' in stderr:
