@@ -44,6 +44,19 @@ def test_arithmetic_add_submits_once_and_polls_with_the_job_list(
     assert counters.get(ONE_JOB, 0) == 1, 'only the detailed job info asks for the job by id'
 
 
+def test_gpus_and_exclusive_nodes_reach_the_submit_script(bash_code: orm.InstalledCode) -> None:
+    resources = {
+        'num_machines': 1,
+        'num_mpiprocs_per_machine': 1,
+        'num_gpus_per_machine': 2,
+        'exclusive': True,
+    }
+    node = _add(bash_code, resources=resources)
+    assert node.is_finished_ok, node.exit_message
+    script = node.base.repository.get_object_content('_aiidasubmit.sh').splitlines()
+    assert {'#SBATCH --gpus-per-node=2', '#SBATCH --exclusive'} <= set(script)
+
+
 @pytest.fixture
 def remote_file(
     firecrest_computer: orm.Computer, remote_dir: PurePosixPath, remote: Remote
