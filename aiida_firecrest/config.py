@@ -394,10 +394,15 @@ def _check_temp_directory(run: _Run, known: dict[str, Any], path: str) -> None:
 
 
 def _check_small_file_size(run: _Run, known: dict[str, Any], size_mb: float) -> None:
+    """The threshold must not exceed what the server moves directly (downloads come base64-encoded)."""
+    from .transfer import direct_threshold
+
     limit = _max_ops_file_size(_system(run, known['compute_resource']))
-    if limit and size_mb * MB > limit:
+    if limit and size_mb * MB > direct_threshold(limit):
+        largest = direct_threshold(limit) / MB
         raise ProbeError(
-            f'{size_mb:g} MB is above the server limit for direct transfers ({limit / MB:g} MB).'
+            f'{size_mb:g} MB is above the server limit for direct transfers ({largest:.2f} MB: '
+            f'{limit / MB:g} MB, less the room its base64-encoded downloads need); use 0 for the largest.'
         )
 
 
@@ -423,7 +428,8 @@ def _file_system_paths(system: dict[str, Any]) -> list[str]:
 
 
 def _max_ops_file_size(system: dict[str, Any]) -> int | None:
-    size = (system.get('dataOperation') or {}).get('max_ops_file_size')
+    operation = system.get('dataOperation') or {}
+    size = operation.get('max_ops_file_size', operation.get('maxOpsFileSize'))
     return int(size) if isinstance(size, (int, float)) else None
 
 

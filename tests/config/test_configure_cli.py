@@ -209,6 +209,10 @@ def _bad_values(
         'invalid-port': ({'url': 'http://127.0.0.1:port'}, 'is not a valid URL: Invalid port'),
         'missing-secret-file': ({'client_secret': '/h5/no/such/secret'}, 'does not exist'),
         'threshold-above-server-limit': ({'small_file_size_mb': 10_000}, 'above the server limit'),
+        'threshold-above-base64-room': (
+            {'small_file_size_mb': 0.9 * _max_ops_file_size_mb(config)},
+            'less the room its base64-encoded',
+        ),
     }
 
 
@@ -225,6 +229,7 @@ def _bad_values(
         'invalid-port',
         'missing-secret-file',
         'threshold-above-server-limit',
+        'threshold-above-base64-room',
     ],
 )
 def test_each_wrong_value_is_refused_with_one_clear_line(
@@ -373,6 +378,18 @@ def test_non_interactive_defaults_come_from_the_server(
     params = _auth_params(h5_computer)
     assert params['temp_directory'].endswith('/aiida_firecrest_tmp')
     assert params['billing_account'] == _default_account(firecrest_server.config)
+
+
+def _max_ops_file_size_mb(config: dict[str, Any]) -> float:
+    """The server's direct-transfer limit in MB (``dataOperation.max_ops_file_size``)."""
+    from aiida_firecrest.secrets import resolve_secret
+
+    with probe.FirecrestProbe(config['url']) as server:
+        server.authenticate(
+            config['token_uri'], config['client_id'], resolve_secret(str(config['client_secret']))
+        )
+        system = next(item for item in server.systems() if item['name'] == config['compute_resource'])
+    return int(system['dataOperation']['max_ops_file_size']) / (1024 * 1024)
 
 
 def _default_account(config: dict[str, Any]) -> str:
