@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -93,7 +94,7 @@ def _submit(client: TestClient, settings: DemoSettings, script: str, **fields: o
     return response.json()['jobId']
 
 
-def _wait(client: TestClient, settings: DemoSettings, job_id: str, timeout: float = 10) -> dict[str, object]:
+def _wait(client: TestClient, settings: DemoSettings, job_id: str, timeout: float = 10) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
         job = client.get(f'/compute/{settings.system_name}/jobs/{job_id}').json()['jobs'][0]
