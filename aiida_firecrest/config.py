@@ -47,6 +47,7 @@ import httpx
 
 from . import secrets
 from .probe import (
+    CredentialsRefusedError,
     FirecrestProbe,
     ProbeError,
     ServerUnreachableError,
@@ -94,6 +95,8 @@ class _Run:
     stored_secret_file: Path | None = None
     checked_system: tuple[dict[str, Any], str] | None = None
     """The chosen system's description and the user's name there, once checked."""
+    ask_client_id_again: bool = False
+    """The credentials were refused at the secret's prompt: ask for the client id before the secret again."""
 
     def probe_for(self, url: str) -> FirecrestProbe:
         """The probe of ``url`` (a new one if the URL changed)."""
@@ -142,6 +145,11 @@ def _is_interactive(ctx: click.Context) -> bool:
     return not ctx.params.get('non_interactive', False)
 
 
+def _is_prompted(ctx: click.Context, name: str) -> bool:
+    """Whether option ``name`` is being asked at a prompt (so a wrong value can be asked again)."""
+    return _is_interactive(ctx) and ctx.get_parameter_source(name) is click.core.ParameterSource.PROMPT
+
+
 def _echo(kind: str, message: str) -> None:
     """Report progress through aiida's CLI logger (``Report:`` or ``Warning:``)."""
     from aiida.cmdline.utils import echo
@@ -157,10 +165,7 @@ def _going_offline(
 ) -> None:
     """Handle an unreachable server: ask (if this option is being prompted) or warn and skip server checks."""
     run = _run_of(ctx)
-    prompted = (
-        pending.name == current and ctx.get_parameter_source(current) is click.core.ParameterSource.PROMPT
-    )
-    if prompted and _is_interactive(ctx):
+    if pending.name == current and _is_prompted(ctx, current):
         _echo('warning', str(problem))
         if not click.confirm('Keep this value anyway (it will be checked at first use)?', default=False):
             raise click.BadParameter('not reachable; enter another value')
@@ -179,6 +184,9 @@ def _execute(ctx: click.Context, pending: _Pending, known: dict[str, Any], curre
         _going_offline(ctx, pending, current, problem)
     except ProbeError as problem:
         if pending.name == current:
+            run.ask_client_id_again = isinstance(problem, CredentialsRefusedError) and _is_prompted(
+                ctx, current
+            )
             raise click.BadParameter(str(problem)) from None
         option = '--' + pending.name.replace('_', '-')
         raise click.UsageError(f"Invalid value for '{option}': {problem}", ctx=ctx) from None
@@ -484,9 +492,17 @@ def _default(
 
 
 def _default_secret(ctx: click.Context) -> str | None:
-    """The stored reference to the secret; a secret stored in clear by an older version is never shown."""
+    """The stored reference to the secret; a secret stored in clear by an older version is never shown.
+
+    After refused credentials, the client id is asked again first (it may be the wrong one).
+    """
     if ctx.params.get('non_interactive'):
         raise click.MissingParameter()
+    run = _run_of(ctx)
+    if run.ask_client_id_again:
+        run.ask_client_id_again = False
+        answer = click.prompt(click.style('Client ID', fg='yellow'), default=ctx.params.get('client_id'))
+        ctx.params['client_id'] = _local_client_id(ctx, answer)
     stored = _stored_value(ctx, 'client_secret')
     return stored if isinstance(stored, str) and secrets.is_reference(stored) else None
 

@@ -42,6 +42,10 @@ class ServerUnreachableError(ProbeError):
     """No answer at all (name resolution, refused connection, timeout): the value may still be right."""
 
 
+class CredentialsRefusedError(ProbeError):
+    """The token endpoint refused the client id and secret (an OAuth2 error answer)."""
+
+
 # --- message builders (also used by the transport at first use)
 
 
@@ -267,7 +271,8 @@ class FirecrestProbe:
         if response.status_code == 200 and isinstance(body.get('access_token'), str):
             self._token = body['access_token']
             return
-        raise ProbeError(token_error_message(token_uri, client_id, response))
+        error = CredentialsRefusedError if is_oauth2_answer(response) else ProbeError
+        raise error(token_error_message(token_uri, client_id, response))
 
     def _auth(self) -> dict[str, str]:
         """The ``Authorization`` header once a token was obtained."""

@@ -443,3 +443,16 @@ def test_the_write_check_leaves_the_temp_directory_as_it_was(
     )
     assert result.exit_code == 0, result.output
     assert [path.name for path in temp_directory.iterdir()] == ['kept.txt']
+
+
+def test_refused_credentials_ask_for_the_client_id_and_secret_again(
+    h5_configure: Configure, h5_computer: Any, firecrest_server: Any, client_secret_file: str
+) -> None:
+    config = firecrest_server.config
+    answers = [config['url'], config['token_uri'], 'h5-wrong-client', client_secret_file]
+    answers += [config['client_id'], client_secret_file] + [''] * 10
+    result = h5_configure(input='\n'.join(answers) + '\n')
+    assert result.exit_code == 0, result.output
+    assert "refused client id 'h5-wrong-client'" in result.output
+    assert 'Client ID [h5-wrong-client]:' in result.output
+    assert _auth_params(h5_computer)['client_id'] == config['client_id']
