@@ -49,14 +49,14 @@ class CredentialsRefusedError(ProbeError):
 # --- message builders (also used by the transport at first use)
 
 
-def _is_certificate_problem(exc: BaseException) -> bool:
-    """Whether ``exc`` (or an exception it was raised from) is a TLS failure."""
+def _tls_problem(exc: BaseException) -> BaseException | None:
+    """The TLS error behind ``exc`` (itself or an exception it was raised from), if any."""
     seen: BaseException | None = exc
     while seen is not None:
         if isinstance(seen, ssl.SSLError) or 'CERTIFICATE_VERIFY_FAILED' in str(seen):
-            return True
+            return seen
         seen = seen.__cause__ or seen.__context__
-    return False
+    return None
 
 
 def _specific_reason(exc: BaseException) -> str | None:
@@ -95,12 +95,16 @@ def explain_http_error(exc: BaseException, url: str) -> ProbeError | None:
     :return: a :class:`ServerUnreachableError` or :class:`ProbeError` with a one-line message, or None if
         ``exc`` is not a connection problem.
     """
-    if _is_certificate_problem(exc):
+    tls = _tls_problem(exc)
+    if tls is not None:
         host = urlsplit(url).netloc or url
-        return ProbeError(
-            f'The TLS certificate of {host} could not be verified. If the centre uses its own certificate '
-            'authority, set SSL_CERT_FILE to its CA bundle; otherwise check the URL.'
-        )
+        if isinstance(tls, ssl.SSLCertVerificationError) or 'CERTIFICATE_VERIFY_FAILED' in str(tls):
+            return ProbeError(
+                f'The TLS certificate of {host} could not be verified. If the centre uses its own '
+                'certificate authority, set SSL_CERT_FILE to its CA bundle; otherwise check the URL.'
+            )
+        reason = getattr(tls, 'reason', None) or type(tls).__name__
+        return ProbeError(f'The TLS handshake with {host} failed ({reason}); check the URL (https or http?).')
     connection_errors: tuple[type[BaseException], ...] = (httpx.TransportError, ConnectionError, TimeoutError)
     try:
         import requests

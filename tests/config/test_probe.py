@@ -187,3 +187,12 @@ def test_a_basic_auth_challenge_counts_as_an_oauth2_answer() -> None:
     response = httpx.Response(401, text='', headers={'WWW-Authenticate': 'Basic realm="token"'})
     expected = "refused client id 'me'"
     assert expected in token_error_message('https://idp.example.org/token', 'me', response)
+
+
+def test_https_to_a_plain_http_server_is_a_handshake_problem(firecrest_server: Any) -> None:
+    url = firecrest_server.config['url']
+    if not url.startswith('http://'):
+        pytest.skip('needs a server reached with plain http')
+    with pytest.raises(ProbeError, match=r'The TLS handshake with .* failed \(.*\); check the URL') as info:
+        FirecrestProbe('https://' + url.removeprefix('http://')).check_reachable()
+    assert not isinstance(info.value, ServerUnreachableError)
