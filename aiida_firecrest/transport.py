@@ -688,7 +688,8 @@ class FirecrestTransport(AsyncTransport):
     ) -> None:
         """Upload a local directory tree as one archive (a constant number of requests for any size).
 
-        If ``remotepath`` is an existing directory the tree goes inside it, else it becomes ``remotepath``.
+        If ``remotepath`` is an existing directory the tree goes inside it (only its contents if
+        ``localpath`` ends with ``/``), else it becomes ``remotepath``.
 
         :param localpath: absolute local directory.
         :param remotepath: absolute remote path.
@@ -712,13 +713,20 @@ class FirecrestTransport(AsyncTransport):
             raise OSError(errno.ENOTDIR, 'Cannot copy a directory into a file', remote)
         if existing is None:
             target_dir, name = posixpath.split(remote)
+            sources = [(Path(local), name)]
+        elif local.endswith('/'):  # 'dir/': its contents go into the existing directory
+            target_dir = remote
+            sources = [(entry, entry.name) for entry in sorted(Path(local).iterdir())]
         else:
-            target_dir, name = remote, os.path.basename(local.rstrip('/'))
+            target_dir = remote
+            sources = [(Path(local), os.path.basename(local))]
+        if not sources:
+            return
         try:
-            await self.transfers.upload_tree([(Path(local), name)], target_dir, dereference)
+            await self.transfers.upload_tree(sources, target_dir, dereference)
         except FileNotFoundError:
             await self.makedirs_async(target_dir, ignore_existing=True)
-            await self.transfers.upload_tree([(Path(local), name)], target_dir, dereference)
+            await self.transfers.upload_tree(sources, target_dir, dereference)
 
     # ------------------------------------------------------------------------------------- download
 
@@ -757,7 +765,8 @@ class FirecrestTransport(AsyncTransport):
                 return
             raise FileNotFoundError(errno.ENOENT, f'The remote path {remote} does not exist', remote)
         if stat.S_ISDIR(int(found['mode'])):
-            await self.gettree_async(remote, local, dereference, overwrite)
+            contents_only = str(remotepath).endswith('/')
+            await self.gettree_async(f'{remote}/' if contents_only else remote, local, dereference, overwrite)
             return
         if os.path.isdir(local):
             local = os.path.join(local, posixpath.basename(remote))
@@ -818,7 +827,8 @@ class FirecrestTransport(AsyncTransport):
     ) -> None:
         """Download a remote directory tree as one archive (a constant number of requests for any size).
 
-        If ``localpath`` is an existing directory the tree goes inside it, otherwise it becomes ``localpath``.
+        If ``localpath`` is an existing directory the tree goes inside it (only its contents if
+        ``remotepath`` ends with ``/``), otherwise it becomes ``localpath``.
 
         :param remotepath: absolute remote directory.
         :param localpath: absolute local path.
@@ -839,7 +849,9 @@ class FirecrestTransport(AsyncTransport):
             raise FileExistsError(errno.EEXIST, "Can't overwrite existing files", local)
         if os.path.isfile(local):
             raise OSError(errno.ENOTDIR, 'Cannot copy a directory into a file', local)
-        target = Path(local) / posixpath.basename(remote) if os.path.isdir(local) else Path(local)
+        contents_only = str(remotepath).endswith('/')  # 'dir/': its contents go into localpath
+        into = os.path.isdir(local) and not contents_only
+        target = Path(local) / posixpath.basename(remote) if into else Path(local)
         await self.transfers.download_tree(remote, target, dereference)
 
     # ------------------------------------------------------------------------------------- archives

@@ -131,3 +131,20 @@ def test_server_temporary_archives_are_removed(with_transport, remote_dir, local
     with_transport(scenario)
     assert list(Path(demo_only.config['temp_directory']).iterdir()) == []
     assert sorted(p.name for p in local_dir.iterdir()) == ['back', 'tree']
+
+
+def test_a_trailing_slash_moves_the_contents_of_a_directory(
+    with_transport, remote_dir, local_dir: Path
+) -> None:
+    """As the engine uploads a ``local_copy_list`` folder: ``put('dir/', existing)`` puts what is inside."""
+    make_tree(local_dir / 'src', 4)
+    (local_dir / 'back').mkdir()
+
+    async def scenario(t: FirecrestTransport) -> list[str]:
+        await t.mkdir_async(remote_dir / 'dest')
+        await t.put_async(f'{local_dir / "src"}/', remote_dir / 'dest')
+        await t.get_async(f'{remote_dir / "dest"}/', local_dir / 'back')
+        return sorted(await t.listdir_async(remote_dir / 'dest'))
+
+    assert with_transport(scenario) == sorted(p.name for p in (local_dir / 'src').iterdir())
+    assert read_tree(local_dir / 'back') == read_tree(local_dir / 'src')
