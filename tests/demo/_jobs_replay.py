@@ -10,12 +10,9 @@ partitions, error messages, log texts after normalising dates, uuids, ETags and 
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,7 +20,8 @@ from fastapi.testclient import TestClient
 
 from aiida_firecrest.demo.settings import DemoSettings
 
-EXCHANGES = Path(os.environ.get('FIRECREST_EXCHANGES', '/work/shared/firecrest-v2/exchanges'))
+from ..recordings import load_exchanges as load
+
 RECORDED_UID = '1001'
 POLL_TIMEOUT = 20.0
 POLL_INTERVAL = 0.05
@@ -50,12 +48,6 @@ UUID = re.compile(r'[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}
 ETAG = re.compile(r'\b[0-9a-f]{32}\b')
 JOB_ID_IN_TEXT = re.compile(r'(?<=job )\d+|(?<=job id )\d+|(?<=\(id:)\d+')
 JOB_ID_IN_PATH = re.compile(r'(?<=/jobs/)\d+|(?<=afterok:)\d+')
-
-
-def load(prefix: str) -> dict[str, Any]:
-    """The recorded exchange file whose name starts with ``prefix``."""
-    (path,) = EXCHANGES.glob(f'{prefix}-*.json')
-    return json.loads(path.read_text())
 
 
 def state_rank(state: str) -> int:

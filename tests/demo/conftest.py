@@ -8,7 +8,6 @@ demo's answer after mapping the recorded paths and names onto the demo's.
 
 from __future__ import annotations
 
-import json
 import os
 import pwd
 import re
@@ -24,19 +23,14 @@ from fastapi.testclient import TestClient
 from aiida_firecrest.demo.app import create_app
 from aiida_firecrest.demo.settings import DemoSettings
 
-EXCHANGES = Path(os.environ.get('FIRECREST_EXCHANGES', '/work/shared/firecrest-v2/exchanges'))
+from ..recordings import load_exchanges
+
 RECORDED_SAMPLES = '/home/fireuser/samples-fixed001'
 TIMESTAMP = re.compile(r'^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d$')
 VOLATILE_VALUE_KEYS = {'lastModified', 'ino', 'dev', 'nlink', 'uid', 'gid', 'atime', 'ctime', 'mtime'}
 """Keys whose values differ from machine to machine: only their types are compared."""
 ARCHIVES = ('.gz', '.tar')
 """Archives differ in size from GNU tar's (a regular file's ``size`` is compared otherwise)."""
-
-
-def load_exchanges(prefix: str) -> dict[str, Any]:
-    """The recorded exchange file whose name starts with ``prefix`` (e.g. ``'12'``)."""
-    (path,) = EXCHANGES.glob(f'{prefix}-*.json')
-    return json.loads(path.read_text())
 
 
 def exchange_ids(prefixes: list[str]) -> list[tuple[str, int]]:

@@ -24,9 +24,10 @@ from aiida_firecrest.demo.jobs import (
 )
 from aiida_firecrest.demo.settings import DemoSettings
 
-from ._jobs_replay import EXCHANGES, JobReplay
+from ..recordings import require_exchanges
+from ._jobs_replay import JobReplay
 
-pytestmark = pytest.mark.skipif(not EXCHANGES.is_dir(), reason=f'recorded exchanges not found at {EXCHANGES}')
+require_exchanges()
 
 SEQUENCES = {
     '40': [],

@@ -22,6 +22,10 @@ from fastapi.testclient import TestClient
 from aiida_firecrest.demo.filesystem import ls_name
 from aiida_firecrest.demo.settings import MIB, DemoSettings
 
+from ..recordings import require_exchanges
+
+require_exchanges()
+
 SMALL_BIN = bytes([0, 1, 2, 127, 128, 200, 250, 254, 255, 10])
 FILE_TXT = ''.join(f'line {n}: the quick brown fox\n' for n in range(1, 21)).encode()
 EXACT_KEYS = {

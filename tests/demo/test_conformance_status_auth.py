@@ -12,6 +12,10 @@ from fastapi.testclient import TestClient
 
 from aiida_firecrest.demo.settings import DemoSettings
 
+from ..recordings import require_exchanges
+
+require_exchanges()
+
 H1_EXCHANGE_FILES = ['01', '02', '03', '04', '05', '06', '07']
 H1_EXCLUDED = {('05', 1): 'needs a reservation created by a Slurm administrator'}
 EXACT_KEYS = {

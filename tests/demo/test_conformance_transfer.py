@@ -19,9 +19,10 @@ from moto.server import ThreadedMotoServer
 from aiida_firecrest.demo.app import create_app
 from aiida_firecrest.demo.settings import MIB, DemoSettings
 
-from ._jobs_replay import EXCHANGES, JobReplay
+from ..recordings import require_exchanges
+from ._jobs_replay import JobReplay
 
-pytestmark = pytest.mark.skipif(not EXCHANGES.is_dir(), reason=f'recorded exchanges not found at {EXCHANGES}')
+require_exchanges()
 
 SEQUENCES = {
     '60': [],
