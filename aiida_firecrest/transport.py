@@ -155,12 +155,17 @@ class FirecrestTransport(AsyncTransport):
 
     @property
     def transfers(self) -> Transfers:
+        """How bytes move to and from the server (valid after :meth:`open_async`).
+
+        :raises TransportInternalError: if the transport is not open.
+        """
         if self._transfers is None:
             raise TransportInternalError('The FirecREST transport is not open')
         return self._transfers
 
     @property
     def max_io_allowed(self) -> int:
+        """The most transfers running at the same time."""
         return self._config.max_io_allowed
 
     async def open_async(self) -> FirecrestTransport:
