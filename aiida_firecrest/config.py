@@ -591,6 +591,7 @@ AUTH_OPTIONS: list[tuple[str, dict[str, Any]]] = [
         'billing_account',
         {
             'type': str,
+            'default': '',
             'prompt': 'Billing account (empty for your default account)',
             'help': 'The account (project) jobs are charged to; empty means your default account.',
             'contextual_default': _default('billing_account', _suggest_account),

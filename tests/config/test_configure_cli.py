@@ -456,3 +456,14 @@ def test_refused_credentials_ask_for_the_client_id_and_secret_again(
     assert "refused client id 'h5-wrong-client'" in result.output
     assert 'Client ID [h5-wrong-client]:' in result.output
     assert _auth_params(h5_computer)['client_id'] == config['client_id']
+
+
+def test_unreachable_server_can_be_kept_interactively(
+    h5_configure: Configure, h5_computer: Any, client_secret_file: str, h5_closed_port_url: str
+) -> None:
+    answers = [h5_closed_port_url, 'y', f'{h5_closed_port_url}/token', 'my-client', client_secret_file]
+    answers += ['daint', '', '/scratch/me/aiida_firecrest_tmp'] + [''] * 10
+    result = h5_configure(input='\n'.join(answers) + '\n')
+    assert result.exit_code == 0, result.output
+    params = _auth_params(h5_computer)
+    assert (params['url'], params['compute_resource']) == (h5_closed_port_url, 'daint')
