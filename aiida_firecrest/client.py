@@ -23,7 +23,7 @@ import random
 import re
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 from firecrest import FirecrestException
@@ -114,6 +114,14 @@ def is_idempotent(request: httpx.Request) -> bool:
     return request.method == 'POST' and request.url.path.rstrip('/').endswith(IDEMPOTENT_POST_SUFFIXES)
 
 
+class TokenSource(Protocol):
+    """What :class:`RetryingTransport` needs of the authorization: headers, and forgetting a refused token."""
+
+    async def auth_headers(self) -> dict[str, str]: ...
+
+    def invalidate(self) -> None: ...
+
+
 class RetryingTransport(httpx.AsyncBaseTransport):
     """An ``httpx`` transport that retries what is safe to retry, with bounded backoff.
 
@@ -121,11 +129,16 @@ class RetryingTransport(httpx.AsyncBaseTransport):
       ``Retry-After`` (capped);
     * a connection that could not be established: retried for any request;
     * 5xx, a dropped connection, a read timeout: retried only for idempotent requests
-      (:func:`is_idempotent`) whose body can be sent again.
+      (:func:`is_idempotent`) whose body can be sent again;
+    * 401 for an expired token (clock skew): retried once with a new token.
+
+    A retried request carries a fresh ``Authorization`` header, so that a long series of retries never
+    sends a token the server considers too close to expiry.
 
     :param inner: the transport that sends the requests.
     :param policy: the retry limits.
     :param sleep: the coroutine used to wait (replaceable in tests).
+    :param auth: the token source of requests that carry an ``Authorization`` header, if any.
     """
 
     def __init__(
@@ -133,16 +146,22 @@ class RetryingTransport(httpx.AsyncBaseTransport):
         inner: httpx.AsyncBaseTransport,
         policy: RetryPolicy,
         sleep: Callable[[float], Any] = asyncio.sleep,
+        auth: TokenSource | None = None,
     ) -> None:
         self._inner = inner
         self._policy = policy
         self._sleep = sleep
+        self._auth = auth
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         replayable = await _make_replayable(request)
         retry_on_failure = replayable and is_idempotent(request)
+        auth = self._auth if 'authorization' in request.headers else None
         attempt = 0
+        reauthorized = False
         while True:
+            if attempt and auth is not None:
+                request.headers.update(await auth.auth_headers())
             try:
                 response = await self._inner.handle_async_request(request)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
@@ -156,6 +175,13 @@ class RetryingTransport(httpx.AsyncBaseTransport):
                 reason = f'{type(exc).__name__}'
                 delay = self._policy.delay(attempt)
             else:
+                if auth is not None and replayable and not reauthorized and await is_expired_token(response):
+                    LOGGER.info('FirecREST refused an expiring token for %s; renewing it', request.url.path)
+                    auth.invalidate()
+                    reauthorized = True
+                    await response.aclose()
+                    attempt += 1
+                    continue
                 retry = response.status_code == 429 or (retry_on_failure and await is_transient(response))
                 if not retry or attempt >= self._policy.max_retries:
                     return response
@@ -176,6 +202,14 @@ class RetryingTransport(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         await self._inner.aclose()
+
+
+async def is_expired_token(response: httpx.Response) -> bool:
+    """Whether the server refused the request's token as expired or expiring too soon."""
+    if response.status_code != 401:
+        return False
+    await response.aread()
+    return 'expire' in response.text.lower()
 
 
 async def is_transient(response: httpx.Response) -> bool:
@@ -484,13 +518,17 @@ class FirecrestClient:
         timeout = httpx.Timeout(config.request_timeout, connect=min(30.0, config.request_timeout))
         inner = http_transport if http_transport is not None else httpx.AsyncHTTPTransport(retries=0)
 
-        def session() -> httpx.AsyncClient:
-            return httpx.AsyncClient(transport=RetryingTransport(_Unclosable(inner), policy), timeout=timeout)
-
-        token_http = session()
+        token_http = httpx.AsyncClient(
+            transport=RetryingTransport(_Unclosable(inner), policy), timeout=timeout
+        )
         auth = ClientCredentialsAuth(
             config.token_uri, config.client_id, resolve_secret(config.client_secret), token_http
         )
+
+        def session() -> httpx.AsyncClient:
+            transport = RetryingTransport(_Unclosable(inner), policy, auth=auth)
+            return httpx.AsyncClient(transport=transport, timeout=timeout)
+
         api = _AsyncFirecrest(config.url, auth, session)
         api.timeout = timeout
         api.num_retries_rate_limit = 0  # retries happen in RetryingTransport only

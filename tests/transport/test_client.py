@@ -241,3 +241,51 @@ def test_httpx_errors_map_to_os_errors(exc: Exception, expected: type) -> None:
 )
 def test_server_version_is_read_leniently(header: str | None, version: tuple[int, int, int] | None) -> None:
     assert lenient_version(header) == version
+
+
+class ExpiringAuth:
+    """A token source whose tokens are numbered; ``invalidate`` makes the next one new."""
+
+    def __init__(self) -> None:
+        self.issued = 1
+
+    async def auth_headers(self) -> dict[str, str]:
+        return {'Authorization': f'Bearer t{self.issued}'}
+
+    def invalidate(self) -> None:
+        self.issued += 1
+
+
+def test_an_expired_token_is_renewed_and_the_request_sent_again() -> None:
+    auth = ExpiringAuth()
+    seen: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers['authorization'])
+        if request.headers['authorization'] == 'Bearer t1':
+            return httpx.Response(
+                401, json={'message': 'Access token expires too soon (less than 30s remaining).'}
+            )
+        return httpx.Response(201, json={'jobId': '1'})
+
+    transport = RetryingTransport(httpx.MockTransport(answer), RetryPolicy(3), auth=auth)
+    client = httpx.AsyncClient(transport=transport)
+    response = asyncio.run(
+        client.post('http://f/compute/s/jobs', json={}, headers={'Authorization': 'Bearer t1'})
+    )
+    assert (response.status_code, seen) == (201, ['Bearer t1', 'Bearer t2'])
+
+
+def test_retries_carry_a_fresh_authorization_header() -> None:
+    auth = ExpiringAuth()
+    seen: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers['authorization'])
+        auth.invalidate()  # time passes: the source now hands out a newer token
+        return httpx.Response(429 if len(seen) < 3 else 200, headers={'retry-after': '0'})
+
+    transport = RetryingTransport(httpx.MockTransport(answer), RetryPolicy(3), auth=auth)
+    client = httpx.AsyncClient(transport=transport)
+    asyncio.run(client.get('http://f/status/systems', headers={'Authorization': 'Bearer t1'}))
+    assert seen == ['Bearer t1', 'Bearer t2', 'Bearer t3']
