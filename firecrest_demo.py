@@ -18,45 +18,54 @@ from pathlib import Path
 from typing import Any
 
 
-def _describe(config: dict[str, Any]) -> str:
-    return '\n'.join(
-        [
-            'FirecREST v2 demo server is running.',
-            f'  API URL:          {config["url"]}',
-            f'  token URI:        {config["token_uri"]}',
-            f'  client id:        {config["client_id"]}',
-            f'  client secret:    {config["client_secret"]}',
-            f'  system:           {config["compute_resource"]}',
-            f'  billing account:  {config["billing_account"]}',
-            f'  home:             {config["home"]}',
-            f'  work directory:   {config["workdir"]}',
-            f'  temp directory:   {config["temp_directory"]}',
-            'Stop it with Ctrl-C.',
-        ]
-    )
+def describe(config: dict[str, Any], config_out: Path | None) -> str:
+    """What a person needs to connect, in the order a FirecREST client asks for it."""
+    written = f' (also written as JSON to {config_out.resolve()})' if config_out is not None else ''
+    root = Path(config['home']).parent.parent
+    lines = [
+        'FirecREST v2 demo server is running. Stop it with Ctrl-C (or SIGTERM).',
+        '',
+        f'Connection details{written}:',
+        f'  API URL:          {config["url"]}',
+        f'  token URI:        {config["token_uri"]}  (OAuth2 client credentials)',
+        f'  client id:        {config["client_id"]}',
+        f'  client secret:    {config["client_secret"]}',
+        f'  system:           {config["compute_resource"]}',
+        f'  billing account:  {config["billing_account"]}',
+        f'  work directory:   {config["workdir"]}',
+        f'  temp directory:   {config["temp_directory"]}',
+        '',
+        f'Its file systems are real directories under {root}, deleted when the server stops:',
+        f'  home:             {config["home"]}',
+        f'  scratch:          {config["scratch"]}',
+        f'Direct file operations stop at {config["max_ops_file_size"]} bytes (max_ops_file_size);',
+        f'larger transfers are staged through its S3 endpoint at {config["s3_endpoint"]}.',
+    ]
+    if config_out is not None:
+        lines += ['', f'Run the test suite against it: pytest --firecrest-config {config_out}']
+    return '\n'.join(lines)
 
 
 def _interrupt(signum: int, frame: object) -> None:
-    """Turn SIGTERM into the same clean stop as Ctrl-C."""
+    """Turn SIGTERM (and SIGINT, also where a shell started us with it ignored) into the same clean stop."""
     raise KeyboardInterrupt
 
 
 def serve(port: int, config_out: Path | None) -> None:
-    """Run the demo server until SIGINT or SIGTERM."""
+    """Run the demo server until SIGINT or SIGTERM; everything it started is stopped and removed then."""
     from aiida_firecrest.demo.launcher import DemoServer
 
-    signal.signal(signal.SIGTERM, _interrupt)
-    with DemoServer(port=port) as server:
-        if config_out is not None:
-            config_out.write_text(json.dumps(server.config, indent=2) + '\n')
-        print(_describe(server.config), flush=True)
-        if config_out is not None:
-            print(f'Connection details written to {config_out.resolve()}', flush=True)
-        try:
+    for stop_signal in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop_signal, _interrupt)
+    try:
+        with DemoServer(port=port) as server:
+            if config_out is not None:
+                config_out.write_text(json.dumps(server.config, indent=2) + '\n')
+            print(describe(server.config, config_out), flush=True)
             while True:
                 signal.pause()
-        except KeyboardInterrupt:
-            print('Stopping the demo server...', flush=True)
+    except KeyboardInterrupt:
+        print('Demo server stopped; its processes and files are gone.', flush=True)
 
 
 def main(argv: list[str] | None = None) -> None:

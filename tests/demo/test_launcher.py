@@ -130,16 +130,18 @@ def _start_serve(tmp_path: Path) -> tuple[subprocess.Popen[bytes], dict[str, obj
     return process, json.loads(config_file.read_text())
 
 
-def test_serve_writes_a_config_that_connects_and_stops_on_sigterm(tmp_path: Path) -> None:
+@pytest.mark.parametrize('stop_signal', [signal.SIGTERM, signal.SIGINT], ids=['SIGTERM', 'Ctrl-C'])
+def test_serve_writes_a_config_that_connects_and_stops_on_a_signal(tmp_path: Path, stop_signal: int) -> None:
     process, config = _start_serve(tmp_path)
     assert set(config) >= CONTRACT_KEYS
     assert _answers(str(config['url']))
-    process.send_signal(signal.SIGTERM)
+    process.send_signal(stop_signal)
     output, _ = process.communicate(timeout=30)
     assert process.returncode == 0
     assert str(config['url']).encode() in output
     assert not _answers(str(config['url']))
     assert not _answers(str(config['s3_endpoint']))
+    assert not Path(str(config['home'])).exists()
 
 
 def test_children_of_a_killed_serve_exit_by_themselves(tmp_path: Path) -> None:
