@@ -2,7 +2,9 @@
 
 A pure policy decides how one file travels (:func:`upload_method`, :func:`download_method`):
 
-* ``DIRECT``: one request (``ops/upload`` / ``ops/download``), for files up to the threshold;
+* ``DIRECT``: one request (``ops/upload`` / ``ops/download``), for files up to the threshold (unless
+  a threshold is configured, a download is tried directly first, as its size is unknown without
+  another request: the server answers 413 for a file too large, which then goes staged);
 * ``STAGED``: through the object store and a server transfer job, verified with sha256;
 * ``BUNDLE``: inside a tar archive extracted by the server (``ops/extract``), for directory trees,
   for empty files (the real server answers a 0-byte direct upload with 408 after its command
@@ -271,6 +273,23 @@ class Transfers:
                 os.replace(partial, local)
 
     async def _download_to(self, remote: str, local: Path) -> None:
+        """Download ``remote`` to ``local``.
+
+        Without a configured threshold the download is tried directly (one request) and a file too
+        large for that (the server answers 413) goes through object storage; with one, the size is
+        asked first and compared with it.
+        """
+        if self._client.config.small_file_size_mb <= 0:
+            try:
+                await self._client.download(remote, local)
+                return
+            except OSError as exc:
+                if exc.errno != errno.EFBIG:
+                    raise
+        await self._download_by_size(remote, local)
+
+    async def _download_by_size(self, remote: str, local: Path) -> None:
+        """pyfirecrest's download: ``stat``, then direct up to the threshold, else staged and verified."""
         started = time.monotonic()
         with translate_errors(remote):
             staged = await self._api.download(self._system, remote, str(local), account=self._client.account)

@@ -764,18 +764,17 @@ class FirecrestTransport(AsyncTransport):
                 raise ValueError('Pathname patterns are not allowed in the destination')
             await self._get_matches(await self.glob_async(remote), local, dereference, overwrite)
             return
-        found = await self._stat(remote, dereference=True)
-        if found is None:
-            if ignore_nonexisting:
-                return
-            raise FileNotFoundError(errno.ENOENT, f'The remote path {remote} does not exist', remote)
-        if stat.S_ISDIR(int(found['mode'])):
+        file_target = os.path.join(local, posixpath.basename(remote)) if os.path.isdir(local) else local
+        try:  # a file is the common case: one request; the server's refusal tells a directory or nothing
+            await self.getfile_async(remote, file_target, dereference, overwrite)
+        except IsADirectoryError:
             contents_only = str(remotepath).endswith('/')
             await self.gettree_async(f'{remote}/' if contents_only else remote, local, dereference, overwrite)
-            return
-        if os.path.isdir(local):
-            local = os.path.join(local, posixpath.basename(remote))
-        await self.getfile_async(remote, local, dereference, overwrite)
+        except FileNotFoundError as exc:
+            if not ignore_nonexisting:
+                raise FileNotFoundError(
+                    errno.ENOENT, f'The remote path {remote} does not exist', remote
+                ) from exc
 
     async def _get_matches(self, matches: list[str], local: str, dereference: bool, overwrite: bool) -> None:
         if len(matches) > 1:

@@ -15,7 +15,7 @@ from .conftest import warm
 pytestmark = pytest.mark.usefixtures('demo_only')
 
 
-def test_putfile_sends_one_request_and_getfile_two(
+def test_putfile_and_getfile_of_a_small_file_send_one_request_each(
     with_transport, counted, remote_dir, local_dir: Path
 ) -> None:
     content = os.urandom(3000)
@@ -33,7 +33,7 @@ def test_putfile_sends_one_request_and_getfile_two(
     put, get = with_transport(scenario)
     assert (local_dir / 'out.bin').read_bytes() == content
     assert sum(put.values()) == 1
-    assert sum(get.values()) == 2
+    assert sum(get.values()) == 1
 
 
 def test_empty_file_round_trip_avoids_a_direct_upload(with_transport, counted, remote_dir, local_dir) -> None:
@@ -72,6 +72,7 @@ def test_staged_transfer_above_the_threshold_round_trips(
     assert (local_dir / 'back.bin').read_bytes() == content
     assert requests.get('POST /filesystem/{system_name}/transfer/upload') == 1
     assert requests.get('POST /filesystem/{system_name}/transfer/download') == 1
+    assert requests.get('GET /filesystem/{system_name}/ops/download') is None
     assert requests.get('GET /filesystem/{system_name}/ops/checksum') == 2
 
 
@@ -315,3 +316,30 @@ def test_staged_transfer_of_a_name_with_a_space_is_verified(with_transport, remo
 
     with_transport(scenario, small_file_size_mb=0.01)
     assert (local_dir / 'back file').read_bytes() == content
+
+
+def test_a_file_too_large_for_a_direct_download_goes_staged(
+    with_transport, demo_only, remote_dir, local_dir
+) -> None:
+    """Without a configured threshold a download is tried directly; the server's 413 sends it through S3."""
+    content = os.urandom(int(demo_only.config['max_ops_file_size'] * 0.8))
+    Path(str(remote_dir / 'large.bin')).write_bytes(content)
+
+    async def scenario(t: FirecrestTransport) -> None:
+        await t.getfile_async(remote_dir / 'large.bin', local_dir / 'large.bin')
+
+    with_transport(scenario)
+    assert (local_dir / 'large.bin').read_bytes() == content
+
+
+@pytest.mark.parametrize('ignore_nonexisting', [True, False])
+def test_get_of_a_missing_path(with_transport, remote_dir, local_dir, ignore_nonexisting: bool) -> None:
+    async def scenario(t: FirecrestTransport) -> None:
+        await t.get_async(remote_dir / 'missing', local_dir / 'x', ignore_nonexisting=ignore_nonexisting)
+
+    if ignore_nonexisting:
+        with_transport(scenario)
+    else:
+        with pytest.raises(FileNotFoundError, match='does not exist'):
+            with_transport(scenario)
+    assert list(local_dir.iterdir()) == []
