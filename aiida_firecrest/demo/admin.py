@@ -14,6 +14,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
+from .routing import Settings
 from .settings import DemoSettings, FaultRule
 
 router = APIRouter(prefix='/_demo', include_in_schema=False)
@@ -37,10 +38,6 @@ class SwitchesModel(BaseModel):
     job_not_found_for: float | None = Field(default=None, ge=0)
 
 
-def _settings(request: Request) -> DemoSettings:
-    return request.app.state.demo.settings
-
-
 def _switches(settings: DemoSettings) -> dict[str, Any]:
     return {
         'latency': settings.latency,
@@ -61,13 +58,12 @@ async def reset_counters(request: Request) -> Response:
 
 
 @router.get('/switches')
-async def get_switches(request: Request) -> dict[str, Any]:
-    return _switches(_settings(request))
+async def get_switches(settings: Settings) -> dict[str, Any]:
+    return _switches(settings)
 
 
 @router.put('/switches')
-async def put_switches(request: Request, switches: SwitchesModel) -> dict[str, Any]:
-    settings = _settings(request)
+async def put_switches(settings: Settings, switches: SwitchesModel) -> dict[str, Any]:
     if switches.latency is not None:
         settings.latency = switches.latency
     if switches.faults is not None:

@@ -24,7 +24,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import JSONResponse
 
 from .errors import FirecrestHTTPError
-from .settings import DemoSettings
+from .routing import demo_settings
 
 router = APIRouter()
 
@@ -34,10 +34,6 @@ TOKEN_SCOPE = 'openid firecrest-v2'
 def _tokens(request: Request) -> dict[str, float]:
     """The issued tokens of this server and their expiry times (epoch seconds)."""
     return request.app.state.demo.extra.setdefault('auth', {})
-
-
-def _settings(request: Request) -> DemoSettings:
-    return request.app.state.demo.settings
 
 
 def _unauthorized(message: str) -> FirecrestHTTPError:
@@ -52,7 +48,7 @@ async def issue_token(
     client_secret: Annotated[str, Form()],
 ) -> JSONResponse:
     """Issue a bearer token for the configured client (OAuth2 client-credentials grant)."""
-    settings = _settings(request)
+    settings = demo_settings(request)
     valid_client = secrets.compare_digest(client_id, settings.client_id) and secrets.compare_digest(
         client_secret, settings.client_secret
     )
@@ -82,7 +78,7 @@ def current_user(request: Request) -> str:
     remaining = expiry - time.time()
     if remaining <= 0:
         raise _unauthorized('Access token expired')
-    settings = _settings(request)
+    settings = demo_settings(request)
     if remaining < settings.min_token_ttl:
         raise _unauthorized(
             f'Access token expires too soon (less than {settings.min_token_ttl:g}s remaining).'
@@ -95,7 +91,7 @@ def system_dependency(system_name: str, request: Request, user: Annotated[str, D
 
     It depends on :func:`current_user`, so authentication is checked first, as on the real server.
     """
-    if system_name != _settings(request).system_name:
+    if system_name != demo_settings(request).system_name:
         raise FirecrestHTTPError(404, 'System not found', user=user)
     return system_name
 

@@ -10,23 +10,18 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter, FastAPI, Request, Response
-from pydantic import BaseModel, ConfigDict
-from pydantic.alias_generators import to_camel
 
 from .auth import CurrentUser, SystemName
-from .errors import FirecrestHTTPError, slurm_failure
+from .errors import FirecrestHTTPError, command_timeout_error, slurm_failure
 from .jobs import CommandTimeoutError, Job, JobRequest, JobRunner, SlurmError
+from .routing import CamelModel, no_content
 
 router = APIRouter()
 
 TimeWindow = Literal['1h', '8h', '24h', '3d', '7d']
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
-
-
-class JobDescription(_Model):
+class JobDescription(CamelModel):
     working_directory: str
     name: str | None = None
     account: str | None = None
@@ -57,21 +52,16 @@ class JobDescription(_Model):
         )
 
 
-class JobSubmitRequest(_Model):
+class JobSubmitRequest(CamelModel):
     job: JobDescription
 
 
-class JobAttachRequest(_Model):
+class JobAttachRequest(CamelModel):
     command: str
 
 
 def _runner(request: Request) -> JobRunner:
     return JobRunner.of(request.app.state.demo)
-
-
-def timeout_error(user: str) -> FirecrestHTTPError:
-    """408, as the real server answers when a remote command outlives its command timeout."""
-    return FirecrestHTTPError(408, 'Command execution timeout limit exceeded.', user=user)
 
 
 def _find(request: Request, job_id: str, user: str) -> Job:
@@ -86,10 +76,6 @@ def _find(request: Request, job_id: str, user: str) -> Job:
     return job
 
 
-def _no_content() -> Response:
-    return Response(status_code=204, media_type='application/json')
-
-
 @router.post('/compute/{system_name}/jobs', status_code=201)
 async def submit_job(
     request: Request, body: JobSubmitRequest, system: SystemName, user: CurrentUser
@@ -99,7 +85,7 @@ async def submit_job(
     except SlurmError as exc:
         raise slurm_failure(exc.stderr, exc.exit_status, user=user) from exc
     except CommandTimeoutError as exc:
-        raise timeout_error(user) from exc
+        raise command_timeout_error(user) from exc
     return {'jobId': str(job.id)}
 
 
@@ -135,7 +121,7 @@ async def cancel_job(request: Request, job_id: str, system: SystemName, user: Cu
         _runner(request).cancel(job_id)
     except SlurmError as exc:
         raise slurm_failure(exc.stderr, exc.exit_status, user=user) from exc
-    return _no_content()
+    return no_content()
 
 
 @router.put('/compute/{system_name}/jobs/{job_id}/attach', status_code=204)
@@ -147,8 +133,8 @@ async def attach_to_job(
     except SlurmError as exc:
         raise slurm_failure(exc.stderr, exc.exit_status, user=user) from exc
     except CommandTimeoutError as exc:
-        raise timeout_error(user) from exc
-    return _no_content()
+        raise command_timeout_error(user) from exc
+    return no_content()
 
 
 def on_shutdown(app: FastAPI) -> None:

@@ -59,3 +59,8 @@ def slurm_failure(stderr: str, exit_status: int = 1, *, user: str | None = None)
     """The error the real server returns when a Slurm command fails (always 500)."""
     message = f'Unexpected Slurm command response. exit_status:{exit_status} std_err:{stderr}'
     return FirecrestHTTPError(500, message, user=user)
+
+
+def command_timeout_error(user: str) -> FirecrestHTTPError:
+    """The real server's 408 when a remote command outlives its command timeout."""
+    return FirecrestHTTPError(408, 'Command execution timeout limit exceeded.', user=user)

@@ -45,19 +45,18 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Query, UploadFile
 from fastapi.responses import Response
-from pydantic import AliasChoices, BaseModel, Field
 
 from .auth import CurrentUser, SystemName
-from .errors import FirecrestHTTPError, remote_failure
+from .errors import FirecrestHTTPError, command_timeout_error, remote_failure
+from .routing import CamelModel, Settings, no_content, source_path_field
 from .settings import DemoSettings
 
 router = APIRouter(prefix='/filesystem/{system_name}/ops')
 
 READ, WRITE, EXECUTE = 4, 2, 1
 SHELL_QUOTE_ERROR = "bash: -c: line 1: unexpected EOF while looking for matching `''"
-TIMEOUT_MESSAGE = 'Command execution timeout limit exceeded.'
 BUFFER_MESSAGE = 'Command output exceeded buffer limit.'
 TAR_FATAL = 'tar: Error is not recoverable: exiting now'
 TAR_FAILED = 'tar: Exiting with failure status due to previous errors'
@@ -80,10 +79,6 @@ def remote_errors(user: str) -> Iterator[None]:
         yield
     except RemoteCommandError as exc:
         raise remote_failure(exc.stderr, exc.exit_status, user=user) from exc
-
-
-def _settings(request: Request) -> DemoSettings:
-    return request.app.state.demo.settings
 
 
 # --- paths -------------------------------------------------------------------------------------
@@ -325,11 +320,6 @@ def _text(settings: DemoSettings, data: bytes, user: str) -> str:
     if len(data) >= settings.max_ops_file_size:
         raise FirecrestHTTPError(413, BUFFER_MESSAGE, user=user)
     return data.decode('utf-8', errors='replace')
-
-
-def _one_of(file_bytes: int | None, lines: int | None, user: str) -> None:
-    if file_bytes and lines:
-        raise FirecrestHTTPError(400, 'Only one of `bytes` or `lines` can be specified.', user=user)
 
 
 # --- file(1) -------------------------------------------------------------------------------------
@@ -615,13 +605,24 @@ def write_upload(settings: DemoSettings, path: str, content: bytes) -> None:
 
 
 class Compression(str, Enum):
+    """The ``compression`` of compress and extract requests (ops and transfer alike)."""
+
     none = 'none'
     bzip2 = 'bzip2'
     gzip = 'gzip'
     xz = 'xz'
 
+    @property
+    def tar_flag(self) -> str:
+        """The letter GNU tar takes for it (``z`` for ``-czf``), as the transfer jobs run tar."""
+        return {'none': '', 'gzip': 'z', 'bzip2': 'j', 'xz': 'J'}[self.value]
 
-_TAR_MODES = {Compression.none: '', Compression.gzip: 'gz', Compression.bzip2: 'bz2', Compression.xz: 'xz'}
+    @property
+    def tarfile_suffix(self) -> str:
+        """The :func:`tarfile.open` mode suffix for it (``gz`` for ``'w:gz'``)."""
+        return {'none': '', 'gzip': 'gz', 'bzip2': 'bz2', 'xz': 'xz'}[self.value]
+
+
 _NOT_COMPRESSED = {
     Compression.gzip: 'gzip: stdin: not in gzip format\ntar: Child returned status 1',
     Compression.bzip2: 'bzip2: (stdin) is not a bzip2 file.\ntar: Child returned status 2',
@@ -634,7 +635,7 @@ def _open_archive(settings: DemoSettings, target: str, compression: Compression)
     try:
         check_traversal(settings, target)
         _check_parent_writable(settings, target)
-        return tarfile.open(target, f'w:{_TAR_MODES[compression]}')  # type: ignore[call-overload]
+        return tarfile.open(target, f'w:{compression.tarfile_suffix}')  # type: ignore[call-overload]
     except OSError as exc:
         raise RemoteCommandError(f'tar: {target}: Cannot open: {_reason(exc)}\n{TAR_FATAL}', 2) from exc
 
@@ -691,7 +692,7 @@ def _missing_source(settings: DemoSettings, source: str, name: str) -> RemoteCom
 
 def _read_archive(source: str, compression: Compression) -> tarfile.TarFile:
     """Open an archive as ``tar -x{z|j|J|}`` reads it (without a flag, tar detects the compression)."""
-    mode = 'r:*' if compression is Compression.none else f'r:{_TAR_MODES[compression]}'
+    mode = 'r:*' if compression is Compression.none else f'r:{compression.tarfile_suffix}'
     try:
         return tarfile.open(source, mode)  # type: ignore[call-overload]
     except (tarfile.TarError, EOFError, OSError) as exc:
@@ -720,53 +721,36 @@ def extract(settings: DemoSettings, source: str, target: str, compression: Compr
 # --- request bodies ------------------------------------------------------------------------------
 
 
-def _alias(*names: str) -> Any:
-    return Field(validation_alias=AliasChoices(*names))
-
-
-SOURCE_ALIASES = ('sourcePath', 'source_path', 'path')
-
-
-class MakeDirRequest(BaseModel):
-    source_path: str = _alias(*SOURCE_ALIASES)
+class MakeDirRequest(CamelModel):
+    source_path: str = source_path_field()
     parent: bool = False
 
 
-class SymlinkRequest(BaseModel):
-    source_path: str = _alias(*SOURCE_ALIASES)
-    link_path: str = _alias('linkPath', 'link_path')
+class SymlinkRequest(CamelModel):
+    source_path: str = source_path_field()
+    link_path: str
 
 
-class ChmodRequest(BaseModel):
-    source_path: str = _alias(*SOURCE_ALIASES)
+class ChmodRequest(CamelModel):
+    source_path: str = source_path_field()
     mode: str
 
 
-class ChownRequest(BaseModel):
-    source_path: str = _alias(*SOURCE_ALIASES)
+class ChownRequest(CamelModel):
+    source_path: str = source_path_field()
     owner: str = ''
     group: str = ''
 
 
-class CompressRequest(BaseModel):
-    source_path: str = _alias(*SOURCE_ALIASES)
-    target_path: str = _alias('targetPath', 'target_path')
-    match_pattern: str | None = Field(
-        default=None, validation_alias=AliasChoices('matchPattern', 'match_pattern')
-    )
+class ExtractRequest(CamelModel):
+    source_path: str = source_path_field()
+    target_path: str
+    compression: Compression = Compression.gzip
+
+
+class CompressRequest(ExtractRequest):
+    match_pattern: str | None = None
     dereference: bool = False
-    compression: Compression = Compression.gzip
-
-
-class ExtractRequest(BaseModel):
-    source_path: str = _alias(*SOURCE_ALIASES)
-    target_path: str = _alias('targetPath', 'target_path')
-    compression: Compression = Compression.gzip
-
-
-def _no_content() -> Response:
-    """204 with ``content-type: application/json`` and no body, as the real server answers."""
-    return Response(status_code=204, headers={'content-type': 'application/json'})
 
 
 # --- routes --------------------------------------------------------------------------------------
@@ -776,7 +760,7 @@ PathQuery = Annotated[str, Query()]
 
 @router.get('/ls')
 def get_ls(
-    request: Request,
+    settings: Settings,
     system: SystemName,
     user: CurrentUser,
     path: PathQuery,
@@ -785,7 +769,6 @@ def get_ls(
     recursive: bool = False,
     dereference: bool = False,
 ) -> dict[str, Any]:
-    settings = _settings(request)
     check_path(settings, path, user)
     options = LsOptions(show_hidden, numeric_uid, recursive, dereference)
     with remote_errors(user):
@@ -794,9 +777,8 @@ def get_ls(
 
 @router.get('/stat')
 def get_stat(
-    request: Request, system: SystemName, user: CurrentUser, path: PathQuery, dereference: bool = False
+    settings: Settings, system: SystemName, user: CurrentUser, path: PathQuery, dereference: bool = False
 ) -> dict[str, Any]:
-    settings = _settings(request)
     check_path(settings, path, user)
     try:
         st = _stat(settings, path, follow=dereference)
@@ -806,73 +788,95 @@ def get_stat(
     return {'output': {field: int(getattr(st, f'st_{field}')) for field in fields}}
 
 
-@router.get('/head')
-def get_head(
-    request: Request,
-    system: SystemName,
-    user: CurrentUser,
+@dataclasses.dataclass
+class FilePart:
+    """The query of ``ops/head`` and ``ops/tail``: a file, and how many bytes or lines of it."""
+
+    path: str
+    file_bytes: int | None
+    lines: int | None
+
+    @property
+    def by_bytes(self) -> bool:
+        return bool(self.file_bytes)
+
+    @property
+    def count(self) -> int | None:
+        return self.file_bytes or self.lines
+
+
+def file_part(
     path: PathQuery,
     file_bytes: Annotated[int | None, Query(alias='bytes')] = None,
     lines: int | None = None,
-    skip_trailing: Annotated[bool, Query(alias='skipTrailing')] = False,
-) -> dict[str, Any]:
-    settings = _settings(request)
-    check_path(settings, path, user)
-    _one_of(file_bytes, lines, user)
-    count = file_bytes or lines
+) -> FilePart:
+    return FilePart(path, file_bytes, lines)
+
+
+PartQuery = Annotated[FilePart, Depends(file_part)]
+
+
+def _read_part(settings: DemoSettings, user: str, part: FilePart, tool: str) -> bytes:
+    """The file ``head`` or ``tail`` (``tool``) reads, once the request passed the real server's checks."""
+    check_path(settings, part.path, user)
+    if part.file_bytes and part.lines:
+        raise FirecrestHTTPError(400, 'Only one of `bytes` or `lines` can be specified.', user=user)
     with remote_errors(user):
-        data = read_file(settings, path, 'head')
-    end = DEFAULT_LINES if count is None else (-count if skip_trailing else count)
-    content = head_content(data, end, by_bytes=bool(file_bytes))
+        return read_file(settings, part.path, tool)
+
+
+def _part_answer(
+    settings: DemoSettings, user: str, content: bytes, part: FilePart, start: int, end: int
+) -> dict[str, Any]:
+    """The head/tail answer: the content and the positions the real server reports (sic, see its README)."""
     return {
         'output': {
             'content': _text(settings, content, user),
-            'contentType': 'bytes' if file_bytes else 'lines',
-            'startPosition': 0,
+            'contentType': 'bytes' if part.by_bytes else 'lines',
+            'startPosition': start,
             'endPosition': end,
         }
     }
 
 
-@router.get('/tail')
-def get_tail(
-    request: Request,
+@router.get('/head')
+def get_head(
+    settings: Settings,
     system: SystemName,
     user: CurrentUser,
-    path: PathQuery,
-    file_bytes: Annotated[int | None, Query(alias='bytes')] = None,
-    lines: int | None = None,
+    part: PartQuery,
+    skip_trailing: Annotated[bool, Query(alias='skipTrailing')] = False,
+) -> dict[str, Any]:
+    data = _read_part(settings, user, part, 'head')
+    count = part.count
+    end = DEFAULT_LINES if count is None else (-count if skip_trailing else count)
+    return _part_answer(settings, user, head_content(data, end, part.by_bytes), part, 0, end)
+
+
+@router.get('/tail')
+def get_tail(
+    settings: Settings,
+    system: SystemName,
+    user: CurrentUser,
+    part: PartQuery,
     skip_heading: Annotated[bool, Query(alias='skipHeading')] = False,
 ) -> dict[str, Any]:
-    settings = _settings(request)
-    check_path(settings, path, user)
-    _one_of(file_bytes, lines, user)
-    count = file_bytes or lines
-    with remote_errors(user):
-        data = read_file(settings, path, 'tail')
-    from_start = skip_heading and count is not None
-    content = tail_content(data, count or DEFAULT_LINES, by_bytes=bool(file_bytes), from_start=from_start)
+    data = _read_part(settings, user, part, 'tail')
+    count = part.count
+    content = tail_content(data, count or DEFAULT_LINES, part.by_bytes, skip_heading and count is not None)
     start = DEFAULT_LINES if count is None else (count if skip_heading else -count)
-    return {
-        'output': {
-            'content': _text(settings, content, user),
-            'contentType': 'bytes' if file_bytes else 'lines',
-            'startPosition': start,
-            'endPosition': -1,
-        }
-    }
+    return _part_answer(settings, user, content, part, start, -1)
 
 
 @router.get('/view')
 def get_view(
-    request: Request,
+    settings: Settings,
     system: SystemName,
     user: CurrentUser,
     path: PathQuery,
     size: int | None = None,
     offset: int = 0,
 ) -> dict[str, Any]:
-    settings = _settings(request)
     check_path(settings, path, user)
     limit = settings.max_ops_file_size
     size = limit if size is None else size
@@ -890,23 +894,24 @@ def get_view(
 
 
 @router.get('/checksum')
-def get_checksum(request: Request, system: SystemName, user: CurrentUser, path: PathQuery) -> dict[str, Any]:
-    settings = _settings(request)
+def get_checksum(
+    settings: Settings, system: SystemName, user: CurrentUser, path: PathQuery
+) -> dict[str, Any]:
     check_path(settings, path, user)
     with remote_errors(user):
         return {'output': checksum(settings, path, user)}
 
 
 @router.get('/file')
-def get_file(request: Request, system: SystemName, user: CurrentUser, path: PathQuery) -> dict[str, Any]:
-    settings = _settings(request)
+def get_file(settings: Settings, system: SystemName, user: CurrentUser, path: PathQuery) -> dict[str, Any]:
     check_path(settings, path, user)
     return {'output': file_type(settings, path)}
 
 
 @router.put('/chmod')
-def put_chmod(request: Request, system: SystemName, user: CurrentUser, body: ChmodRequest) -> dict[str, Any]:
-    settings = _settings(request)
+def put_chmod(
+    settings: Settings, system: SystemName, user: CurrentUser, body: ChmodRequest
+) -> dict[str, Any]:
     check_path(settings, body.source_path, user)
     with remote_errors(user):
         change_mode(settings, body.source_path, body.mode)
@@ -914,8 +919,9 @@ def put_chmod(request: Request, system: SystemName, user: CurrentUser, body: Chm
 
 
 @router.put('/chown')
-def put_chown(request: Request, system: SystemName, user: CurrentUser, body: ChownRequest) -> dict[str, Any]:
-    settings = _settings(request)
+def put_chown(
+    settings: Settings, system: SystemName, user: CurrentUser, body: ChownRequest
+) -> dict[str, Any]:
     check_path(settings, body.source_path, user)
     with remote_errors(user):
         change_owner(settings, body.source_path, body.owner, body.group)
@@ -923,19 +929,17 @@ def put_chown(request: Request, system: SystemName, user: CurrentUser, body: Cho
 
 
 @router.delete('/rm', status_code=204)
-def delete_rm(request: Request, system: SystemName, user: CurrentUser, path: PathQuery) -> Response:
-    settings = _settings(request)
+def delete_rm(settings: Settings, system: SystemName, user: CurrentUser, path: PathQuery) -> Response:
     check_path(settings, path, user)
     with remote_errors(user):
         remove(settings, path)
-    return _no_content()
+    return no_content()
 
 
 @router.post('/mkdir', status_code=201)
 def post_mkdir(
-    request: Request, system: SystemName, user: CurrentUser, body: MakeDirRequest
+    settings: Settings, system: SystemName, user: CurrentUser, body: MakeDirRequest
 ) -> dict[str, Any]:
-    settings = _settings(request)
     check_path(settings, body.source_path, user)
     with remote_errors(user):
         make_directory(settings, body.source_path, body.parent)
@@ -944,9 +948,8 @@ def post_mkdir(
 
 @router.post('/symlink', status_code=201)
 def post_symlink(
-    request: Request, system: SystemName, user: CurrentUser, body: SymlinkRequest
+    settings: Settings, system: SystemName, user: CurrentUser, body: SymlinkRequest
 ) -> dict[str, Any]:
-    settings = _settings(request)
     check_path(settings, body.source_path, user)
     check_path(settings, body.link_path, user)
     with remote_errors(user):
@@ -955,8 +958,7 @@ def post_symlink(
 
 
 @router.get('/download')
-def get_download(request: Request, system: SystemName, user: CurrentUser, path: PathQuery) -> Response:
-    settings = _settings(request)
+def get_download(settings: Settings, system: SystemName, user: CurrentUser, path: PathQuery) -> Response:
     check_path(settings, path, user)
     with remote_errors(user):
         data = download_content(settings, path, user)
@@ -965,14 +967,13 @@ def get_download(request: Request, system: SystemName, user: CurrentUser, path: 
 
 @router.post('/upload', status_code=204)
 async def post_upload(
-    request: Request,
+    settings: Settings,
     system: SystemName,
     user: CurrentUser,
     path: PathQuery,
     file: Annotated[UploadFile, File()],
 ) -> Response:
     """Write ``{path}/{filename}``: the query ``path`` is the target directory (see the module docstring)."""
-    settings = _settings(request)
     check_path(settings, path, user)
     target = f'{path}/{file.filename}'
     check_path(settings, target, user)
@@ -983,13 +984,14 @@ async def post_upload(
         await asyncio.to_thread(write_upload, settings, target, content)
     if not content:
         await asyncio.sleep(settings.command_timeout)
-        raise FirecrestHTTPError(408, TIMEOUT_MESSAGE, user=user)
-    return _no_content()
+        raise command_timeout_error(user)
+    return no_content()
 
 
 @router.post('/compress', status_code=204)
-def post_compress(request: Request, system: SystemName, user: CurrentUser, body: CompressRequest) -> Response:
-    settings = _settings(request)
+def post_compress(
+    settings: Settings, system: SystemName, user: CurrentUser, body: CompressRequest
+) -> Response:
     check_path(settings, body.source_path, user)
     check_path(settings, body.target_path, user)
     with remote_errors(user):
@@ -1001,14 +1003,13 @@ def post_compress(request: Request, system: SystemName, user: CurrentUser, body:
             dereference=body.dereference,
             compression=body.compression,
         )
-    return _no_content()
+    return no_content()
 
 
 @router.post('/extract', status_code=204)
-def post_extract(request: Request, system: SystemName, user: CurrentUser, body: ExtractRequest) -> Response:
-    settings = _settings(request)
+def post_extract(settings: Settings, system: SystemName, user: CurrentUser, body: ExtractRequest) -> Response:
     check_path(settings, body.source_path, user)
     check_path(settings, body.target_path, user)
     with remote_errors(user):
         extract(settings, body.source_path, body.target_path, body.compression)
-    return _no_content()
+    return no_content()

@@ -14,9 +14,10 @@ import os
 import socket
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
 from .auth import CurrentUser, SystemName
+from .routing import Settings
 from .settings import DemoSettings
 
 router = APIRouter()
@@ -25,10 +26,6 @@ SLURM_VERSION = '22.05.8'
 PARTITIONS = ('normal', 'xfer')
 DEFAULT_PARTITION = 'normal'
 SECRET_MASK = '**********'
-
-
-def _settings(request: Request) -> DemoSettings:
-    return request.app.state.demo.settings
 
 
 def _now() -> str:
@@ -141,19 +138,18 @@ def system_description(settings: DemoSettings) -> dict[str, Any]:
 
 
 @router.get('/status/systems')
-async def get_systems(request: Request, user: CurrentUser) -> dict[str, Any]:
-    return {'systems': [system_description(_settings(request))]}
+async def get_systems(settings: Settings, user: CurrentUser) -> dict[str, Any]:
+    return {'systems': [system_description(settings)]}
 
 
 @router.get('/status/liveness/')
-async def get_liveness(request: Request) -> dict[str, Any]:
+async def get_liveness(settings: Settings) -> dict[str, Any]:
     """No token needed; without the trailing slash FastAPI answers 307, as the real server does."""
-    return {'healthcheckRuns': {_settings(request).system_name: _now()}, 'lastUpdate': 0}
+    return {'healthcheckRuns': {settings.system_name: _now()}, 'lastUpdate': 0}
 
 
 @router.get('/status/{system_name}/userinfo')
-async def get_userinfo(request: Request, system: SystemName) -> dict[str, Any]:
-    settings = _settings(request)
+async def get_userinfo(settings: Settings, system: SystemName) -> dict[str, Any]:
     group = {'id': str(settings.gid), 'name': settings.group}
     return {
         'user': {'id': str(settings.uid), 'name': settings.username},

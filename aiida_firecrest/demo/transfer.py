@@ -16,80 +16,57 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from fastapi import APIRouter, Request
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
 
-from . import s3
+from . import filesystem, s3
 from .auth import CurrentUser, SystemName
 from .errors import FirecrestHTTPError, remote_failure
-from .filesystem import check_path
 from .jobs import Action, Job, JobRunner, JobSpec
-from .settings import MIB, DemoSettings
+from .routing import CamelModel, demo_settings, source_path_field
+from .settings import MIB
 
 router = APIRouter()
 
 TRANSFER_PARTITION = 'xfer'
 TRANSFER_TIME_LIMIT = 900
-TAR_FLAGS = {'none': '', 'gzip': 'z', 'bzip2': 'j', 'xz': 'J'}
 METHOD_NOT_AVAILABLE = 'Requested transfer method is not available.'
-Compression = Literal['none', 'bzip2', 'gzip', 'xz']
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+class TransferRequest(CamelModel):
+    """What every transfer request may carry besides its paths."""
 
-
-def _source_field() -> Any:
-    """``sourcePath``, also accepted as ``source_path`` or ``path`` (pyfirecrest sends both)."""
-    return Field(validation_alias=AliasChoices('sourcePath', 'source_path', 'path'))
-
-
-class CopyRequest(_Model):
-    source_path: str = _source_field()
-    target_path: str
     account: str | None = None
+    """Accepted and not used: the recorded Slurm accounts every job to the user's default account."""
+
+
+class MoveRequest(TransferRequest):
+    source_path: str = source_path_field()
+    target_path: str
+
+
+class CopyRequest(MoveRequest):
     dereference: bool = False
 
 
-class MoveRequest(_Model):
-    source_path: str = _source_field()
-    target_path: str
-    account: str | None = None
+class CompressRequest(filesystem.CompressRequest, TransferRequest):
+    """The body of ``ops/compress``, plus ``account``."""
 
 
-class CompressRequest(_Model):
-    source_path: str = _source_field()
-    target_path: str
-    account: str | None = None
-    match_pattern: str | None = None
-    dereference: bool = False
-    compression: Compression = 'gzip'
+class ExtractRequest(filesystem.ExtractRequest, TransferRequest):
+    """The body of ``ops/extract``, plus ``account``."""
 
 
-class ExtractRequest(_Model):
-    source_path: str = _source_field()
-    target_path: str
-    account: str | None = None
-    compression: Compression = 'gzip'
-
-
-class TransferDirectives(_Model):
+class TransferDirectives(CamelModel):
     transfer_method: str
     file_size: int | None = None
 
 
-class StagedTransferRequest(_Model):
-    source_path: str = _source_field()
+class StagedTransferRequest(TransferRequest):
+    source_path: str = source_path_field()
     transfer_directives: TransferDirectives
-    account: str | None = None
-
-
-def _settings(request: Request) -> DemoSettings:
-    return request.app.state.demo.settings
 
 
 def log_time() -> str:
@@ -113,7 +90,7 @@ def job_script(title: str, command: str, done: str, verb: str) -> str:
 
 def _submit(request: Request, name: str, script: str, action: Action | None = None) -> dict[str, Any]:
     """Start a transfer job; the ``transferJob`` part of the reply."""
-    settings = _settings(request)
+    settings = demo_settings(request)
     home = str(settings.home)
     tag = uuid.uuid4()
     logs = {
@@ -144,8 +121,8 @@ def _submit(request: Request, name: str, script: str, action: Action | None = No
 
 def _quoted(request: Request, user: str, *paths: str) -> list[str]:
     """The paths, checked as the real server checks them (400 outside the file systems), shell-quoted."""
-    settings = _settings(request)
-    return [shlex.quote(check_path(settings, path, user)) for path in paths]
+    settings = demo_settings(request)
+    return [shlex.quote(filesystem.check_path(settings, path, user)) for path in paths]
 
 
 @router.post('/filesystem/{system_name}/transfer/cp', status_code=201)
@@ -164,10 +141,8 @@ async def move(request: Request, body: MoveRequest, system: SystemName, user: Cu
 
 
 @router.delete('/filesystem/{system_name}/transfer/rm')
-async def delete(
-    request: Request, path: str, system: SystemName, user: CurrentUser, account: str | None = None
-) -> dict[str, Any]:
-    """Answers 200, not 201, as the real server does."""
+async def delete(request: Request, path: str, system: SystemName, user: CurrentUser) -> dict[str, Any]:
+    """Answers 200, not 201, as the real server does (its ``account`` query is not used, see above)."""
     (target,) = _quoted(request, user, path)
     script = job_script('Delete Files', f'rm -r -- {target}', 'deleted', 'delete')
     return _submit(request, 'DeleteFiles', script)
@@ -181,7 +156,7 @@ def compress_command(body: CompressRequest) -> str:
         pattern = shlex.quote(body.match_pattern)
         return f'(cd {source} && find . -type f -regex {pattern} | tar -c{dereference}zf {target} -T -)'
     parent, name = (shlex.quote(part) for part in os.path.split(body.source_path.rstrip('/')))
-    return f'tar -c{dereference}{TAR_FLAGS[body.compression]}f {target} -C {parent} {name}'
+    return f'tar -c{dereference}{body.compression.tar_flag}f {target} -C {parent} {name}'
 
 
 @router.post('/filesystem/{system_name}/transfer/compress', status_code=201)
@@ -199,7 +174,7 @@ async def extract(
 ) -> dict[str, Any]:
     """The job is named ``CompressFiles`` too, as on the real server."""
     source, target = _quoted(request, user, body.source_path, body.target_path)
-    command = f'tar -x{TAR_FLAGS[body.compression]}f {source} -C {target}'
+    command = f'tar -x{body.compression.tar_flag}f {source} -C {target}'
     return _submit(request, 'CompressFiles', job_script('Extract Files', command, 'extracted', 'extract'))
 
 
@@ -208,7 +183,7 @@ async def extract(
 
 async def _s3_client(request: Request) -> Any:
     """The server's S3 client, with the bucket created on first use; 400 if S3 is not configured."""
-    settings = _settings(request)
+    settings = demo_settings(request)
     extra = request.app.state.demo.extra
     if 's3' not in extra:
         if settings.s3_endpoint is None:
@@ -297,8 +272,8 @@ async def upload(
     request: Request, body: StagedTransferRequest, system: SystemName, user: CurrentUser
 ) -> dict[str, Any]:
     """Presigned multipart URLs for ``fileSize`` bytes; the job writes the object to ``sourcePath``."""
-    settings = _settings(request)
-    target = check_path(settings, body.source_path, user)
+    settings = demo_settings(request)
+    target = filesystem.check_path(settings, body.source_path, user)
     _check_method(body.transfer_directives, user)
     size = body.transfer_directives.file_size
     if size is None:
@@ -319,8 +294,8 @@ async def download(
     request: Request, body: StagedTransferRequest, system: SystemName, user: CurrentUser
 ) -> dict[str, Any]:
     """A presigned GET URL at once; the object exists once the job has uploaded ``sourcePath``."""
-    settings = _settings(request)
-    source = check_path(settings, body.source_path, user)
+    settings = demo_settings(request)
+    source = filesystem.check_path(settings, body.source_path, user)
     if not os.path.exists(source):
         raise remote_failure(f"stat: cannot statx '{source}': No such file or directory", 1, user=user)
     _check_method(body.transfer_directives, user)
