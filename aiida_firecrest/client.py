@@ -22,7 +22,7 @@ import logging
 import random
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -43,6 +43,7 @@ __all__ = (
     'FirecrestClient',
     'RetryPolicy',
     'RetryingTransport',
+    'clear_server_facts',
     'to_os_error',
     'translate_errors',
 )
@@ -457,6 +458,39 @@ def lenient_version(header: str | None) -> tuple[int, int, int] | None:
     return tuple(int(part) if part and part.isdigit() else 0 for part in match.groups())  # type: ignore[return-value]
 
 
+class _FactCache:
+    """Answers that rarely change (system description, user info), shared by the clients of a process.
+
+    The daemon opens a transport, hence a client, for each batch of operations: without this cache
+    each would ask again. Entries expire after ``ttl`` seconds.
+    """
+
+    def __init__(self, ttl: float = 600.0) -> None:
+        self.ttl = ttl
+        self._entries: dict[tuple[str, ...], tuple[float, dict[str, Any]]] = {}
+
+    async def get_or_fetch(
+        self, key: tuple[str, ...], fetch: Callable[[], Awaitable[dict[str, Any]]]
+    ) -> dict[str, Any]:
+        cached = self._entries.get(key)
+        if cached is not None and time.monotonic() - cached[0] < self.ttl:
+            return cached[1]
+        value = await fetch()
+        self._entries[key] = (time.monotonic(), value)
+        return value
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+_SERVER_FACTS = _FactCache()
+
+
+def clear_server_facts() -> None:
+    """Forget the cached system descriptions and user infos (they are asked again when next needed)."""
+    _SERVER_FACTS.clear()
+
+
 class _AsyncFirecrest(AsyncFirecrest):
     """``AsyncFirecrest`` whose HTTP session uses our transport (retries, timeouts, the in-process tier)."""
 
@@ -502,8 +536,6 @@ class FirecrestClient:
         self._token_http = token_http
         self._owned_transport = owned_transport
         self._http: httpx.AsyncClient | None = None
-        self._system_info: dict[str, Any] | None = None
-        self._userinfo: dict[str, Any] | None = None
         self._cache_lock = asyncio.Lock()  # concurrent first callers share one request
 
     @classmethod
@@ -570,14 +602,13 @@ class FirecrestClient:
                         handle.write(chunk)
 
     async def system_info(self) -> dict[str, Any]:
-        """This system's entry of ``GET /status/systems`` (fetched once per client).
+        """This system's entry of ``GET /status/systems`` (asked once per process and server, for a while).
 
         :raises OSError: if the server cannot be reached or does not know the system.
         """
         async with self._cache_lock:
-            if self._system_info is None:
-                self._system_info = await self._fetch_system_info()
-        return self._system_info
+            key = ('systems', self.config.url, self.system)
+            return await _SERVER_FACTS.get_or_fetch(key, self._fetch_system_info)
 
     async def _fetch_system_info(self) -> dict[str, Any]:
         with translate_errors():
@@ -596,15 +627,17 @@ class FirecrestClient:
         return int(value) if value else None
 
     async def userinfo(self) -> dict[str, Any]:
-        """``GET /status/{system}/userinfo`` (fetched once per client).
+        """``GET /status/{system}/userinfo`` (asked once per process, server and client id, for a while).
 
         :raises OSError: if the request fails.
         """
         async with self._cache_lock:
-            if self._userinfo is None:
-                with translate_errors():
-                    self._userinfo = dict(await self.api.userinfo(self.system))
-        return self._userinfo
+            key = ('userinfo', self.config.url, self.system, self.config.client_id)
+            return await _SERVER_FACTS.get_or_fetch(key, self._fetch_userinfo)
+
+    async def _fetch_userinfo(self) -> dict[str, Any]:
+        with translate_errors():
+            return dict(await self.api.userinfo(self.system))
 
     async def server_version(self) -> tuple[int, int, int] | None:
         """The server's API version read leniently from ``f7t-appversion`` (``2.x.x`` gives ``(2, 0, 0)``).

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from aiida_firecrest.client import FirecrestClient
+from aiida_firecrest.client import FirecrestClient, clear_server_facts
 from aiida_firecrest.config import TransportConfig
 from aiida_firecrest.transport import FirecrestTransport
 
@@ -35,7 +35,7 @@ def test_wrong_credentials_are_reported_without_the_secret(transport_params, tmp
     secret = tmp_path / 'secret'
     secret.write_text('not-the-secret')
     with pytest.raises(PermissionError, match='check client_id and client_secret') as info:
-        connect_and(transport_params, lambda client: client.userinfo(), client_secret=str(secret))
+        connect_and(transport_params, lambda client: client.server_version(), client_secret=str(secret))
     assert 'not-the-secret' not in str(info.value)
 
 
@@ -87,3 +87,15 @@ def test_listdir_withattributes_of_a_directory_with_a_dangling_link(
     entries = with_transport(scenario)
     assert sorted(entry['name'] for entry in entries) == ['dangling', 'file']
     assert sum(counted().values()) == 2
+
+
+def test_server_facts_are_asked_once_per_process(transport_params, counted) -> None:
+    async def twice(client: FirecrestClient) -> None:
+        await client.system_info()
+        await client.userinfo()
+
+    clear_server_facts()
+    counted()
+    connect_and(transport_params, twice)
+    connect_and(transport_params, twice)
+    assert counted() == {'GET /status/systems': 1, 'GET /status/{system_name}/userinfo': 1}

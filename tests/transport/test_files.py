@@ -8,6 +8,7 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
+from aiida_firecrest.client import clear_server_facts
 from aiida_firecrest.transport import FirecrestTransport
 
 from .conftest import warm
@@ -184,6 +185,7 @@ def test_copy_of_files_and_trees_follows_cp_semantics(with_transport, remote_dir
 
 def test_whoami_asks_the_server_once(with_transport, counted, demo_only) -> None:
     async def scenario(t: FirecrestTransport) -> tuple[str, str]:
+        clear_server_facts()
         counted()
         return await t.whoami_async(), await t.whoami_async()
 
