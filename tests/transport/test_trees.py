@@ -148,3 +148,18 @@ def test_a_trailing_slash_moves_the_contents_of_a_directory(
 
     assert with_transport(scenario) == sorted(p.name for p in (local_dir / 'src').iterdir())
     assert read_tree(local_dir / 'back') == read_tree(local_dir / 'src')
+
+
+def test_a_missing_server_temp_directory_is_created_on_first_use(
+    with_transport, remote_dir, local_dir
+) -> None:
+    contents = make_tree(local_dir / 'tree', 3)
+    temp = remote_dir / 'not-yet' / 'temp'
+
+    async def scenario(t: FirecrestTransport) -> None:
+        await t.puttree_async(local_dir / 'tree', remote_dir / 'tree')
+        await t.gettree_async(remote_dir / 'tree', local_dir / 'back')
+
+    with_transport(scenario, temp_directory=str(temp))
+    assert read_tree(local_dir / 'back') == contents
+    assert list(Path(str(temp)).iterdir()) == []
