@@ -3,7 +3,7 @@
 The submit script is core.slurm's (its header builder is reused, not copied), plus GPUs per node
 and exclusive nodes. Everything else goes through FirecREST's compute endpoints, on the async
 client of the (open) :class:`~aiida_firecrest.transport.FirecrestTransport`, through AiiDA's
-blocking bridge ``transport.run_command_blocking`` so that the engine's event loop never blocks:
+blocking bridge (plumpy's greenback portal) so that the engine's event loop never blocks:
 
 * ``submit_job``: one ``POST /compute/{system}/jobs`` naming the script the engine uploaded;
 * ``get_jobs``: one ``GET /compute/{system}/jobs`` per poll cycle, plus one
@@ -34,6 +34,7 @@ from aiida.engine.processes.exit_code import ExitCode
 from aiida.schedulers import Scheduler, SchedulerError
 from aiida.schedulers.datastructures import JobInfo, JobState, JobTemplate
 from aiida.schedulers.plugins.slurm import SlurmJobResource, SlurmScheduler
+from plumpy import run_until_complete
 
 from .client import FirecrestClient, translate_errors
 
@@ -313,9 +314,20 @@ class FirecrestScheduler(Scheduler):
         return t.cast(_ClientTransport, transport)
 
     def _run(self, func: Callable[..., Awaitable[_T]], *args: t.Any) -> _T:
-        """Run ``func(client, *args)`` on the transport's event loop and return its result."""
+        """Run ``func(client, *args)`` to completion from this synchronous method, without blocking the loop.
+
+        Called by the engine (from a coroutine), it is awaited on the event loop that is running, the
+        one the transport's client was opened on, through plumpy's greenback bridge. AiiDA's
+        ``transport.run_command_blocking`` would pick the global runner's loop instead, which is
+        another loop whenever ``aiida.engine.run`` runs the process in a local runner (aiida-core 2.9).
+        Called with no loop running (``verdi computer test``, scripts), it uses the transport's bridge.
+        """
         bridge = self._bridge()
-        return bridge.run_command_blocking(func, bridge.client, *args)
+        try:
+            running_loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return bridge.run_command_blocking(func, bridge.client, *args)
+        return run_until_complete(running_loop, func(bridge.client, *args))
 
     # --- submit ---
 

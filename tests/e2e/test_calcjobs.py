@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import typing as t
 from pathlib import PurePosixPath
 
@@ -9,6 +10,7 @@ import pytest
 from aiida import orm
 from aiida.calculations.arithmetic.add import ArithmeticAddCalculation
 from aiida.engine import CalcJob, run_get_node
+from aiida.manage import get_manager
 from aiida.plugins import CalculationFactory
 
 from .calcjobs import BIG_FILE_LINES, FileTreeCalculation
@@ -30,6 +32,19 @@ def test_arithmetic_add_gives_the_sum(bash_code: orm.InstalledCode) -> None:
     node = _add(bash_code, 17, 25)
     assert node.is_finished_ok, node.exit_message
     assert node.outputs.sum.value == 42
+
+
+def test_a_calcjob_runs_when_the_global_runner_has_another_loop(bash_code: orm.InstalledCode) -> None:
+    """``aiida.engine.run`` runs the process in a local runner; the scheduler must use that runner's loop."""
+    global_loop = get_manager().get_runner().loop
+    local_loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(local_loop)
+    try:
+        node = _add(bash_code)
+    finally:
+        asyncio.set_event_loop(global_loop)
+        local_loop.close()
+    assert node.is_finished_ok, node.exit_message
 
 
 @pytest.mark.demo_only
