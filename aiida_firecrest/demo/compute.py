@@ -7,7 +7,8 @@ their snake_case names (pyfirecrest sends ``working_directory``).
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from enum import Enum
+from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
 
@@ -18,7 +19,15 @@ from .routing import CamelModel, no_content
 
 router = APIRouter()
 
-TimeWindow = Literal['1h', '8h', '24h', '3d', '7d']
+
+class TimeWindow(str, Enum):
+    """The ``time_window`` choices (an enum, as on the real server: its validation error says ``enum``)."""
+
+    hour = '1h'
+    eight_hours = '8h'
+    day = '24h'
+    three_days = '3d'
+    week = '7d'
 
 
 class JobDescription(CamelModel):

@@ -7,14 +7,12 @@ demo after the files it builds on (for example 51 follows up the submissions of 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from aiida_firecrest.demo.app import create_app
 from aiida_firecrest.demo.jobs import (
     SlurmError,
     expand_output_path,
@@ -25,9 +23,11 @@ from aiida_firecrest.demo.jobs import (
 from aiida_firecrest.demo.settings import DemoSettings
 
 from ..recordings import require_exchanges
-from ._jobs_replay import JobReplay
+from ._replay import JOB_EXACT_KEYS, Replay
 
 require_exchanges()
+
+EXACT_KEYS = JOB_EXACT_KEYS
 
 SEQUENCES = {
     '40': [],
@@ -50,39 +50,19 @@ SEQUENCES = {
 
 
 @pytest.fixture
-def h2_settings(tmp_path: Path) -> DemoSettings:
-    settings = DemoSettings(root=tmp_path / 'demo', command_timeout=0.3)
-    samples = settings.scratch / 'samples-fixed001'
+def demo_settings(demo_settings: DemoSettings) -> DemoSettings:
+    """The demo with the recordings' sample file."""
+    samples = demo_settings.scratch / 'samples-fixed001'
     samples.mkdir(parents=True)
     (samples / 'src.txt').write_text('source\n')
-    return settings
-
-
-@pytest.fixture
-def h2_client(h2_settings: DemoSettings) -> Iterator[TestClient]:
-    """An authenticated in-process client; the app's event loop runs (and its jobs with it) meanwhile."""
-    with TestClient(create_app(h2_settings)) as client:
-        form = {
-            'grant_type': 'client_credentials',
-            'client_id': h2_settings.client_id,
-            'client_secret': h2_settings.client_secret,
-        }
-        client.headers['Authorization'] = (
-            f'Bearer {client.post("/oauth2/token", data=form).json()["access_token"]}'
-        )
-        yield client
-
-
-@pytest.fixture
-def h2_replay(h2_client: TestClient, h2_settings: DemoSettings) -> JobReplay:
-    return JobReplay(h2_client, h2_settings)
+    return demo_settings
 
 
 @pytest.mark.parametrize('prefix', list(SEQUENCES))
-def test_recorded_sequence_conforms(h2_replay: JobReplay, prefix: str) -> None:
+def test_recorded_sequence_conforms(replay: Replay, prefix: str) -> None:
     for earlier in SEQUENCES[prefix]:
-        h2_replay.run(earlier)
-    h2_replay.run(prefix)
+        replay.run(earlier)
+    replay.run(prefix)
 
 
 # --- behaviours beyond the recordings ------------------------------------------------------------
@@ -104,35 +84,39 @@ def _wait(client: TestClient, settings: DemoSettings, job_id: str, timeout: floa
         time.sleep(0.05)
 
 
-def test_job_sees_slurm_variables_and_submitted_env(h2_client: TestClient, h2_settings: DemoSettings) -> None:
+def test_job_sees_slurm_variables_and_submitted_env(
+    demo_client: TestClient, demo_settings: DemoSettings
+) -> None:
     script = '#!/bin/bash\n#SBATCH --output=env-%j.txt\necho "$SLURM_JOB_ID $SLURM_JOB_NAME $GREETING $PWD"\n'
-    job_id = _submit(h2_client, h2_settings, script, name='env-check', env={'GREETING': 'hello'})
-    assert _wait(h2_client, h2_settings, job_id)['status']['state'] == 'COMPLETED'
-    output = (h2_settings.scratch / f'env-{job_id}.txt').read_text()
-    assert output == f'{job_id} env-check hello {h2_settings.scratch}\n'
+    job_id = _submit(demo_client, demo_settings, script, name='env-check', env={'GREETING': 'hello'})
+    assert _wait(demo_client, demo_settings, job_id)['status']['state'] == 'COMPLETED'
+    output = (demo_settings.scratch / f'env-{job_id}.txt').read_text()
+    assert output == f'{job_id} env-check hello {demo_settings.scratch}\n'
 
 
-def test_error_directive_separates_stderr(h2_client: TestClient, h2_settings: DemoSettings) -> None:
+def test_error_directive_separates_stderr(demo_client: TestClient, demo_settings: DemoSettings) -> None:
     script = '#!/bin/bash\n#SBATCH -o out.txt\n#SBATCH -e err-%j.txt\necho out\necho err >&2\n'
-    job_id = _submit(h2_client, h2_settings, script)
-    _wait(h2_client, h2_settings, job_id)
-    metadata = h2_client.get(f'/compute/{h2_settings.system_name}/jobs/{job_id}/metadata').json()['jobs'][0]
+    job_id = _submit(demo_client, demo_settings, script)
+    _wait(demo_client, demo_settings, job_id)
+    metadata = demo_client.get(f'/compute/{demo_settings.system_name}/jobs/{job_id}/metadata').json()['jobs'][
+        0
+    ]
     assert Path(metadata['standardOutput']).read_text() == 'out\n'
     assert Path(metadata['standardError']).read_text() == 'err\n'
-    assert metadata['standardError'] == str(h2_settings.scratch / f'err-{job_id}.txt')
+    assert metadata['standardError'] == str(demo_settings.scratch / f'err-{job_id}.txt')
 
 
-def test_time_limit_ends_a_job_with_timeout(h2_client: TestClient, h2_settings: DemoSettings) -> None:
-    job_id = _submit(h2_client, h2_settings, '#!/bin/bash\n#SBATCH --time=0:1\nsleep 20\n')
-    job = _wait(h2_client, h2_settings, job_id)
+def test_time_limit_ends_a_job_with_timeout(demo_client: TestClient, demo_settings: DemoSettings) -> None:
+    job_id = _submit(demo_client, demo_settings, '#!/bin/bash\n#SBATCH --time=0:1\nsleep 20\n')
+    job = _wait(demo_client, demo_settings, job_id)
     assert job['status'] == {'state': 'TIMEOUT', 'stateReason': 'None', 'exitCode': 0, 'interruptSignal': 0}
     assert job['time'] == {**job['time'], 'limit': 1}
 
 
-def test_held_job_stays_pending(h2_client: TestClient, h2_settings: DemoSettings) -> None:
-    job_id = _submit(h2_client, h2_settings, '#!/bin/bash\n#SBATCH -H\ntrue\n')
+def test_held_job_stays_pending(demo_client: TestClient, demo_settings: DemoSettings) -> None:
+    job_id = _submit(demo_client, demo_settings, '#!/bin/bash\n#SBATCH -H\ntrue\n')
     time.sleep(0.6)
-    job = _wait(h2_client, h2_settings, job_id, timeout=0)
+    job = _wait(demo_client, demo_settings, job_id, timeout=0)
     assert (job['status']['state'], job['status']['stateReason'], job['priority']) == (
         'PENDING',
         'JobHeldUser',
@@ -140,45 +124,45 @@ def test_held_job_stays_pending(h2_client: TestClient, h2_settings: DemoSettings
     )
 
 
-def test_cancel_kills_the_whole_process_group(h2_client: TestClient, h2_settings: DemoSettings) -> None:
-    marker = h2_settings.scratch / 'child-survived'
+def test_cancel_kills_the_whole_process_group(demo_client: TestClient, demo_settings: DemoSettings) -> None:
+    marker = demo_settings.scratch / 'child-survived'
     script = f'#!/bin/bash\n(sleep 1; touch {marker}) &\nsleep 20\n'
-    job_id = _submit(h2_client, h2_settings, script)
-    while _wait(h2_client, h2_settings, job_id, timeout=0)['status']['state'] != 'RUNNING':
+    job_id = _submit(demo_client, demo_settings, script)
+    while _wait(demo_client, demo_settings, job_id, timeout=0)['status']['state'] != 'RUNNING':
         time.sleep(0.05)
-    assert h2_client.delete(f'/compute/{h2_settings.system_name}/jobs/{job_id}').status_code == 204
+    assert demo_client.delete(f'/compute/{demo_settings.system_name}/jobs/{job_id}').status_code == 204
     time.sleep(1.5)
     assert not marker.exists()
 
 
-def test_processes_left_behind_end_with_the_job(h2_client: TestClient, h2_settings: DemoSettings) -> None:
-    marker = h2_settings.scratch / 'straggler-survived'
-    job_id = _submit(h2_client, h2_settings, f'#!/bin/bash\n(sleep 1; touch {marker}) &\n')
-    assert _wait(h2_client, h2_settings, job_id)['status']['state'] == 'COMPLETED'
+def test_processes_left_behind_end_with_the_job(demo_client: TestClient, demo_settings: DemoSettings) -> None:
+    marker = demo_settings.scratch / 'straggler-survived'
+    job_id = _submit(demo_client, demo_settings, f'#!/bin/bash\n(sleep 1; touch {marker}) &\n')
+    assert _wait(demo_client, demo_settings, job_id)['status']['state'] == 'COMPLETED'
     time.sleep(1.5)
     assert not marker.exists()
 
 
 def test_job_answers_404_while_not_found_switch_lasts(
-    h2_client: TestClient, h2_settings: DemoSettings
+    demo_client: TestClient, demo_settings: DemoSettings
 ) -> None:
-    h2_settings.job_not_found_for = 0.5
-    job_id = _submit(h2_client, h2_settings, '#!/bin/bash\ntrue\n')
-    url = f'/compute/{h2_settings.system_name}/jobs'
-    assert h2_client.get(f'{url}/{job_id}').status_code == 404
-    assert h2_client.get(url).json() == {'jobs': []}
+    demo_settings.job_not_found_for = 0.5
+    job_id = _submit(demo_client, demo_settings, '#!/bin/bash\ntrue\n')
+    url = f'/compute/{demo_settings.system_name}/jobs'
+    assert demo_client.get(f'{url}/{job_id}').status_code == 404
+    assert demo_client.get(url).json() == {'jobs': []}
     time.sleep(0.6)
-    assert h2_client.get(f'{url}/{job_id}').status_code == 200
+    assert demo_client.get(f'{url}/{job_id}').status_code == 200
 
 
-def test_script_path_submission_runs_the_file(h2_client: TestClient, h2_settings: DemoSettings) -> None:
-    script = h2_settings.scratch / 'job.sh'
+def test_script_path_submission_runs_the_file(demo_client: TestClient, demo_settings: DemoSettings) -> None:
+    script = demo_settings.scratch / 'job.sh'
     script.write_text('#!/bin/bash\necho from-file\n')
-    body = {'job': {'scriptPath': str(script), 'workingDirectory': str(h2_settings.scratch)}}
-    job_id = h2_client.post(f'/compute/{h2_settings.system_name}/jobs', json=body).json()['jobId']
-    job = _wait(h2_client, h2_settings, job_id)
+    body = {'job': {'scriptPath': str(script), 'workingDirectory': str(demo_settings.scratch)}}
+    job_id = demo_client.post(f'/compute/{demo_settings.system_name}/jobs', json=body).json()['jobId']
+    job = _wait(demo_client, demo_settings, job_id)
     assert (job['name'], job['status']['state']) == ('job.sh', 'COMPLETED')
-    assert (h2_settings.scratch / f'slurm-{job_id}.out').read_text() == 'from-file\n'
+    assert (demo_settings.scratch / f'slurm-{job_id}.out').read_text() == 'from-file\n'
 
 
 @pytest.mark.parametrize(

@@ -23,6 +23,7 @@ from aiida_firecrest.demo.filesystem import ls_name
 from aiida_firecrest.demo.settings import MIB, DemoSettings
 
 from ..recordings import require_exchanges
+from ._replay import Replay
 
 require_exchanges()
 
@@ -59,7 +60,6 @@ UPLOADS = {
     9: ('x.txt', b'abc'),
 }
 """The multipart file of each upload in ``20-fs-upload.json`` (names from its notes and errors)."""
-Replay = Callable[[dict[str, Any]], httpx.Response]
 Ops = Callable[..., httpx.Response]
 
 
@@ -121,88 +121,60 @@ def make_samples(samples: Path, prefix: str) -> None:
 
 
 @pytest.fixture(autouse=True)
-def h1_umask() -> Iterator[None]:
+def recorded_umask() -> Iterator[None]:
     """The recorded server's umask (022): new files are rw-r--r--, directories rwxr-xr-x."""
     previous = os.umask(0o022)
     yield
     os.umask(previous)
 
 
-def _upload(client: TestClient, names: Any, request: dict[str, Any], index: int) -> httpx.Response:
-    return client.post(
-        names.text(request['path']),
-        params=names.body(request['query']),
-        files={'file': UPLOADS[index]},
-    )
-
-
-@pytest.mark.parametrize('prefix', [f'{n}' for n in range(9, 25)])
-def test_ops_sequence_conforms(
-    prefix: str,
-    h1_client: TestClient,
-    h1_replay: Replay,
-    h1_samples: Path,
-    h1_names: Any,
-    h1_load: Callable[[str], dict[str, Any]],
-    h1_conformance: Callable[[set[str]], Any],
-) -> None:
-    prefix = prefix.zfill(2)
-    make_samples(h1_samples, prefix)
-    conformance = h1_conformance(EXACT_KEYS)
-    for index, exchange in enumerate(h1_load(prefix)['exchanges']):
-        request = exchange['request']
-        response = _upload(h1_client, h1_names, request, index) if 'form' in request else h1_replay(request)
-        try:
-            conformance.response(exchange['response'], response)
-        except AssertionError as error:
-            raise AssertionError(f'exchange {prefix}-{index} ({exchange.get("note")}): {error}') from error
-
-
-def _upload_file(ops: Ops, directory: Path, name: str, content: bytes) -> httpx.Response:
-    return ops('POST', 'upload', params={'path': str(directory)}, files={'file': (name, content)})
+@pytest.mark.parametrize('prefix', [f'{n:02}' for n in range(9, 25)])
+def test_ops_sequence_conforms(prefix: str, replay: Replay, demo_settings: DemoSettings) -> None:
+    make_samples(demo_settings.home / 'samples-fixed001', prefix)
+    replay.run(prefix, uploads=UPLOADS if prefix == '20' else None)
 
 
 # --- quirks of the real server ------------------------------------------------------------------
 
 
 @pytest.fixture
-def h1_ops(h1_client: TestClient, h1_settings: DemoSettings) -> Ops:
+def ops(demo_client: TestClient, demo_settings: DemoSettings) -> Ops:
     """Call ``/filesystem/{system}/ops/<name>`` with the given method and keyword arguments."""
-    base = f'/filesystem/{h1_settings.system_name}/ops'
-    return lambda method, name, **kwargs: h1_client.request(method, f'{base}/{name}', **kwargs)
+    base = f'/filesystem/{demo_settings.system_name}/ops'
+    return lambda method, name, **kwargs: demo_client.request(method, f'{base}/{name}', **kwargs)
 
 
 def _upload_file(ops: Ops, directory: Path, name: str, content: bytes) -> httpx.Response:
     return ops('POST', 'upload', params={'path': str(directory)}, files={'file': (name, content)})
 
 
-def test_missing_path_is_a_decode_error_that_closes_the_connection(h1_ops: Ops) -> None:
-    response = h1_ops('GET', 'stat')
+def test_missing_path_is_a_decode_error_that_closes_the_connection(ops: Ops) -> None:
+    response = ops('GET', 'stat')
     assert response.status_code == 400
     assert response.json()['message'].startswith('Unable to decode request')
     assert response.headers['connection'] == 'close'
 
 
 @pytest.mark.parametrize('key', ['sourcePath', 'source_path', 'path'])
-def test_body_path_accepts_every_spelling(key: str, h1_ops: Ops, h1_settings: DemoSettings) -> None:
-    target = h1_settings.home / 'new'
-    response = h1_ops('POST', 'mkdir', json={key: str(target)})
+def test_body_path_accepts_every_spelling(key: str, ops: Ops, demo_settings: DemoSettings) -> None:
+    target = demo_settings.home / 'new'
+    response = ops('POST', 'mkdir', json={key: str(target)})
     assert response.status_code == 201
     assert response.json()['output']['name'] == str(target)
 
 
-def test_zero_byte_upload_times_out_but_creates_the_file(h1_ops: Ops, h1_settings: DemoSettings) -> None:
+def test_zero_byte_upload_times_out_but_creates_the_file(ops: Ops, demo_settings: DemoSettings) -> None:
     start = time.monotonic()
-    response = _upload_file(h1_ops, h1_settings.home, 'empty', b'')
-    assert time.monotonic() - start >= h1_settings.command_timeout
+    response = _upload_file(ops, demo_settings.home, 'empty', b'')
+    assert time.monotonic() - start >= demo_settings.command_timeout
     assert response.status_code == 408
     assert response.json()['message'] == 'Command execution timeout limit exceeded.'
-    assert (h1_settings.home / 'empty').read_bytes() == b''
+    assert (demo_settings.home / 'empty').read_bytes() == b''
 
 
-def test_checksum_of_a_path_with_a_space_fails(h1_ops: Ops, h1_settings: DemoSettings) -> None:
-    (h1_settings.home / 'a b').write_text('x')
-    response = h1_ops('GET', 'checksum', params={'path': str(h1_settings.home / 'a b')})
+def test_checksum_of_a_path_with_a_space_fails(ops: Ops, demo_settings: DemoSettings) -> None:
+    (demo_settings.home / 'a b').write_text('x')
+    response = ops('GET', 'checksum', params={'path': str(demo_settings.home / 'a b')})
     assert response.status_code == 500
     assert response.json()['message'].startswith('Invalid output: ')
 
@@ -218,25 +190,25 @@ def test_checksum_of_a_path_with_a_space_fails(h1_ops: Ops, h1_settings: DemoSet
     ],
 )
 def test_single_quote_in_a_path_is_a_shell_error(
-    method: str, name: str, argument: str, h1_ops: Ops, h1_settings: DemoSettings
+    method: str, name: str, argument: str, ops: Ops, demo_settings: DemoSettings
 ) -> None:
-    response = h1_ops(method, name, **{argument: {'path': str(h1_settings.home / "it's")}})
+    response = ops(method, name, **{argument: {'path': str(demo_settings.home / "it's")}})
     assert response.status_code == 500
     assert 'unexpected EOF while looking for matching' in response.json()['message']
 
 
-def test_single_quote_in_an_upload_name_is_a_shell_error(h1_ops: Ops, h1_settings: DemoSettings) -> None:
-    response = _upload_file(h1_ops, h1_settings.home, "it's", b'x')
+def test_single_quote_in_an_upload_name_is_a_shell_error(ops: Ops, demo_settings: DemoSettings) -> None:
+    response = _upload_file(ops, demo_settings.home, "it's", b'x')
     assert response.status_code == 500
-    assert not (h1_settings.home / "it's").exists()
+    assert not (demo_settings.home / "it's").exists()
 
 
 @pytest.mark.parametrize(('name', 'stored'), [('a"b', 'a%22b'), ('a\nb', 'a%0Ab')])
 def test_upload_name_with_quote_or_newline_is_stored_percent_encoded(
-    name: str, stored: str, h1_ops: Ops, h1_settings: DemoSettings
+    name: str, stored: str, ops: Ops, demo_settings: DemoSettings
 ) -> None:
-    assert _upload_file(h1_ops, h1_settings.home, name, b'x').status_code == 204
-    assert [path.name for path in h1_settings.home.iterdir()] == [stored]
+    assert _upload_file(ops, demo_settings.home, name, b'x').status_code == 204
+    assert [path.name for path in demo_settings.home.iterdir()] == [stored]
 
 
 @pytest.mark.parametrize(
@@ -253,68 +225,68 @@ def test_ls_renders_names_like_c_quoting_then_shlex(name: str, rendered: str) ->
     assert ls_name(name) == rendered
 
 
-def test_ls_escapes_non_ascii_names(h1_ops: Ops, h1_settings: DemoSettings) -> None:
-    (h1_settings.home / 'café').write_text('x')
-    (entry,) = h1_ops('GET', 'ls', params={'path': str(h1_settings.home)}).json()['output']
+def test_ls_escapes_non_ascii_names(ops: Ops, demo_settings: DemoSettings) -> None:
+    (demo_settings.home / 'café').write_text('x')
+    (entry,) = ops('GET', 'ls', params={'path': str(demo_settings.home)}).json()['output']
     assert entry['name'] == 'caf\\303\\251'
 
 
 @pytest.mark.parametrize(('size', 'status'), [(999, 200), (1000, 413)])
 def test_view_fails_once_the_output_reaches_the_limit(
-    size: int, status: int, h1_ops: Ops, h1_settings: DemoSettings
+    size: int, status: int, ops: Ops, demo_settings: DemoSettings
 ) -> None:
-    h1_settings.max_ops_file_size = 1000
-    (h1_settings.home / 'f').write_bytes(b'v' * size)
-    assert h1_ops('GET', 'view', params={'path': str(h1_settings.home / 'f')}).status_code == status
+    demo_settings.max_ops_file_size = 1000
+    (demo_settings.home / 'f').write_bytes(b'v' * size)
+    assert ops('GET', 'view', params={'path': str(demo_settings.home / 'f')}).status_code == status
 
 
 @pytest.mark.parametrize(('size', 'status'), [(747, 200), (748, 413)])
 def test_download_fails_once_the_base64_output_reaches_the_limit(
-    size: int, status: int, h1_ops: Ops, h1_settings: DemoSettings
+    size: int, status: int, ops: Ops, demo_settings: DemoSettings
 ) -> None:
-    h1_settings.max_ops_file_size = 1000
+    demo_settings.max_ops_file_size = 1000
     content = bytes(range(256)) * 2 + b'\xff' * (size - 512)
-    (h1_settings.home / 'f').write_bytes(content)
-    response = h1_ops('GET', 'download', params={'path': str(h1_settings.home / 'f')})
+    (demo_settings.home / 'f').write_bytes(content)
+    response = ops('GET', 'download', params={'path': str(demo_settings.home / 'f')})
     assert response.status_code == status
     assert status == 413 or response.content == content
 
 
 @pytest.mark.parametrize(('size', 'status'), [(1000, 204), (1001, 413)])
 def test_upload_above_the_limit_is_too_large(
-    size: int, status: int, h1_ops: Ops, h1_settings: DemoSettings
+    size: int, status: int, ops: Ops, demo_settings: DemoSettings
 ) -> None:
-    h1_settings.max_ops_file_size = 1000
-    assert _upload_file(h1_ops, h1_settings.home, 'f', b'u' * size).status_code == status
+    demo_settings.max_ops_file_size = 1000
+    assert _upload_file(ops, demo_settings.home, 'f', b'u' * size).status_code == status
 
 
 # --- behaviours ----------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize('compression', ['none', 'gzip', 'bzip2', 'xz'])
-def test_compress_and_extract_round_trip(compression: str, h1_ops: Ops, h1_settings: DemoSettings) -> None:
-    source = h1_settings.home / 'tree'
+def test_compress_and_extract_round_trip(compression: str, ops: Ops, demo_settings: DemoSettings) -> None:
+    source = demo_settings.home / 'tree'
     (source / 'sub').mkdir(parents=True)
     (source / 'sub' / 'f.txt').write_bytes(b'content')
-    archive, target = h1_settings.scratch / 'tree.tar', h1_settings.scratch / 'out'
+    archive, target = demo_settings.scratch / 'tree.tar', demo_settings.scratch / 'out'
     target.mkdir()
     body = {'source_path': str(source), 'target_path': str(archive), 'compression': compression}
-    assert h1_ops('POST', 'compress', json=body).status_code == 204
+    assert ops('POST', 'compress', json=body).status_code == 204
     body = {'sourcePath': str(archive), 'targetPath': str(target), 'compression': compression}
-    assert h1_ops('POST', 'extract', json=body).status_code == 204
+    assert ops('POST', 'extract', json=body).status_code == 204
     assert (target / 'tree' / 'sub' / 'f.txt').read_bytes() == b'content'
 
 
 def test_compress_with_a_pattern_archives_matching_files_of_the_parent(
-    h1_ops: Ops, h1_settings: DemoSettings
+    ops: Ops, demo_settings: DemoSettings
 ) -> None:
-    (h1_settings.home / 'tree' / 'sub').mkdir(parents=True)
+    (demo_settings.home / 'tree' / 'sub').mkdir(parents=True)
     for name in ('tree/a.txt', 'tree/sub/b.txt', 'tree/c.dat', 'outside.txt'):
-        (h1_settings.home / name).write_text(name)
-    archive = h1_settings.scratch / 'txt.tar.gz'
-    source = str(h1_settings.home / 'tree')
+        (demo_settings.home / name).write_text(name)
+    archive = demo_settings.scratch / 'txt.tar.gz'
+    source = str(demo_settings.home / 'tree')
     body = {'source_path': source, 'target_path': str(archive), 'match_pattern': r'.*\.txt'}
-    assert h1_ops('POST', 'compress', json=body).status_code == 204
+    assert ops('POST', 'compress', json=body).status_code == 204
     with tarfile.open(archive) as opened:
         assert sorted(opened.getnames()) == ['./outside.txt', './tree/a.txt', './tree/sub/b.txt']
 
@@ -333,51 +305,49 @@ def test_compress_with_a_pattern_archives_matching_files_of_the_parent(
     ],
 )
 def test_chmod_accepts_octal_and_symbolic_modes(
-    mode: str, after: int, h1_ops: Ops, h1_settings: DemoSettings
+    mode: str, after: int, ops: Ops, demo_settings: DemoSettings
 ) -> None:
-    path = h1_settings.home / 'f'
+    path = demo_settings.home / 'f'
     path.write_text('x')
     path.chmod(0o644)
-    assert h1_ops('PUT', 'chmod', json={'path': str(path), 'mode': mode}).status_code == 200
+    assert ops('PUT', 'chmod', json={'path': str(path), 'mode': mode}).status_code == 200
     assert stat.S_IMODE(path.stat().st_mode) == after
 
 
 @pytest.mark.parametrize('mode', ['999', 'u+q', 'rwx'])
-def test_chmod_refuses_an_invalid_mode(mode: str, h1_ops: Ops, h1_settings: DemoSettings) -> None:
-    (h1_settings.home / 'f').write_text('x')
-    response = h1_ops('PUT', 'chmod', json={'path': str(h1_settings.home / 'f'), 'mode': mode})
+def test_chmod_refuses_an_invalid_mode(mode: str, ops: Ops, demo_settings: DemoSettings) -> None:
+    (demo_settings.home / 'f').write_text('x')
+    response = ops('PUT', 'chmod', json={'path': str(demo_settings.home / 'f'), 'mode': mode})
     assert response.status_code == 500
     assert f"invalid mode: '{mode}'" in response.json()['message']
 
 
-def test_rm_refuses_a_file_system_root(h1_ops: Ops, h1_settings: DemoSettings) -> None:
-    assert h1_ops('DELETE', 'rm', params={'path': str(h1_settings.scratch_root)}).status_code == 403
-    assert h1_settings.scratch_root.is_dir()
+def test_rm_refuses_a_file_system_root(ops: Ops, demo_settings: DemoSettings) -> None:
+    assert ops('DELETE', 'rm', params={'path': str(demo_settings.scratch_root)}).status_code == 403
+    assert demo_settings.scratch_root.is_dir()
 
 
 @pytest.mark.parametrize('path', ['/etc', '/tmp', 'HOME/../../etc'])
-def test_paths_outside_the_file_systems_are_refused(
-    path: str, h1_ops: Ops, h1_settings: DemoSettings
-) -> None:
-    response = h1_ops('GET', 'ls', params={'path': path.replace('HOME', str(h1_settings.home))})
+def test_paths_outside_the_file_systems_are_refused(path: str, ops: Ops, demo_settings: DemoSettings) -> None:
+    response = ops('GET', 'ls', params={'path': path.replace('HOME', str(demo_settings.home))})
     assert response.status_code == 400
     assert 'does not match any of the defined filesystem paths' in response.json()['message']
 
 
-def test_rm_needs_write_permission_on_the_directory(h1_ops: Ops, h1_settings: DemoSettings) -> None:
-    locked = h1_settings.home / 'locked'
+def test_rm_needs_write_permission_on_the_directory(ops: Ops, demo_settings: DemoSettings) -> None:
+    locked = demo_settings.home / 'locked'
     locked.mkdir()
     (locked / 'f').write_text('x')
     locked.chmod(0o500)
-    assert h1_ops('DELETE', 'rm', params={'path': str(locked / 'f')}).status_code == 403
+    assert ops('DELETE', 'rm', params={'path': str(locked / 'f')}).status_code == 403
     assert (locked / 'f').exists()
 
 
-def test_recursive_dereferenced_ls_stops_at_a_link_loop(h1_ops: Ops, h1_settings: DemoSettings) -> None:
-    (h1_settings.home / 'loop').mkdir()
-    (h1_settings.home / 'loop' / 'back').symlink_to(h1_settings.home / 'loop')
-    params = {'path': str(h1_settings.home / 'loop'), 'recursive': 'true', 'dereference': 'true'}
-    response = h1_ops('GET', 'ls', params=params)
+def test_recursive_dereferenced_ls_stops_at_a_link_loop(ops: Ops, demo_settings: DemoSettings) -> None:
+    (demo_settings.home / 'loop').mkdir()
+    (demo_settings.home / 'loop' / 'back').symlink_to(demo_settings.home / 'loop')
+    params = {'path': str(demo_settings.home / 'loop'), 'recursive': 'true', 'dereference': 'true'}
+    response = ops('GET', 'ls', params=params)
     assert response.status_code == 500
     assert 'not listing already-listed directory' in response.json()['message']
 
@@ -395,8 +365,8 @@ def test_recursive_dereferenced_ls_stops_at_a_link_loop(h1_ops: Ops, h1_settings
     ],
 )
 def test_head_and_tail_select_like_coreutils(
-    name: str, params: dict[str, Any], content: str, h1_ops: Ops, h1_settings: DemoSettings
+    name: str, params: dict[str, Any], content: str, ops: Ops, demo_settings: DemoSettings
 ) -> None:
-    (h1_settings.home / 'f').write_text(''.join(f'{n}\n' for n in range(1, 13)))
-    response = h1_ops('GET', name, params={'path': str(h1_settings.home / 'f'), **params})
+    (demo_settings.home / 'f').write_text(''.join(f'{n}\n' for n in range(1, 13)))
+    response = ops('GET', name, params={'path': str(demo_settings.home / 'f'), **params})
     assert response.json()['output']['content'] == content

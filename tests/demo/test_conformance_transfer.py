@@ -9,20 +9,19 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import httpx
 import pytest
-from fastapi.testclient import TestClient
 from moto.server import ThreadedMotoServer
 
-from aiida_firecrest.demo.app import create_app
 from aiida_firecrest.demo.settings import MIB, DemoSettings
 
 from ..recordings import require_exchanges
-from ._jobs_replay import JobReplay
+from ._replay import JOB_EXACT_KEYS, Replay
 
 require_exchanges()
+
+EXACT_KEYS = JOB_EXACT_KEYS
 
 SEQUENCES = {
     '60': [],
@@ -44,7 +43,7 @@ SEQUENCES = {
 """Recorded file -> the files replayed before it (whose jobs or files it uses)."""
 
 
-def upload_to_stage(replay: JobReplay) -> None:
+def upload_to_stage(replay: Replay) -> None:
     """What the recorded client did with the last upload's presigned URLs: PUT the parts, then complete."""
     directives = replay.staged['body']['transferDirectives']
     data = os.urandom(replay.staged['request']['transferDirectives']['fileSize'])
@@ -58,7 +57,7 @@ def upload_to_stage(replay: JobReplay) -> None:
     httpx.post(directives['completeUploadUrl'], content=body, timeout=30).raise_for_status()
 
 
-HOOKS: dict[str, dict[int, Callable[[JobReplay], None]]] = {
+HOOKS: dict[str, dict[int, Callable[[Replay], None]]] = {
     '71': {0: upload_to_stage},
     '74': {2: upload_to_stage},
 }
@@ -66,7 +65,7 @@ HOOKS: dict[str, dict[int, Callable[[JobReplay], None]]] = {
 
 
 @pytest.fixture(scope='module')
-def h2_s3() -> Iterator[str]:
+def s3_endpoint() -> Iterator[str]:
     """An S3 endpoint (moto) on a free port of 127.0.0.1."""
     server = ThreadedMotoServer(ip_address='127.0.0.1', port=0, verbose=False)
     server.start()
@@ -76,51 +75,38 @@ def h2_s3() -> Iterator[str]:
 
 
 @pytest.fixture
-def h2_settings(tmp_path: Path, h2_s3: str) -> DemoSettings:
-    """A demo with the recordings' sample files."""
-    settings = DemoSettings(root=tmp_path / 'demo', s3_endpoint=h2_s3, ingress_poll_interval=0.2)
-    samples = settings.scratch / 'samples-fixed001'
+def demo_settings(demo_settings: DemoSettings, s3_endpoint: str) -> DemoSettings:
+    """A demo staging through moto, with the recordings' sample files."""
+    demo_settings.s3_endpoint = s3_endpoint
+    demo_settings.ingress_poll_interval = 0.2
+    samples = demo_settings.scratch / 'samples-fixed001'
     (samples / 'srcdir' / 'sub').mkdir(parents=True)
     (samples / 'extracted').mkdir()
     (samples / 'src.txt').write_text('source\n')
     (samples / 'srcdir' / 'a.txt').write_text('a\n')
     (samples / 'srcdir' / 'sub' / 'b.txt').write_text('b\n')
     (samples / 'big6m.bin').write_bytes(os.urandom(6 * MIB))
-    (settings.home / 'samples-fixed001').mkdir(parents=True)
-    return settings
-
-
-@pytest.fixture
-def h2_replay(h2_settings: DemoSettings) -> Iterator[JobReplay]:
-    with TestClient(create_app(h2_settings)) as client:
-        form = {
-            'grant_type': 'client_credentials',
-            'client_id': h2_settings.client_id,
-            'client_secret': h2_settings.client_secret,
-        }
-        client.headers['Authorization'] = (
-            f'Bearer {client.post("/oauth2/token", data=form).json()["access_token"]}'
-        )
-        yield JobReplay(client, h2_settings)
+    (demo_settings.home / 'samples-fixed001').mkdir(parents=True)
+    return demo_settings
 
 
 @pytest.mark.parametrize('prefix', list(SEQUENCES))
-def test_recorded_sequence_conforms(h2_replay: JobReplay, prefix: str) -> None:
+def test_recorded_sequence_conforms(replay: Replay, prefix: str) -> None:
     for earlier in SEQUENCES[prefix]:
-        h2_replay.run(earlier, HOOKS.get(earlier))
-    h2_replay.run(prefix, HOOKS.get(prefix))
+        replay.run(earlier, HOOKS.get(earlier))
+    replay.run(prefix, HOOKS.get(prefix))
 
 
-def test_failed_copy_still_completes(h2_replay: JobReplay, h2_settings: DemoSettings) -> None:
-    h2_replay.run('67')
-    (job,) = h2_replay.client.get(
-        f'/compute/{h2_settings.system_name}/jobs', params={'name': 'CopyFiles'}
+def test_failed_copy_still_completes(replay: Replay, demo_settings: DemoSettings) -> None:
+    replay.run('67')
+    (job,) = replay.client.get(
+        f'/compute/{demo_settings.system_name}/jobs', params={'name': 'CopyFiles'}
     ).json()['jobs']
     assert job['status'] == {'state': 'COMPLETED', 'stateReason': 'None', 'exitCode': 0, 'interruptSignal': 0}
 
 
-def test_staged_download_serves_the_file(h2_replay: JobReplay, h2_settings: DemoSettings) -> None:
-    h2_replay.run('72')
-    url = h2_replay.staged['body']['transferDirectives']['downloadUrl']
+def test_staged_download_serves_the_file(replay: Replay, demo_settings: DemoSettings) -> None:
+    replay.run('72')
+    url = replay.staged['body']['transferDirectives']['downloadUrl']
     data = httpx.get(url, timeout=30).content
-    assert data == (h2_settings.scratch / 'samples-fixed001' / 'big6m.bin').read_bytes()
+    assert data == (demo_settings.scratch / 'samples-fixed001' / 'big6m.bin').read_bytes()

@@ -50,56 +50,56 @@ def _wait_until(condition: Callable[[], bool], timeout: float) -> bool:
 
 
 @pytest.fixture(scope='module')
-def h2_server() -> Iterator[DemoServer]:
+def demo_server() -> Iterator[DemoServer]:
     with DemoServer() as server:
         yield server
 
 
-def test_config_has_the_contract_keys(h2_server: DemoServer) -> None:
-    assert set(h2_server.config) >= CONTRACT_KEYS
+def test_config_has_the_contract_keys(demo_server: DemoServer) -> None:
+    assert set(demo_server.config) >= CONTRACT_KEYS
 
 
-def test_config_names_the_token_endpoint_under_the_url(h2_server: DemoServer) -> None:
-    config = h2_server.config
+def test_config_names_the_token_endpoint_under_the_url(demo_server: DemoServer) -> None:
+    config = demo_server.config
     assert config['token_uri'] == f'{config["url"]}/oauth2/token'
     assert config['url'].startswith('http://127.0.0.1:')
 
 
 @pytest.mark.parametrize('key', ['temp_directory', 'workdir', 'home'])
 def test_config_directories_are_absolute_writable_and_inside_the_file_systems(
-    h2_server: DemoServer, key: str
+    demo_server: DemoServer, key: str
 ) -> None:
-    path = Path(h2_server.config[key])
-    roots = (h2_server.settings.home_root, h2_server.settings.scratch_root)
+    path = Path(demo_server.config[key])
+    roots = (demo_server.settings.home_root, demo_server.settings.scratch_root)
     assert path.is_absolute()
     assert path.is_dir()
     assert os.access(path, os.W_OK)
     assert any(path.is_relative_to(root) for root in roots)
 
 
-def test_both_endpoints_answer(h2_server: DemoServer) -> None:
-    assert _answers(h2_server.url)
-    assert _answers(h2_server.config['s3_endpoint'])
+def test_both_endpoints_answer(demo_server: DemoServer) -> None:
+    assert _answers(demo_server.url)
+    assert _answers(demo_server.config['s3_endpoint'])
 
 
-def test_counters_count_firecrest_requests_until_reset(h2_server: DemoServer) -> None:
-    config = h2_server.config
+def test_counters_count_firecrest_requests_until_reset(demo_server: DemoServer) -> None:
+    config = demo_server.config
     form = {
         'grant_type': 'client_credentials',
         'client_id': config['client_id'],
         'client_secret': config['client_secret'],
     }
     token = httpx.post(config['token_uri'], data=form, timeout=10).json()['access_token']
-    h2_server.reset_counters()
+    demo_server.reset_counters()
     httpx.get(f'{config["url"]}/status/systems', headers={'Authorization': f'Bearer {token}'}, timeout=10)
-    assert h2_server.counters() == {'GET /status/systems': 1}
-    h2_server.reset_counters()
-    assert h2_server.counters() == {}
+    assert demo_server.counters() == {'GET /status/systems': 1}
+    demo_server.reset_counters()
+    assert demo_server.counters() == {}
 
 
-def test_switches_change_live_and_are_reported(h2_server: DemoServer) -> None:
-    assert h2_server.set_switches(job_not_found_for=2.5)['job_not_found_for'] == 2.5
-    assert h2_server.set_switches(job_not_found_for=0)['job_not_found_for'] == 0
+def test_switches_change_live_and_are_reported(demo_server: DemoServer) -> None:
+    assert demo_server.set_switches(job_not_found_for=2.5)['job_not_found_for'] == 2.5
+    assert demo_server.set_switches(job_not_found_for=0)['job_not_found_for'] == 0
 
 
 def test_stop_leaves_no_process_and_no_temporary_root() -> None:
