@@ -80,7 +80,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar='FILE',
         default=None,
         help='JSON file describing a FirecREST v2 server to test against (the format of '
-        '`firecrest_demo.py serve --config-out`); default: start the demo server.',
+        '`firecrest_demo.py serve --config-out`); default: start the demo server. '
+        'Write --firecrest-config=FILE: a separate FILE outside the repository is taken for a test path.',
     )
     group.addoption(
         '--firecrest-requests',
