@@ -39,6 +39,8 @@ DATE = re.compile(r'\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d UTC \d{4}')
 UUID = re.compile(r'[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}')
 ETAG = re.compile(r'\b[0-9a-f]{32}\b')
 JOB_ID_IN_TEXT = re.compile(r'(?<=job )\d+|(?<=job id )\d+|(?<=\(id:)\d+')
+JOB_ID_PREFIX = re.compile(r'^\d+')
+"""A job id, or the job id in a task id (``13.batch``)."""
 JOB_ID_IN_PATH = re.compile(r'(?<=/jobs/)\d+|(?<=afterok:)\d+')
 SPEED_UPS = {'sleep 8\n': 'sleep 1\n', 'sleep 90\n': 'sleep 5\n', '--time=00:01:00': '--time=0:1'}
 """Script edits that keep the recorded jobs' behaviour but make them finish within seconds."""
@@ -47,23 +49,40 @@ VOLATILE_KEYS = {'lastModified', 'ino', 'dev', 'nlink', 'uid', 'gid', 'atime', '
 ARCHIVES = ('.gz', '.tar')
 """Archives differ in size from GNU tar's (a regular file's ``size`` is compared otherwise)."""
 JOB_EXACT_KEYS = {
+    # job records and metadata
+    'jobId',
+    'id',
+    'name',
     'state',
     'stateReason',
     'exitCode',
     'interruptSignal',
-    'name',
+    'account',
+    'allocationNodes',
+    'cluster',
     'partition',
     'user',
     'group',
-    'errorType',
-    'message',
-    'output',
-    'causedBy',
+    'workingDirectory',
+    'suspended',
+    'standardInput',
+    'standardOutput',
+    'standardError',
+    # transfer job replies
     'system',
+    'outputLog',
+    'errorLog',
     'transferMethod',
     'maxPartSize',
+    # error bodies and log texts
+    'errorType',
+    'message',
+    'causedBy',
+    'location',
+    'output',
 }
-"""The keys whose recorded values the compute and transfer answers reproduce (others: same type)."""
+"""The keys whose recorded values the compute and transfer answers reproduce. The others are compared
+by type only: ``priority``, ``nodes`` (the host name), times, and the ``limit`` of the sped-up job 46."""
 POLL_TIMEOUT = 20.0
 POLL_INTERVAL = 0.05
 TERMINAL_RANK = 2
@@ -213,6 +232,9 @@ class Conformance:
             assert actual in {'Priority', 'None'}, f'{where}: {actual!r}'
         elif key not in self.exact_keys or key in VOLATILE_KEYS:
             return
+        elif key in {'jobId', 'id'}:
+            expected = JOB_ID_PREFIX.sub(lambda match: self.names.job_ids.get(match.group(), ''), recorded)
+            assert actual == expected, f'{where}: {actual!r} != {recorded!r}'
         elif key in {'user', 'group'}:
             assert actual == self.names.expected(key, recorded), f'{where}: {actual!r} != {recorded!r}'
         elif isinstance(actual, str):

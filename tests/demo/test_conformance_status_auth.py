@@ -19,22 +19,51 @@ require_exchanges()
 EXCHANGE_FILES = ['01', '02', '03', '04', '05', '06', '07']
 EXCLUDED = {('05', 1): 'needs a reservation created by a Slurm administrator'}
 EXACT_KEYS = {
+    # error bodies
     'message',
     'errorType',
     'user',
+    # the system, its file systems, scheduler and data operations
     'path',
     'dataType',
     'defaultWorkDir',
     'max_ops_file_size',
+    'datatransfer_jobs_directives',
     'type',
     'connectionMode',
-    'partition',
+    'version',
+    'apiUrl',
+    'apiVersion',
     'serviceType',
+    'healthy',
+    'maxClients',
+    'privateUrl',
+    'accessKeyId',
+    'secretAccessKey',
+    'region',
+    'ttl',
+    'tenant',
+    'max_part_size',
+    'parallel_runs',
+    'tmp_folder',
+    'use_split',
+    'days',
+    'intervalCheck',
+    # partitions, nodes, accounts
+    'partition',
+    'partitions',
+    'totalNodes',
+    'state',
+    'weight',
+    'features',
     'default',
+    # tokens
     'access_token_type',
     'token_type',
     'scope',
 }
+"""Keys whose recorded values the demo reproduces. The others differ from machine to machine (CPU
+counts, memory, host names, ports, times) or with the demo's settings (URLs, timeouts)."""
 SYSTEM_ROUTES = [
     '/status/{system}/userinfo',
     '/status/{system}/partitions',
