@@ -170,6 +170,18 @@ def test_a_poll_is_one_list_request_when_every_job_is_listed() -> None:
     assert api.calls == [('job_info', 'cluster')]
 
 
+def test_a_recorded_job_list_gives_the_requested_jobs_in_one_request() -> None:
+    api = FakeApi(json.loads((HERE / 'job_list.json').read_text())['jobs'])
+    jobs = _scheduler(api).get_jobs(jobs=['12', '13', '15', '20'], as_dict=True)
+    assert {job_id: info.job_state for job_id, info in jobs.items()} == {
+        '12': JobState.RUNNING,
+        '13': JobState.DONE,
+        '15': JobState.DONE,
+        '20': JobState.QUEUED_HELD,
+    }
+    assert api.calls == [('job_info', 'cluster')]
+
+
 def test_only_jobs_missing_from_the_list_are_asked_for_individually() -> None:
     api = FakeApi([_job('1')], unlisted=[_job('7', 'completed')])
     jobs = _scheduler(api).get_jobs(jobs=['1', '7', '8'], as_dict=True)
