@@ -8,9 +8,10 @@ their snake_case names (pyfirecrest sends ``working_directory``).
 from __future__ import annotations
 
 from enum import Enum
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Query, Request, Response
+from fastapi import Path as PathParameter
 
 from .auth import CurrentUser, SystemName
 from .errors import FirecrestHTTPError, command_timeout_error, slurm_failure
@@ -18,6 +19,9 @@ from .jobs import CommandTimeoutError, Job, JobRequest, JobRunner, SlurmError
 from .routing import CamelModel, no_content
 
 router = APIRouter()
+
+JobId = Annotated[str, PathParameter(pattern=r'^[a-zA-Z0-9]+$')]
+"""A ``{job_id}`` path parameter: letters and digits only (others: 400, as on the real server)."""
 
 
 class TimeWindow(str, Enum):
@@ -104,7 +108,7 @@ async def list_jobs(
     system: SystemName,
     allusers: bool = False,
     account: str | None = None,
-    name: str | None = None,
+    name: Annotated[str | None, Query(max_length=235)] = None,
     time_window: TimeWindow | None = None,
 ) -> dict[str, Any]:
     """The user's jobs; this server keeps them all for its lifetime, so ``time_window`` only validates."""
@@ -113,19 +117,19 @@ async def list_jobs(
 
 
 @router.get('/compute/{system_name}/jobs/{job_id}')
-async def get_job(request: Request, job_id: str, system: SystemName, user: CurrentUser) -> dict[str, Any]:
+async def get_job(request: Request, job_id: JobId, system: SystemName, user: CurrentUser) -> dict[str, Any]:
     return {'jobs': [_runner(request).record(_find(request, job_id, user))]}
 
 
 @router.get('/compute/{system_name}/jobs/{job_id}/metadata')
 async def get_job_metadata(
-    request: Request, job_id: str, system: SystemName, user: CurrentUser
+    request: Request, job_id: JobId, system: SystemName, user: CurrentUser
 ) -> dict[str, Any]:
     return {'jobs': [JobRunner.metadata(_find(request, job_id, user))]}
 
 
 @router.delete('/compute/{system_name}/jobs/{job_id}', status_code=204)
-async def cancel_job(request: Request, job_id: str, system: SystemName, user: CurrentUser) -> Response:
+async def cancel_job(request: Request, job_id: JobId, system: SystemName, user: CurrentUser) -> Response:
     try:
         _runner(request).cancel(job_id)
     except SlurmError as exc:
@@ -135,7 +139,7 @@ async def cancel_job(request: Request, job_id: str, system: SystemName, user: Cu
 
 @router.put('/compute/{system_name}/jobs/{job_id}/attach', status_code=204)
 async def attach_to_job(
-    request: Request, job_id: str, body: JobAttachRequest, system: SystemName, user: CurrentUser
+    request: Request, job_id: JobId, body: JobAttachRequest, system: SystemName, user: CurrentUser
 ) -> Response:
     try:
         await _runner(request).attach(job_id, body.command)

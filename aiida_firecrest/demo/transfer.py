@@ -141,8 +141,10 @@ async def move(request: Request, body: MoveRequest, system: SystemName, user: Cu
 
 
 @router.delete('/filesystem/{system_name}/transfer/rm')
-async def delete(request: Request, path: str, system: SystemName, user: CurrentUser) -> dict[str, Any]:
-    """Answers 200, not 201, as the real server does (its ``account`` query is not used, see above)."""
+async def delete(
+    request: Request, path: str, system: SystemName, user: CurrentUser, account: str | None = None
+) -> dict[str, Any]:
+    """Answers 200, not 201, as the real server does. ``account`` is declared as there, and not used."""
     (target,) = _quoted(request, user, path)
     script = job_script('Delete Files', f'rm -r -- {target}', 'deleted', 'delete')
     return _submit(request, 'DeleteFiles', script)

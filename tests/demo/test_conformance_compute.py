@@ -143,6 +143,15 @@ def test_processes_left_behind_end_with_the_job(demo_client: TestClient, demo_se
     assert not marker.exists()
 
 
+@pytest.mark.parametrize(('method', 'suffix'), [('GET', ''), ('GET', '/metadata'), ('DELETE', '')])
+def test_job_id_of_other_than_letters_and_digits_is_a_validation_error(
+    method: str, suffix: str, demo_client: TestClient, demo_settings: DemoSettings
+) -> None:
+    response = demo_client.request(method, f'/compute/{demo_settings.system_name}/jobs/1.batch{suffix}')
+    assert response.status_code == 400
+    assert response.json()['data']['fields'][0]['name'] == 'job_id'
+
+
 def test_job_answers_404_while_not_found_switch_lasts(
     demo_client: TestClient, demo_settings: DemoSettings
 ) -> None:
