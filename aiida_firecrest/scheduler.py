@@ -383,7 +383,7 @@ class FirecrestScheduler(Scheduler):
         if 'Invalid account' in message:
             self.logger.error(f'job submission refused: {message}')
             return CalcJob.exit_codes.ERROR_SCHEDULER_INVALID_ACCOUNT
-        raise SchedulerError(f'FirecREST refused the job submission: {message}') from exc
+        raise SchedulerError(f'Job submission through FirecREST failed: {message}') from exc
 
     # --- poll ---
 
