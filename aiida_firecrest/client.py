@@ -9,7 +9,10 @@ concern, so that the transport and the scheduler only see Python values and buil
 * bounded retries in one place, :class:`RetryingTransport` (an ``httpx`` transport wrapper):
   429 always (honouring ``Retry-After``), 5xx and lost connections only for idempotent requests;
 * one error translation, :func:`translate_errors` / :func:`to_os_error`, from FirecREST's answers
-  (status code and JSON ``message``) and ``httpx`` errors to ``OSError`` subclasses with an errno.
+  (status code and JSON ``message``) and ``httpx`` errors to ``OSError`` subclasses with an errno;
+  problems of the configuration itself (unreachable server, certificate, credentials, a token URI
+  or URL that is not what it should be, an unknown system, a server too old) become one-line
+  messages saying what to do, built by :mod:`.probe` as at configuration time.
 """
 
 from __future__ import annotations
@@ -37,10 +40,21 @@ from firecrest.FirecrestException import (
 from firecrest.v2 import AsyncFirecrest
 
 from .config import TransportConfig, resolve_secret
+from .probe import (
+    api_version_problem,
+    explain_http_error,
+    is_oauth2_answer,
+    json_object,
+    not_firecrest_message,
+    token_error_message,
+    token_rejected_message,
+    unknown_system_message,
+)
 
 __all__ = (
     'ClientCredentialsAuth',
     'FirecrestClient',
+    'FirecrestConfigError',
     'RetryPolicy',
     'RetryingTransport',
     'clear_server_facts',
@@ -305,15 +319,13 @@ class ClientCredentialsAuth:
         try:
             response = await self._http.post(self._token_uri, data=data)
         except httpx.HTTPError as exc:
-            raise to_os_error(exc, self._token_uri) from exc
-        if response.status_code != 200:
-            raise PermissionError(
-                errno.EACCES,
-                f'The identity provider refused the client credentials of {self._client_id!r} '
-                f'(HTTP {response.status_code}: {_short_text(response)}); check client_id and client_secret',
-                self._token_uri,
-            )
-        body = response.json()
+            raise to_os_error(exc) from exc
+        body = json_object(response)
+        if response.status_code != 200 or not isinstance(body.get('access_token'), str):
+            message = token_error_message(self._token_uri, self._client_id, response)
+            if is_oauth2_answer(response):
+                raise one_line_error(PermissionError, errno.EACCES, message)
+            raise FirecrestConfigError(message)
         lifetime = float(body.get('expires_in', 300))
         self._token = body['access_token']
         self._renew_at = requested_at + lifetime - renewal_margin(lifetime)
@@ -386,6 +398,57 @@ def errno_for(status: int, message: str) -> int:
     return _STATUS_ERRNOS.get(status, errno.EIO)
 
 
+class FirecrestConfigError(OSError):
+    """The computer's configuration does not fit the server: a URL or token URI that is not what it
+    should be, an unknown system, a server too old. ``str()`` is a one-line message saying what to change.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.errno = errno.EINVAL
+
+
+def one_line_error(cls: type[OSError], code: int, message: str) -> OSError:
+    """An ``OSError`` of class ``cls`` with errno ``code`` whose ``str()`` is exactly ``message``."""
+    error = cls(message)
+    error.errno = code
+    return error
+
+
+#: Where a FirecREST endpoint starts in a request URL (what comes before is the configured ``url``).
+_ENDPOINT = re.compile(r'/(?:status|filesystem|compute)/')
+
+
+def server_url(source: BaseException | httpx.Response | httpx.URL) -> str:
+    """The server (the configured ``url``) a request went to, without endpoint or query (no signature).
+
+    :param source: an ``httpx`` error or answer (its request is used), or a request URL.
+    """
+    if isinstance(source, httpx.URL):
+        url = source
+    else:
+        try:
+            url = source.request.url  # type: ignore[union-attr]
+        except (AttributeError, RuntimeError):  # built without a request
+            return 'the FirecREST server'
+    text = str(url.copy_with(query=None, fragment=None))
+    match = _ENDPOINT.search(text)
+    return text[: match.start()] if match else text
+
+
+def connection_error(exc: httpx.TransportError) -> OSError:
+    """A one-line ``ConnectionError``: unreachable, refused, TLS problem, or a connection lost midway."""
+    url = server_url(exc)
+    if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.UnsupportedProtocol)):
+        problem = explain_http_error(exc, url)
+        if problem is not None:
+            return one_line_error(ConnectionError, errno.ECONNREFUSED, str(problem))
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return one_line_error(
+        ConnectionError, errno.ECONNRESET, f'The connection to {url} broke off ({reason}); try again later.'
+    )
+
+
 def to_os_error(exc: BaseException, path: str | None = None) -> OSError:
     """Translate an error of pyfirecrest or ``httpx`` into an ``OSError`` with errno, message and path.
 
@@ -397,20 +460,45 @@ def to_os_error(exc: BaseException, path: str | None = None) -> OSError:
         message = _response_message(response)
         status = response.status_code
         if status == 401:
-            message = f'FirecREST refused the access token: {message}'
+            message = token_rejected_message(server_url(response), message)
         return os_error(errno_for(status, message), f'{message} (HTTP {status})', path)
-    if isinstance(exc, httpx.TimeoutException):
-        return os_error(errno.ETIMEDOUT, f'FirecREST request timed out: {exc}', path)
+    if isinstance(exc, httpx.TimeoutException) and not isinstance(exc, httpx.ConnectTimeout):
+        message = f'{server_url(exc)} did not answer in time ({type(exc).__name__}); try again later'
+        return os_error(errno.ETIMEDOUT, message, path)
     if isinstance(exc, httpx.HTTPStatusError):
         status = exc.response.status_code
         return os_error(_STATUS_ERRNOS.get(status, errno.EIO), f'Object storage answered HTTP {status}', path)
     if isinstance(exc, httpx.TransportError):
-        return ConnectionError(errno.ECONNRESET, f'Connection to FirecREST failed: {exc!r}', path)
+        return connection_error(exc)
     if isinstance(exc, (TransferJobFailedException, MultipartUploadException, JobTimeoutException)):
         return os_error(errno.EIO, f'FirecREST transfer failed: {exc}', path)
     if isinstance(exc, OSError):
         return exc
     return os_error(errno.EIO, f'FirecREST error: {exc}', path)
+
+
+async def answer_problem(
+    response: httpx.Response, system: str, system_names: Callable[[], Awaitable[list[str]]]
+) -> FirecrestConfigError | None:
+    """The configuration problem an error answer reveals, if any: not a FirecREST API, or an unknown system.
+
+    FirecREST's own errors are JSON objects with ``errorType``; a 404 or 405 without one comes from
+    something else at that URL (a web server, a gateway, the API without ``/v2``).
+
+    :param response: an answer whose body has been read.
+    :param system: the configured system name.
+    :param system_names: gives the server's system names (asked only for an unknown system).
+    """
+    if response.status_code not in {404, 405}:
+        return None
+    body = json_object(response)
+    if 'errorType' not in body:
+        request = response.request
+        detail = f'{request.method} {request.url.path} answered HTTP {response.status_code}'
+        return FirecrestConfigError(not_firecrest_message(server_url(request.url), detail))
+    if str(body.get('message', '')).strip().lower() == 'system not found':
+        return FirecrestConfigError(unknown_system_message(system, await system_names()))
+    return None
 
 
 #: The exceptions :func:`translate_errors` converts.
@@ -492,12 +580,19 @@ def clear_server_facts() -> None:
 
 
 class _AsyncFirecrest(AsyncFirecrest):
-    """``AsyncFirecrest`` whose HTTP session uses our transport (retries, timeouts, the in-process tier)."""
+    """``AsyncFirecrest`` whose HTTP session uses our transport (retries, timeouts, the in-process tier).
+
+    Every answer passes through :meth:`_checked`: a server too old for this plugin, a URL that does not
+    serve FirecREST and an unknown system raise :class:`FirecrestConfigError` at the first request,
+    at no cost for the requests that succeed.
+    """
 
     def __init__(
-        self, url: str, authorization: Any, session_factory: Callable[[], httpx.AsyncClient]
+        self, url: str, authorization: Any, session_factory: Callable[[], httpx.AsyncClient], system: str
     ) -> None:
         self._session_factory = session_factory
+        self._system_name = system
+        self._accepted_version: str | None = None
         super().__init__(firecrest_url=url, authorization=authorization)
         # pyfirecrest builds a plain session in __init__; it has not opened a connection yet.
         self._session = session_factory()
@@ -506,6 +601,42 @@ class _AsyncFirecrest(AsyncFirecrest):
         if not self._session.is_closed:
             await self._session.aclose()
         self._session = self._session_factory()
+
+    async def system_names(self) -> list[str]:
+        """The names of the server's systems (empty if they cannot be read)."""
+        try:
+            return [str(system.get('name')) for system in await self.systems()]
+        except (FirecrestException, httpx.HTTPError, ValueError):
+            return []
+
+    async def _checked(self, response: httpx.Response) -> httpx.Response:
+        problem = await answer_problem(response, self._system_name, self.system_names)
+        if problem is not None:
+            raise problem
+        return response
+
+    def _update_api_version_from_response(self, response: httpx.Response) -> None:
+        """Read the API version as pyfirecrest does, and refuse a server older than this plugin needs."""
+        super()._update_api_version_from_response(response)
+        header = response.headers.get('f7t-appversion')
+        if not header or header == self._accepted_version:
+            return
+        problem = api_version_problem(header)
+        if problem is not None:
+            raise FirecrestConfigError(problem)
+        self._accepted_version = header
+
+    async def _get_request(self, *args: Any, **kwargs: Any) -> httpx.Response:
+        return await self._checked(await super()._get_request(*args, **kwargs))
+
+    async def _post_request(self, *args: Any, **kwargs: Any) -> httpx.Response:
+        return await self._checked(await super()._post_request(*args, **kwargs))
+
+    async def _put_request(self, *args: Any, **kwargs: Any) -> httpx.Response:
+        return await self._checked(await super()._put_request(*args, **kwargs))
+
+    async def _delete_request(self, *args: Any, **kwargs: Any) -> httpx.Response:
+        return await self._checked(await super()._delete_request(*args, **kwargs))
 
 
 class FirecrestClient:
@@ -522,7 +653,7 @@ class FirecrestClient:
 
     def __init__(
         self,
-        api: AsyncFirecrest,
+        api: _AsyncFirecrest,
         config: TransportConfig,
         auth: ClientCredentialsAuth,
         token_http: httpx.AsyncClient,
@@ -564,7 +695,7 @@ class FirecrestClient:
             transport = RetryingTransport(_Unclosable(inner), policy, auth=auth)
             return httpx.AsyncClient(transport=transport, timeout=timeout)
 
-        api = _AsyncFirecrest(config.url, auth, session)
+        api = _AsyncFirecrest(config.url, auth, session, config.compute_resource)
         api.timeout = timeout
         api.num_retries_rate_limit = 0  # retries happen in RetryingTransport only
         client = cls(api, config, auth, token_http, owned_transport=None if http_transport else inner)
@@ -596,6 +727,9 @@ class FirecrestClient:
             async with self._http.stream('GET', url, params={'path': path}, headers=headers) as response:
                 if response.status_code != 200:
                     await response.aread()
+                    problem = await answer_problem(response, self.system, self.api.system_names)
+                    if problem is not None:
+                        raise problem
                     raise UnexpectedStatusException([response], 200)
                 with target.open('wb') as handle:
                     async for chunk in response.aiter_bytes():
@@ -616,8 +750,8 @@ class FirecrestClient:
         for system in systems:
             if system.get('name') == self.system:
                 return dict(system)
-        names = ', '.join(str(system.get('name')) for system in systems)
-        raise FileNotFoundError(errno.ENOENT, f'FirecREST has no system {self.system!r} (it has: {names})')
+        names = [str(system.get('name')) for system in systems]
+        raise FirecrestConfigError(unknown_system_message(self.system, names))
 
     async def max_ops_file_size(self) -> int | None:
         """The server's limit for direct uploads and downloads (``dataOperation.max_ops_file_size``)."""

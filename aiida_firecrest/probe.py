@@ -271,7 +271,7 @@ class FirecrestProbe:
         """Obtain an access token with the client-credentials grant and keep it for the next requests."""
         data = {'grant_type': 'client_credentials', 'client_id': client_id, 'client_secret': client_secret}
         response = self._send('POST', token_uri, data=data)
-        body = _json_object(response)
+        body = json_object(response)
         if response.status_code == 200 and isinstance(body.get('access_token'), str):
             self._token = body['access_token']
             return
@@ -294,7 +294,7 @@ class FirecrestProbe:
         :calls: GET ``/status/systems``
         """
         response = self._get('/status/systems')
-        body = _json_object(response)
+        body = json_object(response)
         if response.status_code != 200 or not isinstance(body.get('systems'), list):
             detail = f'GET /status/systems answered HTTP {response.status_code}'
             raise ProbeError(not_firecrest_message(self.url, detail))
@@ -312,7 +312,7 @@ class FirecrestProbe:
         response = self._get(f'/status/{system}/userinfo')
         if response.status_code != 200:
             raise ProbeError(f'Cannot read your user information on {system}: {_error_message(response)}.')
-        return _json_object(response)
+        return json_object(response)
 
     def make_directory(self, system: str, path: str) -> None:
         """Create directory ``path`` and its parents on ``system``; an existing directory is left as it is.
@@ -363,7 +363,7 @@ def check_token_endpoint(token_uri: str, *, timeout: httpx.Timeout = DEFAULT_TIM
         raise ProbeError(not_oauth2_message(token_uri, response.status_code, content_type))
 
 
-def _json_object(response: httpx.Response) -> dict[str, Any]:
+def json_object(response: httpx.Response) -> dict[str, Any]:
     """The response body if it is a JSON object, else an empty dict."""
     try:
         body = response.json()
@@ -377,7 +377,7 @@ def is_oauth2_answer(response: httpx.Response) -> bool:
 
     A 401 with a ``WWW-Authenticate`` challenge also counts (endpoints that want HTTP Basic client auth).
     """
-    body = _json_object(response)
+    body = json_object(response)
     if response.status_code == 200:
         return isinstance(body.get('access_token'), str)
     if response.status_code == 401 and 'www-authenticate' in response.headers:

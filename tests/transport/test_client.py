@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import json
+from typing import Any
 
 import httpx
 import pytest
@@ -12,6 +13,8 @@ from firecrest.FirecrestException import UnexpectedStatusException
 
 from aiida_firecrest.client import (
     ClientCredentialsAuth,
+    FirecrestClient,
+    FirecrestConfigError,
     RetryingTransport,
     RetryPolicy,
     lenient_version,
@@ -19,6 +22,7 @@ from aiida_firecrest.client import (
     to_os_error,
     translate_errors,
 )
+from aiida_firecrest.config import TransportConfig
 
 
 class Script:
@@ -159,16 +163,31 @@ def test_token_is_renewed_before_the_margin_and_shared_by_concurrent_requests() 
     assert server.issued == 2
 
 
-def test_refused_credentials_raise_permission_error_without_the_secret() -> None:
+def token_answer(status: int, **kwargs: Any) -> str:
+    """The error of a first token request answered with ``status`` and ``kwargs`` (``json=``, ``text=``)."""
+
     async def scenario() -> None:
-        http = httpx.AsyncClient(
-            transport=httpx.MockTransport(lambda r: httpx.Response(401, json={'error': 'invalid_client'}))
-        )
+        http = httpx.AsyncClient(transport=httpx.MockTransport(lambda r: httpx.Response(status, **kwargs)))
         await ClientCredentialsAuth('http://idp/token', 'me', 's3cr3t', http).auth_headers()
 
-    with pytest.raises(PermissionError, match='client_secret') as info:
+    with pytest.raises(OSError) as info:
         asyncio.run(scenario())
     assert 's3cr3t' not in str(info.value)
+    return f'{type(info.value).__name__}: {info.value}'
+
+
+def test_refused_credentials_raise_permission_error_without_the_secret() -> None:
+    message = token_answer(401, json={'error': 'invalid_client'})
+    assert message.startswith("PermissionError: The token endpoint http://idp/token refused client id 'me'")
+
+
+@pytest.mark.parametrize(
+    ('status', 'answer'),
+    [(200, {'text': '<html>login</html>'}), (404, {'json': {'detail': 'Not Found'}}), (200, {'json': {}})],
+)
+def test_a_token_uri_that_is_not_an_oauth2_endpoint_says_so(status: int, answer: dict[str, Any]) -> None:
+    message = token_answer(status, **answer)
+    assert message.startswith('FirecrestConfigError: http://idp/token is not an OAuth2 token endpoint')
 
 
 def firecrest_error(status: int, message: str) -> UnexpectedStatusException:
@@ -234,6 +253,38 @@ def test_translate_errors_chains_the_original() -> None:
 )
 def test_httpx_errors_map_to_os_errors(exc: Exception, expected: type) -> None:
     assert type(to_os_error(exc, '/p')) is expected
+
+
+def test_a_connection_error_is_one_line_naming_the_server() -> None:
+    request = httpx.Request('GET', 'http://firecrest/v2/filesystem/s/ops/ls?path=/x')
+    error = to_os_error(httpx.ConnectError('[Errno 111] Connection refused', request=request), '/x')
+    assert type(error) is ConnectionError
+    assert str(error) == (
+        'Cannot reach http://firecrest/v2: the connection was refused. '
+        'Check the URL and your network (VPN, proxy).'
+    )
+
+
+def test_a_server_older_than_the_plugin_needs_is_refused_at_the_first_request() -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path == '/token':
+            return httpx.Response(200, json={'access_token': 't', 'expires_in': 300})
+        return httpx.Response(200, headers={'f7t-appversion': '2.1.0'}, json={'systems': []})
+
+    config = TransportConfig(
+        url='http://f', token_uri='http://f/token', client_id='c', client_secret='s',
+        compute_resource='s', temp_directory='/tmp',
+    )  # fmt: skip
+
+    async def scenario() -> None:
+        client = await FirecrestClient.connect(config, httpx.MockTransport(answer))
+        try:
+            await client.server_version()
+        finally:
+            await client.close()
+
+    with pytest.raises(FirecrestConfigError, match=r'runs API version 2\.1\.0, older than 2\.2\.8'):
+        asyncio.run(scenario())
 
 
 @pytest.mark.parametrize(

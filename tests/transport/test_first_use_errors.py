@@ -1,0 +1,105 @@
+"""A misconfigured computer fails at its first operation with one line saying what is wrong and what to do.
+
+Each case configures the transport against the demo server with one mistake and checks that the first
+operation (``path_exists``, which would otherwise answer a silent ``False``) raises one exception whose
+message is a single line, with no ``httpx`` representation in it and neither the secret nor a token
+anywhere in the exception chain.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import traceback
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aiida_firecrest.client import FirecrestConfigError
+from aiida_firecrest.secrets import resolve_secret
+from aiida_firecrest.transport import FirecrestTransport
+
+from .conftest import run_with_transport
+
+pytestmark = pytest.mark.usefixtures('demo_only')
+
+
+def refused_url() -> str:
+    """A local URL on which nothing listens (the port was free a moment ago)."""
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        port = sock.getsockname()[1]
+    return f'http://127.0.0.1:{port}'
+
+
+def mistakes(params: dict[str, Any], wrong_secret: str) -> dict[str, tuple[dict[str, Any], type, str]]:
+    """``{case: (overrides, expected exception type, expected text)}``."""
+    url, token_uri = params['url'].rstrip('/'), params['token_uri']
+    refused = refused_url()
+    https = url.replace('http://', 'https://')
+    return {
+        'wrong URL': ({'url': f'{url}/wrong'}, FirecrestConfigError, 'does not serve the FirecREST v2 API'),
+        'refused port': (
+            {'url': refused, 'token_uri': f'{refused}/oauth2/token'},
+            ConnectionError,
+            'the connection was refused',
+        ),
+        'refused FirecREST port (token URI fine)': (
+            {'url': refused},
+            ConnectionError,
+            f'Cannot reach {refused}: the connection was refused',
+        ),
+        'https to a plain-http server': (
+            {'url': https, 'token_uri': token_uri.replace('http://', 'https://')},
+            ConnectionError,
+            'TLS handshake',
+        ),
+        'wrong secret': ({'client_secret': wrong_secret}, PermissionError, 'refused client id'),
+        'token URI not OAuth2': (
+            {'token_uri': f'{url}/status/systems'},
+            FirecrestConfigError,
+            'is not an OAuth2 token endpoint',
+        ),
+        'unknown system': ({'compute_resource': 'nosuch'}, FirecrestConfigError, "no system 'nosuch'"),
+    }
+
+
+CASES = list(mistakes({'url': 'http://x', 'token_uri': 'http://x/t'}, ''))
+
+
+async def first_use(transport: FirecrestTransport, home: str, tokens: list[str]) -> BaseException:
+    """The error of the first operation; also collects the token the client got, if it got one."""
+    try:
+        await transport.path_exists_async(home)
+    except Exception as exc:
+        with contextlib.suppress(OSError):
+            tokens.append((await transport.client.auth.auth_headers())['Authorization'].split()[-1])
+        return exc
+    raise AssertionError('the first operation succeeded')
+
+
+@pytest.mark.parametrize('case', CASES)
+def test_a_misconfiguration_gives_one_clear_line_at_first_use(
+    case: str, transport_params: dict[str, Any], firecrest_server: Any, tmp_path: Path
+) -> None:
+    wrong_secret = tmp_path / 'wrong-secret'
+    wrong_secret.write_text('not-the-secret')
+    overrides, expected_type, expected_text = mistakes(transport_params, str(wrong_secret))[case]
+    tokens: list[str] = []
+
+    error = run_with_transport(
+        transport_params,
+        lambda t: first_use(t, firecrest_server.config['home'], tokens),
+        max_retries=0,
+        **overrides,
+    )
+
+    message = str(error)
+    assert isinstance(error, expected_type), f'{type(error).__name__}: {message}'
+    assert expected_text in message
+    assert '\n' not in message
+    assert 'Error(' not in message and 'Exception(' not in message
+    everything = ''.join(traceback.format_exception(error))
+    for secret in (resolve_secret(transport_params['client_secret']), 'not-the-secret', *tokens):
+        assert secret not in everything
