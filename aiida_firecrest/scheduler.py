@@ -87,6 +87,9 @@ _ERROR_ENDINGS = {
     'NODE_FAIL': 'ERROR_SCHEDULER_NODE_FAILURE',
 }
 
+MAX_CONCURRENT_LOOKUPS = 8
+"""At most this many individual job requests at a time, for jobs missing from a poll's job list."""
+
 _UNREADABLE_SCRIPT = 'Unable to open file'
 """sbatch's error when it cannot read the script it is given by path (recording 50)."""
 
@@ -421,17 +424,22 @@ class FirecrestScheduler(Scheduler):
         if wanted is None:
             return [job_info_from_record(record) for record in records.values()]
         missing = [job_id for job_id in wanted if job_id not in records]
-        found = await asyncio.gather(*(self._fetch_one(client, job_id) for job_id in missing))
+        limit = asyncio.Semaphore(MAX_CONCURRENT_LOOKUPS)
+        found = await asyncio.gather(*(self._fetch_one(client, job_id, limit) for job_id in missing))
         for job_id, record in zip(missing, found, strict=True):
             if record is not None:
                 records[job_id] = record
         infos = (self._info_or_grace(client, job_id, records.get(job_id)) for job_id in dict.fromkeys(wanted))
         return [info for info in infos if info is not None]
 
-    async def _fetch_one(self, client: FirecrestClient, job_id: str) -> dict[str, t.Any] | None:
+    @staticmethod
+    async def _fetch_one(
+        client: FirecrestClient, job_id: str, limit: asyncio.Semaphore
+    ) -> dict[str, t.Any] | None:
         try:
-            with translate_errors():
-                answer = await client.api.job_info(client.system, jobid=job_id)
+            async with limit:
+                with translate_errors():
+                    answer = await client.api.job_info(client.system, jobid=job_id)
         except FileNotFoundError:
             return None
         return _latest_records(answer).get(job_id)

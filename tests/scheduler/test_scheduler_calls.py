@@ -19,7 +19,7 @@ from aiida.schedulers import SchedulerError
 from aiida.schedulers.datastructures import JobState
 from firecrest.FirecrestException import UnexpectedStatusException
 
-from aiida_firecrest.scheduler import FirecrestScheduler
+from aiida_firecrest.scheduler import MAX_CONCURRENT_LOOKUPS, FirecrestScheduler
 
 HERE = Path(__file__).parent
 RECORDS: dict[str, dict[str, t.Any]] = json.loads((HERE / 'job_records.json').read_text())
@@ -60,6 +60,7 @@ class FakeApi:
         self.known = {job['jobId']: job for job in [*listed, *unlisted]}
         self.calls: list[tuple[str, ...]] = []
         self.submit_errors: list[Exception] = []
+        self.in_flight = self.most_in_flight = 0
         self.files: dict[str, str] = {}
         self.cancel_error: Exception | None = None
 
@@ -80,6 +81,10 @@ class FakeApi:
 
     async def job_info(self, system: str, jobid: str | None = None) -> list[dict[str, t.Any]]:
         self.calls.append(('job_info', system) if jobid is None else ('job_info', system, jobid))
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        await asyncio.sleep(0.001)
+        self.in_flight -= 1
         if jobid is None:
             return self.listed
         if jobid not in self.known:
@@ -191,6 +196,13 @@ def test_only_jobs_missing_from_the_list_are_asked_for_individually() -> None:
         ('job_info', 'cluster', '7'),
         ('job_info', 'cluster', '8'),
     ]
+
+
+def test_individual_requests_for_missing_jobs_are_bounded() -> None:
+    missing = [str(job_id) for job_id in range(100, 130)]
+    api = FakeApi([], unlisted=[_job(job_id, 'completed') for job_id in missing])
+    assert len(_scheduler(api).get_jobs(jobs=missing)) == len(missing)
+    assert api.most_in_flight == MAX_CONCURRENT_LOOKUPS
 
 
 def test_without_a_job_list_every_listed_job_is_returned() -> None:
