@@ -198,6 +198,7 @@ def tour(workspace: Path) -> bool:
 
 
 def tour_with_server(server: DemoServer, workspace: Path) -> bool:
+    """Steps 2 to 5, on a running demo server: profile, computer, the CalcJob and its report."""
     step(2, f'Creating a throwaway AiiDA profile (SQLite, no broker) in {workspace / "aiida"} ...')
     with throwaway_profile(workspace / 'aiida') as profile:
         say(f'    profile {profile.name!r} loaded')
