@@ -42,7 +42,7 @@ JOB_ID_IN_TEXT = re.compile(r'(?<=job )\d+|(?<=job id )\d+|(?<=\(id:)\d+')
 JOB_ID_PREFIX = re.compile(r'^\d+')
 """A job id, or the job id in a task id (``13.batch``)."""
 JOB_ID_IN_PATH = re.compile(r'(?<=/jobs/)\d+|(?<=afterok:)\d+')
-SPEED_UPS = {'sleep 8\n': 'sleep 1\n', 'sleep 90\n': 'sleep 5\n', '--time=00:01:00': '--time=0:1'}
+SPEED_UPS = {'sleep 8\n': 'sleep 0.5\n', 'sleep 90\n': 'sleep 5\n', '--time=00:01:00': '--time=0:1'}
 """Script edits that keep the recorded jobs' behaviour but make them finish within seconds."""
 VOLATILE_KEYS = {'lastModified', 'ino', 'dev', 'nlink', 'uid', 'gid', 'atime', 'ctime', 'mtime'}
 """Keys whose values differ from machine to machine: only their types are compared."""

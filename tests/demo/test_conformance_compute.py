@@ -126,20 +126,20 @@ def test_held_job_stays_pending(demo_client: TestClient, demo_settings: DemoSett
 
 def test_cancel_kills_the_whole_process_group(demo_client: TestClient, demo_settings: DemoSettings) -> None:
     marker = demo_settings.scratch / 'child-survived'
-    script = f'#!/bin/bash\n(sleep 1; touch {marker}) &\nsleep 20\n'
+    script = f'#!/bin/bash\n(sleep 0.5; touch {marker}) &\nsleep 20\n'
     job_id = _submit(demo_client, demo_settings, script)
     while _wait(demo_client, demo_settings, job_id, timeout=0)['status']['state'] != 'RUNNING':
         time.sleep(0.05)
     assert demo_client.delete(f'/compute/{demo_settings.system_name}/jobs/{job_id}').status_code == 204
-    time.sleep(1.5)
+    time.sleep(1.0)
     assert not marker.exists()
 
 
 def test_processes_left_behind_end_with_the_job(demo_client: TestClient, demo_settings: DemoSettings) -> None:
     marker = demo_settings.scratch / 'straggler-survived'
-    job_id = _submit(demo_client, demo_settings, f'#!/bin/bash\n(sleep 1; touch {marker}) &\n')
+    job_id = _submit(demo_client, demo_settings, f'#!/bin/bash\n(sleep 0.5; touch {marker}) &\n')
     assert _wait(demo_client, demo_settings, job_id)['status']['state'] == 'COMPLETED'
-    time.sleep(1.5)
+    time.sleep(1.0)
     assert not marker.exists()
 
 
