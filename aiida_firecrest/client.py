@@ -57,6 +57,7 @@ __all__ = (
     'FirecrestConfigError',
     'RetryPolicy',
     'RetryingTransport',
+    'TransferJobError',
     'clear_server_facts',
     'to_os_error',
     'translate_errors',
@@ -398,6 +399,37 @@ def errno_for(status: int, message: str) -> int:
     return _STATUS_ERRNOS.get(status, errno.EIO)
 
 
+class TransferJobError(Exception):
+    """A server transfer job (cp, mv, compress, extract, staged upload or download) that did not succeed.
+
+    The real server ends such a job ``COMPLETED`` even when its command failed; what went wrong is only in
+    the job's error log, kept here for :func:`to_os_error`.
+
+    :param job_id: the transfer job's id.
+    :param error_log: the content of its ``errorLog`` ('' if it could not be read).
+    """
+
+    def __init__(self, job_id: str, error_log: str) -> None:
+        super().__init__(job_id, error_log)
+        self.job_id = job_id
+        self.error_log = error_log
+
+    def __str__(self) -> str:
+        reason = transfer_log_reason(self.error_log) or 'its logs report neither success nor an error'
+        return f'FirecREST transfer job {self.job_id} failed: {reason}'
+
+
+#: The last line of a failed transfer job's error log, written by the server's job script, not the tool.
+_JOB_SCRIPT_LINE = re.compile(r'Unable to \w+ files?\b|Exiting with failure status')
+
+
+def transfer_log_reason(error_log: str) -> str:
+    """The tool's error in a transfer job's error log (``cp: cannot stat 'x': No such file or directory``)."""
+    lines = [line.strip() for line in error_log.splitlines() if line.strip()]
+    reasons = [line for line in lines if not _JOB_SCRIPT_LINE.search(line)]
+    return '; '.join(reasons)
+
+
 class FirecrestConfigError(OSError):
     """The computer's configuration does not fit the server: a URL or token URI that is not what it
     should be, an unknown system, a server too old. ``str()`` is a one-line message saying what to change.
@@ -470,6 +502,8 @@ def to_os_error(exc: BaseException, path: str | None = None) -> OSError:
         return os_error(_STATUS_ERRNOS.get(status, errno.EIO), f'Object storage answered HTTP {status}', path)
     if isinstance(exc, httpx.TransportError):
         return connection_error(exc)
+    if isinstance(exc, TransferJobError):
+        return os_error(errno_for(0, exc.error_log), str(exc), path)
     if isinstance(exc, (TransferJobFailedException, MultipartUploadException, JobTimeoutException)):
         return os_error(errno.EIO, f'FirecREST transfer failed: {exc}', path)
     if isinstance(exc, OSError):
@@ -503,6 +537,7 @@ async def answer_problem(
 
 #: The exceptions :func:`translate_errors` converts.
 TRANSLATED = (
+    TransferJobError,
     FirecrestException,
     httpx.HTTPError,
     TransferJobFailedException,
@@ -625,6 +660,24 @@ class _AsyncFirecrest(AsyncFirecrest):
         if problem is not None:
             raise FirecrestConfigError(problem)
         self._accepted_version = header
+
+    async def _wait_for_transfer_job(self, job_info: dict[str, Any], timeout: float | None = None) -> None:
+        """Wait for a transfer job as pyfirecrest does; only if it failed, read its error log for why."""
+        try:
+            await super()._wait_for_transfer_job(job_info, timeout=timeout)
+        except TransferJobFailedException as exc:
+            job = job_info.get('transferJob') or {}
+            raise TransferJobError(str(job.get('jobId')), await self._error_log(job)) from exc
+
+    async def _error_log(self, job: dict[str, Any]) -> str:
+        """The error log of a transfer job ('' if there is none or it cannot be read)."""
+        path = (job.get('logs') or {}).get('errorLog')
+        if not path:
+            return ''
+        try:
+            return str(await self.view(job.get('system') or self._system_name, path))
+        except (FirecrestException, httpx.HTTPError):
+            return ''
 
     async def _get_request(self, *args: Any, **kwargs: Any) -> httpx.Response:
         return await self._checked(await super()._get_request(*args, **kwargs))
