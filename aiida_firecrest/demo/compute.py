@@ -7,6 +7,8 @@ their snake_case names (pyfirecrest sends ``working_directory``).
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from enum import Enum
 from typing import Annotated, Any
 
@@ -77,6 +79,17 @@ def _runner(request: Request) -> JobRunner:
     return JobRunner.of(request.app.state.demo)
 
 
+@contextlib.contextmanager
+def slurm_errors(user: str) -> Iterator[None]:
+    """Answer a failed Slurm command as the real server does: 500 with its stderr, or 408 on timeout."""
+    try:
+        yield
+    except SlurmError as exc:
+        raise slurm_failure(exc.stderr, exc.exit_status, user=user) from exc
+    except CommandTimeoutError as exc:
+        raise command_timeout_error(user) from exc
+
+
 def _find(request: Request, job_id: str, user: str) -> Job:
     """The job, or the real server's 500 (non-numeric id, from sacct) or 404."""
     if not job_id.isdigit():
@@ -93,12 +106,8 @@ def _find(request: Request, job_id: str, user: str) -> Job:
 async def submit_job(
     request: Request, body: JobSubmitRequest, system: SystemName, user: CurrentUser
 ) -> dict[str, Any]:
-    try:
+    with slurm_errors(user):
         job = await _runner(request).submit(body.job.request())
-    except SlurmError as exc:
-        raise slurm_failure(exc.stderr, exc.exit_status, user=user) from exc
-    except CommandTimeoutError as exc:
-        raise command_timeout_error(user) from exc
     return {'jobId': str(job.id)}
 
 
@@ -111,7 +120,8 @@ async def list_jobs(
     name: Annotated[str | None, Query(max_length=235)] = None,
     time_window: TimeWindow | None = None,
 ) -> dict[str, Any]:
-    """The user's jobs; this server keeps them all for its lifetime, so ``time_window`` only validates."""
+    """The user's jobs. This server keeps them all for its lifetime and has one user, so ``time_window``
+    is only validated and ``allusers`` is declared (as on the real server) and not used."""
     runner = _runner(request)
     return {'jobs': [runner.record(job) for job in runner.jobs(name=name, account=account)]}
 
@@ -130,10 +140,8 @@ async def get_job_metadata(
 
 @router.delete('/compute/{system_name}/jobs/{job_id}', status_code=204)
 async def cancel_job(request: Request, job_id: JobId, system: SystemName, user: CurrentUser) -> Response:
-    try:
+    with slurm_errors(user):
         _runner(request).cancel(job_id)
-    except SlurmError as exc:
-        raise slurm_failure(exc.stderr, exc.exit_status, user=user) from exc
     return no_content()
 
 
@@ -141,12 +149,8 @@ async def cancel_job(request: Request, job_id: JobId, system: SystemName, user: 
 async def attach_to_job(
     request: Request, job_id: JobId, body: JobAttachRequest, system: SystemName, user: CurrentUser
 ) -> Response:
-    try:
+    with slurm_errors(user):
         await _runner(request).attach(job_id, body.command)
-    except SlurmError as exc:
-        raise slurm_failure(exc.stderr, exc.exit_status, user=user) from exc
-    except CommandTimeoutError as exc:
-        raise command_timeout_error(user) from exc
     return no_content()
 
 

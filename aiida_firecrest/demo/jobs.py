@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from .filesystem import RemoteCommandError, file_system_root
 from .settings import DemoSettings
 from .status import DEFAULT_PARTITION, PARTITIONS
 
@@ -64,13 +65,8 @@ Action = Callable[['Job'], Awaitable[int]]
 """A job body run inside the server instead of a bash script; returns the exit code."""
 
 
-class SlurmError(Exception):
-    """A Slurm command failed; ``stderr`` and ``exit_status`` as the real command reports them."""
-
-    def __init__(self, stderr: str, exit_status: int = 1) -> None:
-        super().__init__(stderr)
-        self.stderr = stderr
-        self.exit_status = exit_status
+class SlurmError(RemoteCommandError):
+    """A Slurm command failed (the real server answers it as :func:`~.errors.slurm_failure`)."""
 
 
 class CommandTimeoutError(Exception):
@@ -406,10 +402,9 @@ class JobRunner:
 
     def _can_start(self, job: Job) -> bool:
         """Slurm cannot start a job in a missing directory, or (as this user) outside the file systems."""
-        directory = Path(job.spec.working_directory)
-        roots = (self.settings.home_root.resolve(), self.settings.scratch_root.resolve())
-        inside = any(directory.resolve().is_relative_to(root) for root in roots)
-        return directory.is_absolute() and directory.is_dir() and inside
+        directory = job.spec.working_directory
+        inside = file_system_root(self.settings, os.path.realpath(directory)) is not None
+        return os.path.isabs(directory) and os.path.isdir(directory) and inside
 
     def job_environment(self, job: Job) -> dict[str, str]:
         """The environment a job sees: the server's, Slurm's variables, then the submitted ``env``."""
