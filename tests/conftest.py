@@ -110,7 +110,7 @@ def pytest_configure(config: pytest.Config) -> None:
     compose = config.getoption('firecrest_docker_compose')
     if config.getoption('firecrest_docker') and not (compose and Path(compose).is_file()):
         raise pytest.UsageError(
-            "--firecrest-docker needs FirecREST's docker-compose.yml: pass --firecrest-docker-compose FILE "
+            "--firecrest-docker needs FirecREST's docker-compose.yml: pass --firecrest-docker-compose=FILE "
             f'or set FIRECREST_DOCKER_COMPOSE (got {compose!r})'
         )
 
