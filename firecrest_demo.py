@@ -53,7 +53,7 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def serve(port: int, config_out: Path | None) -> None:
     """Run the demo server until SIGINT or SIGTERM; everything it started is stopped and removed then."""
-    from aiida_firecrest.demo.launcher import DemoServer
+    from aiida_firecrest.demo.launcher import DemoServer, DemoServerError
 
     for stop_signal in (signal.SIGTERM, signal.SIGINT):
         signal.signal(stop_signal, _interrupt)
@@ -66,6 +66,8 @@ def serve(port: int, config_out: Path | None) -> None:
                 signal.pause()
     except KeyboardInterrupt:
         print('Demo server stopped; its processes and files are gone.', flush=True)
+    except DemoServerError as exc:
+        sys.exit(f'The demo server did not start: {exc}')
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -7,7 +7,9 @@
 
 Each child binds a free port on 127.0.0.1 itself and reports it through a small "ready file",
 so no port is ever guessed. Children run in their own process groups; ``stop()`` (also called at
-interpreter exit) terminates the groups and waits, so nothing is left running.
+interpreter exit) terminates the groups and waits, so nothing is left running. A child whose
+launcher was killed exits by itself; everything the launcher wrote (file systems, job spool,
+ready files and logs) is under the server's root, so removing that one directory cleans up.
 """
 
 from __future__ import annotations
@@ -159,7 +161,9 @@ class DemoServer:
         if self._children:
             return self
         atexit.register(self.stop)
-        self._state_dir = Path(tempfile.mkdtemp(prefix='firecrest-demo-state-'))
+        # Inside the root, so that removing the root of a killed launcher removes everything.
+        self.settings.root.mkdir(parents=True, exist_ok=True)
+        self._state_dir = Path(tempfile.mkdtemp(prefix='launcher-', dir=self.settings.root))
         try:
             self._start_children(self._state_dir)
         except BaseException:

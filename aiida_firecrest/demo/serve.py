@@ -37,7 +37,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     settings = DemoSettings.from_json(json.loads(args.settings.read_text()))
-    sock = bind_socket(args.port)
+    try:
+        sock = bind_socket(args.port)
+    except OSError as exc:
+        parser.exit(1, f'cannot listen on 127.0.0.1:{args.port}: {exc.strerror}\n')
     config = uvicorn.Config(create_app(settings), log_level='warning', timeout_graceful_shutdown=5)
     if args.ready_file is not None:
         write_ready_file(args.ready_file, {'port': sock.getsockname()[1]})
