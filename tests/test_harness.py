@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -170,6 +171,34 @@ def test_docker_mode_skips_with_the_reason_without_a_docker_engine(
     )
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(['*no usable docker engine here (no `docker` executable on PATH)*'])
+
+
+def test_docker_mode_brings_the_compose_file_up_then_down(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, firecrest_server: Any
+) -> None:
+    """pytest-docker drives a stand-in ``docker`` logging its arguments; this session's server is the demo."""
+    log = pytester.path / 'docker.log'
+    fake_bin = pytester.mkdir('fake-bin')
+    (fake_bin / 'docker').write_text(f'#!/bin/sh\necho "$@" >> {log}\n')
+    (fake_bin / 'docker').chmod(0o755)
+    monkeypatch.setenv('PATH', f'{fake_bin}:{os.environ["PATH"]}')
+    compose = pytester.path / 'docker-compose.yml'
+    compose.write_text('services: {}\n')
+    config = pytester.path / 'server.json'
+    config.write_text(json.dumps(firecrest_server.config))
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(
+        """
+        def test_server(firecrest_server):
+            assert firecrest_server.description == "FirecREST's docker demo"
+        """
+    )
+    options = [f'--firecrest-docker-compose={compose}', f'--firecrest-config={config}']
+    pytester.runpytest_inprocess('--firecrest-docker', *options).assert_outcomes(passed=1)
+    calls = log.read_text().splitlines()
+    assert calls[:2] == ['info', 'compose version']
+    assert [call.split(' -p ')[0] for call in calls[2:]] == [f'compose -f {compose}'] * 2
+    assert [call.split(' ', 5)[-1] for call in calls[2:]] == ['up --build --wait', 'down -v']
 
 
 def test_docker_mode_without_a_compose_file_is_a_usage_error(
