@@ -21,6 +21,7 @@ import os
 import pwd
 import re
 import time
+import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
@@ -44,6 +45,8 @@ JOB_ID_PREFIX = re.compile(r'^\d+')
 JOB_ID_IN_PATH = re.compile(r'(?<=/jobs/)\d+|(?<=afterok:)\d+')
 SPEED_UPS = {'sleep 8\n': 'sleep 0.5\n', 'sleep 90\n': 'sleep 5\n', '--time=00:01:00': '--time=0:1'}
 """Script edits that keep the recorded jobs' behaviour but make them finish within seconds."""
+URL_KEYS = {'partsUploadUrls', 'completeUploadUrl', 'downloadUrl'}
+"""Presigned S3 URLs: host, bucket, key and signature differ; their shape does not (see :func:`url_shape`)."""
 VOLATILE_KEYS = {'lastModified', 'ino', 'dev', 'nlink', 'uid', 'gid', 'atime', 'ctime', 'mtime'}
 """Keys whose values differ from machine to machine: only their types are compared."""
 ARCHIVES = ('.gz', '.tar')
@@ -102,6 +105,14 @@ def substitute(text: str, replacements: dict[str, str]) -> str:
     keys = sorted(replacements, key=len, reverse=True)
     pattern = re.compile('|'.join(re.escape(key) for key in keys))
     return pattern.sub(lambda match: replacements[match.group()], text)
+
+
+def url_shape(url: str) -> tuple[str, int, str, list[str]]:
+    """What a presigned URL shares with the recorded one: scheme, path depth, file name, query names."""
+    parts = urllib.parse.urlsplit(url)
+    segments = parts.path.split('/')
+    names = [name for name, _ in urllib.parse.parse_qsl(parts.query)]
+    return parts.scheme, len(segments), segments[-1], names
 
 
 def blank(text: str) -> str:
@@ -230,6 +241,8 @@ class Conformance:
             assert TIMESTAMP.match(actual), f'{where}: {actual!r}'
         elif key == 'stateReason' and recorded in {'Priority', 'None'}:
             assert actual in {'Priority', 'None'}, f'{where}: {actual!r}'
+        elif key in URL_KEYS:
+            assert url_shape(actual) == url_shape(recorded), f'{where}: {actual!r} is not like {recorded!r}'
         elif key not in self.exact_keys or key in VOLATILE_KEYS:
             return
         elif key in {'jobId', 'id'}:
