@@ -123,6 +123,12 @@ class FirecrestTransport(AsyncTransport):
     """Transport through the FirecREST v2 REST API (file operations and transfers, no command execution)."""
 
     _valid_auth_options = AUTH_OPTIONS
+    #: Seconds the engine waits before opening a transport (aiida-core sleeps this long on every open, so
+    #: that the tasks arriving meanwhile share the open transport). SSH's 15 s protect sshd's limit on new
+    #: connections; opening this transport sends nothing, so no such limit applies. One second still
+    #: gathers the daemon's concurrent uploads, submissions and retrievals onto one client (one token, one
+    #: kept-alive HTTPS connection, the server facts cached) instead of one each, which is what keeps the
+    #: centre's rate limits happy; the request count itself does not depend on it.
     _DEFAULT_SAFE_OPEN_INTERVAL = 1.0
 
     def __init__(
@@ -142,6 +148,16 @@ class FirecrestTransport(AsyncTransport):
 
     def __str__(self) -> str:
         return f'{"OPEN" if self._is_open else "CLOSED"} [FirecrestTransport {self._config.compute_resource}]'
+
+    @classmethod
+    def _get_use_login_shell_suggestion_string(cls, computer: Any) -> str:
+        """Propose ``False`` for aiida-core's ``use_login_shell`` in ``verdi computer configure``.
+
+        FirecREST runs no shell for this transport, so the option changes nothing; stored as False, it
+        spares ``verdi computer test`` its login-shell timing, which opens the transport six more times
+        to compare two identical things.
+        """
+        return 'False'
 
     @property
     def client(self) -> FirecrestClient:
