@@ -7,8 +7,6 @@ their snake_case names (pyfirecrest sends ``working_directory``).
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from enum import Enum
 from typing import Annotated, Any
 
@@ -16,8 +14,9 @@ from fastapi import APIRouter, FastAPI, Query, Request, Response
 from fastapi import Path as PathParameter
 
 from .auth import CurrentUser, SystemName
-from .errors import FirecrestHTTPError, command_timeout_error, slurm_failure
-from .jobs import CommandTimeoutError, Job, JobRequest, JobRunner, SlurmError
+from .errors import FirecrestHTTPError
+from .filesystem import remote_errors
+from .jobs import Job, JobRequest, JobRunner
 from .routing import CamelModel, no_content
 
 router = APIRouter()
@@ -79,17 +78,6 @@ def _runner(request: Request) -> JobRunner:
     return JobRunner.of(request.app.state.demo)
 
 
-@contextlib.contextmanager
-def slurm_errors(user: str) -> Iterator[None]:
-    """Answer a failed Slurm command as the real server does: 500 with its stderr, or 408 on timeout."""
-    try:
-        yield
-    except SlurmError as exc:
-        raise slurm_failure(exc.stderr, exc.exit_status, user=user) from exc
-    except CommandTimeoutError as exc:
-        raise command_timeout_error(user) from exc
-
-
 def _find(request: Request, job_id: str, user: str) -> Job:
     """The job, or the real server's 500 (non-numeric id, from sacct) or 404."""
     if not job_id.isdigit():
@@ -106,7 +94,7 @@ def _find(request: Request, job_id: str, user: str) -> Job:
 async def submit_job(
     request: Request, body: JobSubmitRequest, system: SystemName, user: CurrentUser
 ) -> dict[str, Any]:
-    with slurm_errors(user):
+    with remote_errors(user):
         job = await _runner(request).submit(body.job.request())
     return {'jobId': str(job.id)}
 
@@ -140,7 +128,7 @@ async def get_job_metadata(
 
 @router.delete('/compute/{system_name}/jobs/{job_id}', status_code=204)
 async def cancel_job(request: Request, job_id: JobId, system: SystemName, user: CurrentUser) -> Response:
-    with slurm_errors(user):
+    with remote_errors(user):
         _runner(request).cancel(job_id)
     return no_content()
 
@@ -149,7 +137,7 @@ async def cancel_job(request: Request, job_id: JobId, system: SystemName, user: 
 async def attach_to_job(
     request: Request, job_id: JobId, body: JobAttachRequest, system: SystemName, user: CurrentUser
 ) -> Response:
-    with slurm_errors(user):
+    with remote_errors(user):
         await _runner(request).attach(job_id, body.command)
     return no_content()
 

@@ -71,14 +71,18 @@ class RemoteCommandError(Exception):
         self.stderr = stderr
         self.exit_status = exit_status
 
+    def http_error(self, user: str) -> FirecrestHTTPError:
+        """The real server's answer to this failure (its status comes from the stderr)."""
+        return remote_failure(self.stderr, self.exit_status, user=user)
+
 
 @contextlib.contextmanager
 def remote_errors(user: str) -> Iterator[None]:
-    """Turn :class:`RemoteCommandError` into the real server's HTTP error."""
+    """Turn a :class:`RemoteCommandError` (of any kind) into the real server's HTTP error."""
     try:
         yield
     except RemoteCommandError as exc:
-        raise remote_failure(exc.stderr, exc.exit_status, user=user) from exc
+        raise exc.http_error(user) from exc
 
 
 # --- paths -------------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from .errors import FirecrestHTTPError, command_timeout_error, slurm_failure
 from .filesystem import RemoteCommandError, file_system_root
 from .settings import DemoSettings
 from .status import DEFAULT_PARTITION, PARTITIONS
@@ -66,11 +67,20 @@ Action = Callable[['Job'], Awaitable[int]]
 
 
 class SlurmError(RemoteCommandError):
-    """A Slurm command failed (the real server answers it as :func:`~.errors.slurm_failure`)."""
+    """A Slurm command failed; the real server answers 500 with its stderr, whatever it says."""
+
+    def http_error(self, user: str) -> FirecrestHTTPError:
+        return slurm_failure(self.stderr, self.exit_status, user=user)
 
 
-class CommandTimeoutError(Exception):
-    """A command ran longer than the server's command timeout (the real server answers 408)."""
+class CommandTimeoutError(RemoteCommandError):
+    """A command ran longer than the server's command timeout; the real server answers 408."""
+
+    def __init__(self) -> None:
+        super().__init__('', 124)
+
+    def http_error(self, user: str) -> FirecrestHTTPError:
+        return command_timeout_error(user)
 
 
 @dataclasses.dataclass
