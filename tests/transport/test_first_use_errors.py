@@ -20,6 +20,7 @@ from aiida_firecrest.client import FirecrestConfigError
 from aiida_firecrest.secrets import resolve_secret
 from aiida_firecrest.transport import FirecrestTransport
 
+from ..config.conftest import h5_tls_url  # noqa: F401 (an HTTPS server with an untrusted certificate)
 from .conftest import run_with_transport
 
 pytestmark = pytest.mark.usefixtures('demo_only')
@@ -33,7 +34,9 @@ def refused_url() -> str:
     return f'http://127.0.0.1:{port}'
 
 
-def mistakes(params: dict[str, Any], wrong_secret: str) -> dict[str, tuple[dict[str, Any], type, str]]:
+def mistakes(
+    params: dict[str, Any], wrong_secret: str, untrusted: str
+) -> dict[str, tuple[dict[str, Any], type, str]]:
     """``{case: (overrides, expected exception type, expected text)}``."""
     url, token_uri = params['url'].rstrip('/'), params['token_uri']
     refused = refused_url()
@@ -55,6 +58,11 @@ def mistakes(params: dict[str, Any], wrong_secret: str) -> dict[str, tuple[dict[
             ConnectionError,
             'TLS handshake',
         ),
+        'untrusted certificate': (
+            {'url': untrusted, 'token_uri': f'{untrusted}/token'},
+            ConnectionError,
+            'could not be verified. If the centre uses its own certificate authority, set SSL_CERT_FILE',
+        ),
         'wrong secret': ({'client_secret': wrong_secret}, PermissionError, 'refused client id'),
         'token URI not OAuth2': (
             {'token_uri': f'{url}/status/systems'},
@@ -65,7 +73,7 @@ def mistakes(params: dict[str, Any], wrong_secret: str) -> dict[str, tuple[dict[
     }
 
 
-CASES = list(mistakes({'url': 'http://x', 'token_uri': 'http://x/t'}, ''))
+CASES = list(mistakes({'url': 'http://x', 'token_uri': 'http://x/t'}, '', ''))
 
 
 async def first_use(transport: FirecrestTransport, home: str, tokens: list[str]) -> BaseException:
@@ -81,11 +89,17 @@ async def first_use(transport: FirecrestTransport, home: str, tokens: list[str])
 
 @pytest.mark.parametrize('case', CASES)
 def test_a_misconfiguration_gives_one_clear_line_at_first_use(
-    case: str, transport_params: dict[str, Any], firecrest_server: Any, tmp_path: Path
+    case: str,
+    transport_params: dict[str, Any],
+    firecrest_server: Any,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
 ) -> None:
     wrong_secret = tmp_path / 'wrong-secret'
     wrong_secret.write_text('not-the-secret')
-    overrides, expected_type, expected_text = mistakes(transport_params, str(wrong_secret))[case]
+    overrides, expected_type, expected_text = mistakes(
+        transport_params, str(wrong_secret), request.getfixturevalue('h5_tls_url')
+    )[case]
     tokens: list[str] = []
 
     error = run_with_transport(
