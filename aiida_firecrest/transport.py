@@ -35,7 +35,7 @@ from aiida.transports.transport import (
 )
 from aiida.transports.util import FileAttribute
 
-from .client import FirecrestClient, os_error, translate_errors
+from .client import FirecrestClient, FirecrestConfigError, os_error, translate_errors
 from .config import AUTH_OPTIONS, TransportConfig
 from .transfer import Method, Transfers, check_remote_path, local_scratch, unpack, upload_method
 
@@ -937,6 +937,8 @@ class FirecrestTransport(AsyncTransport):
                 await self._assemble_archive(format, sources, relative, destination, dereference)
         except OSError as exc:
             await self._remove_partial(destination)
+            if _about_the_server(exc):
+                raise
             raise OSError(
                 exc.errno, f'Error while creating the tar archive. {exc.strerror}', destination
             ) from exc
@@ -1007,6 +1009,8 @@ class FirecrestTransport(AsyncTransport):
         except FileNotFoundError as exc:
             raise FileNotFoundError(errno.ENOENT, f'The remote path {source} does not exist') from exc
         except OSError as exc:
+            if _about_the_server(exc):
+                raise
             raise OSError(
                 exc.errno, f'Error while extracting the tar archive. {exc.strerror}', source
             ) from exc
@@ -1076,6 +1080,11 @@ class FirecrestTransport(AsyncTransport):
             "or log in to the cluster with the centre's SSH access if you have one."
         )
         return f'echo {_shell_quote(message)}'
+
+
+def _about_the_server(exc: OSError) -> bool:
+    """Whether ``exc`` is about the server or the connection (a one-line message to pass on as it is)."""
+    return isinstance(exc, (FirecrestConfigError, ConnectionError))
 
 
 def _shell_quote(text: str) -> str:

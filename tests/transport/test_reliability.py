@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import tarfile
 import time
 from pathlib import Path
 
@@ -165,3 +166,26 @@ def _fields() -> tuple[dataclasses.Field, ...]:
     from aiida_firecrest.config import TransportConfig
 
     return dataclasses.fields(TransportConfig)
+
+
+@pytest.mark.parametrize('endpoint', ['/ops/compress', '/ops/extract'])
+def test_a_connection_lost_during_compress_or_extract_is_reported_as_such(
+    with_transport, demo_only, remote_dir, endpoint: str
+) -> None:
+    root = Path(str(remote_dir))
+    (root / 'data').mkdir()
+    (root / 'data' / 'f').write_text('f')
+    with tarfile.open(root / 'data.tar.gz', 'w:gz') as tar:
+        tar.add(root / 'data', arcname='data')
+
+    async def scenario(t: FirecrestTransport) -> ConnectionError:
+        with pytest.raises(ConnectionError) as info:
+            if endpoint == '/ops/compress':
+                await t.compress_async('tar.gz', remote_dir / 'data', remote_dir / 'out.tar.gz', remote_dir)
+            else:
+                await t.extract_async(remote_dir / 'data.tar.gz', remote_dir / 'extracted')
+        return info.value
+
+    with demo_only.switches(faults=[fault('drop', endpoint)]):
+        error = with_transport(scenario, max_retries=0)
+    assert str(error).startswith('The connection to http://') and 'broke off' in str(error)
