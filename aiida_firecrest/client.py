@@ -431,8 +431,10 @@ def transfer_log_reason(error_log: str) -> str:
 
 
 class FirecrestConfigError(OSError):
-    """The computer's configuration does not fit the server: a URL or token URI that is not what it
-    should be, an unknown system, a server too old. ``str()`` is a one-line message saying what to change.
+    """The computer's configuration does not fit the server.
+
+    A URL that does not serve FirecREST, a token URI that is not an OAuth2 endpoint, an unknown system,
+    a server too old: ``str()`` is one line saying what is wrong and what to change; ``errno`` is EINVAL.
     """
 
     def __init__(self, message: str) -> None:
