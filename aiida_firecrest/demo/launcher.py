@@ -58,6 +58,27 @@ def exit_with_parent(interval: float = 1.0) -> None:
     threading.Thread(target=watch, name='exit-with-parent', daemon=True).start()
 
 
+WORK_DIRECTORIES = ('aiida-tmp', 'aiida-work')
+"""Directories in the user's scratch that the connection details propose as temp and work directory."""
+
+
+def connection_details(settings: DemoSettings, url: str) -> dict[str, Any]:
+    """The contract keys of a ``--config-out`` file for a demo with ``settings`` served at ``url``."""
+    temp_directory, workdir = (settings.scratch / name for name in WORK_DIRECTORIES)
+    return {
+        'url': url,
+        'token_uri': f'{url}/oauth2/token',
+        'client_id': settings.client_id,
+        'client_secret': settings.client_secret,
+        'compute_resource': settings.system_name,
+        'temp_directory': str(temp_directory),
+        'workdir': str(workdir),
+        'billing_account': settings.account,
+        'home': str(settings.home),
+        'max_ops_file_size': settings.max_ops_file_size,
+    }
+
+
 class DemoServerError(RuntimeError):
     """A part of the demo server did not start."""
 
@@ -139,19 +160,9 @@ class DemoServer:
     @property
     def config(self) -> dict[str, Any]:
         """Connection details, the JSON of ``--config-out`` / ``--firecrest-config``."""
-        scratch = self.settings.scratch
         return {
-            'url': self.url,
-            'token_uri': f'{self.url}/oauth2/token',
-            'client_id': self.settings.client_id,
-            'client_secret': self.settings.client_secret,
-            'compute_resource': self.settings.system_name,
-            'temp_directory': str(scratch / 'aiida-tmp'),
-            'workdir': str(scratch / 'aiida-work'),
-            'billing_account': self.settings.account,
-            'home': str(self.settings.home),
-            'max_ops_file_size': self.settings.max_ops_file_size,
-            'scratch': str(scratch),
+            **connection_details(self.settings, self.url),
+            'scratch': str(self.settings.scratch),
             's3_endpoint': self.settings.s3_endpoint,
             'demo': True,
         }
@@ -179,7 +190,7 @@ class DemoServer:
             _wait_http(s3_url, deadline, moto)
             self.settings.s3_endpoint = s3_url
         self.settings.create_directories()
-        for name in ('aiida-tmp', 'aiida-work'):
+        for name in WORK_DIRECTORIES:
             (self.settings.scratch / name).mkdir(exist_ok=True)
         settings_file = state_dir / 'settings.json'
         settings_file.write_text(json.dumps(self.settings.to_json()))
