@@ -105,6 +105,16 @@ def test_failed_copy_still_completes(replay: Replay, demo_settings: DemoSettings
     assert job['status'] == {'state': 'COMPLETED', 'stateReason': 'None', 'exitCode': 0, 'interruptSignal': 0}
 
 
+def test_transfer_jobs_run_on_the_transfer_partition_for_at_most_900_seconds(
+    replay: Replay, demo_settings: DemoSettings
+) -> None:
+    replay.run('60')
+    (job,) = replay.client.get(
+        f'/compute/{demo_settings.system_name}/jobs', params={'name': 'CopyFiles'}
+    ).json()['jobs']
+    assert (job['partition'], job['time']['limit']) == ('xfer', 900)
+
+
 def test_staged_download_serves_the_file(replay: Replay, demo_settings: DemoSettings) -> None:
     replay.run('72')
     url = replay.staged['body']['transferDirectives']['downloadUrl']
