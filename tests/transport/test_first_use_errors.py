@@ -53,6 +53,11 @@ def mistakes(
             ConnectionError,
             f'Cannot reach {refused}: the connection was refused',
         ),
+        'unresolvable host name': (
+            {'url': 'http://firecrest.invalid/v2', 'token_uri': 'http://firecrest.invalid/token'},
+            ConnectionError,
+            'the host name cannot be resolved',
+        ),
         'https to a plain-http server': (
             {'url': https, 'token_uri': token_uri.replace('http://', 'https://')},
             ConnectionError,
