@@ -14,8 +14,8 @@ from fastapi import APIRouter, FastAPI, Query, Request, Response
 from fastapi import Path as PathParameter
 
 from .auth import CurrentUser, SystemName
+from .coreutils import remote_errors
 from .errors import FirecrestHTTPError
-from .filesystem import remote_errors
 from .jobs import Job, JobRequest, JobRunner
 from .routing import CamelModel, no_content
 

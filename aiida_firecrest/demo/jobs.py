@@ -26,8 +26,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from .coreutils import RemoteCommandError, file_system_root
 from .errors import FirecrestHTTPError, command_timeout_error, slurm_failure
-from .filesystem import RemoteCommandError, file_system_root
 from .settings import DemoSettings
 from .status import DEFAULT_PARTITION, PARTITIONS
 

@@ -23,6 +23,7 @@ from fastapi import APIRouter, Request
 
 from . import filesystem, s3
 from .auth import CurrentUser, SystemName
+from .coreutils import check_path
 from .errors import FirecrestHTTPError, remote_failure
 from .jobs import Action, Job, JobRunner, JobSpec
 from .routing import CamelModel, demo_settings, source_path_field
@@ -122,7 +123,7 @@ def _submit(request: Request, name: str, script: str, action: Action | None = No
 def _quoted(request: Request, user: str, *paths: str) -> list[str]:
     """The paths, checked as the real server checks them (400 outside the file systems), shell-quoted."""
     settings = demo_settings(request)
-    return [shlex.quote(filesystem.check_path(settings, path, user)) for path in paths]
+    return [shlex.quote(check_path(settings, path, user)) for path in paths]
 
 
 @router.post('/filesystem/{system_name}/transfer/cp', status_code=201)
@@ -275,7 +276,7 @@ async def upload(
 ) -> dict[str, Any]:
     """Presigned multipart URLs for ``fileSize`` bytes; the job writes the object to ``sourcePath``."""
     settings = demo_settings(request)
-    target = filesystem.check_path(settings, body.source_path, user)
+    target = check_path(settings, body.source_path, user)
     _check_method(body.transfer_directives, user)
     size = body.transfer_directives.file_size
     if size is None:
@@ -297,7 +298,7 @@ async def download(
 ) -> dict[str, Any]:
     """A presigned GET URL at once; the object exists once the job has uploaded ``sourcePath``."""
     settings = demo_settings(request)
-    source = filesystem.check_path(settings, body.source_path, user)
+    source = check_path(settings, body.source_path, user)
     if not os.path.exists(source):
         raise remote_failure(f"stat: cannot statx '{source}': No such file or directory", 1, user=user)
     _check_method(body.transfer_directives, user)

@@ -19,7 +19,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from aiida_firecrest.demo.filesystem import ls_name
+from aiida_firecrest.demo.coreutils import ls_name
 from aiida_firecrest.demo.settings import MIB, DemoSettings
 
 from ..recordings import require_exchanges
