@@ -196,7 +196,7 @@ def _with_version_header(send: Send) -> Send:
     return wrapped
 
 
-def _camel_field(loc: tuple[Any, ...]) -> str:
+def _top_level_field(loc: tuple[Any, ...]) -> str:
     """The top-level field named in the error (``job`` for ``('body', 'job', 'workingDirectory')``)."""
     return str(loc[1]) if len(loc) > 1 else ''
 
@@ -213,7 +213,7 @@ async def validation_error_handler(request: Request, exc: RequestValidationError
     if any(_is_missing_path(error) for error in errors):
         return FirecrestHTTPError(400, DECODE_ERROR, user=user, headers={'Connection': 'close'}).response()
     fields = [
-        {'location': str(error['loc'][0]), 'name': _camel_field(error['loc']), 'message': error['msg']}
+        {'location': str(error['loc'][0]), 'name': _top_level_field(error['loc']), 'message': error['msg']}
         for error in errors
     ]
     message = str(exc).lower()

@@ -120,7 +120,7 @@ def _submit(request: Request, name: str, script: str, action: Action | None = No
     }
 
 
-def _quoted(request: Request, user: str, *paths: str) -> list[str]:
+def _checked_for_shell(request: Request, user: str, *paths: str) -> list[str]:
     """The paths, checked as the real server checks them (400 outside the file systems), shell-quoted."""
     settings = demo_settings(request)
     return [shlex.quote(check_path(settings, path, user)) for path in paths]
@@ -128,7 +128,7 @@ def _quoted(request: Request, user: str, *paths: str) -> list[str]:
 
 @router.post('/filesystem/{system_name}/transfer/cp', status_code=201)
 async def copy(request: Request, body: CopyRequest, system: SystemName, user: CurrentUser) -> dict[str, Any]:
-    source, target = _quoted(request, user, body.source_path, body.target_path)
+    source, target = _checked_for_shell(request, user, body.source_path, body.target_path)
     options = '-rL' if body.dereference else '-r'
     script = job_script('Copy Files', f'cp {options} -- {source} {target}', 'copied', 'copy')
     return _submit(request, 'CopyFiles', script)
@@ -136,7 +136,7 @@ async def copy(request: Request, body: CopyRequest, system: SystemName, user: Cu
 
 @router.post('/filesystem/{system_name}/transfer/mv', status_code=201)
 async def move(request: Request, body: MoveRequest, system: SystemName, user: CurrentUser) -> dict[str, Any]:
-    source, target = _quoted(request, user, body.source_path, body.target_path)
+    source, target = _checked_for_shell(request, user, body.source_path, body.target_path)
     script = job_script('Move Files', f'mv -- {source} {target}', 'moved', 'move')
     return _submit(request, 'MoveFiles', script)
 
@@ -146,19 +146,26 @@ async def delete(
     request: Request, path: str, system: SystemName, user: CurrentUser, account: str | None = None
 ) -> dict[str, Any]:
     """Answers 200, not 201, as the real server does. ``account`` is declared as there, and not used."""
-    (target,) = _quoted(request, user, path)
+    (target,) = _checked_for_shell(request, user, path)
     script = job_script('Delete Files', f'rm -r -- {target}', 'deleted', 'delete')
     return _submit(request, 'DeleteFiles', script)
 
 
 def compress_command(body: CompressRequest) -> str:
-    """``tar`` of the source as ``name/...`` (or its files matching ``matchPattern``) into the target."""
+    """The real server's tar command (recorded in exchange 24's notes), as ``ops/compress`` runs it.
+
+    ``tar -C dirname(source) basename(source)``, so the archive holds ``name/...``; with
+    ``matchPattern``, the regular files under ``dirname(source)`` whose ``./relative/path``
+    matches, gzip always. (The real command runs ``find`` after ``cd ...;``; here ``&&`` keeps a
+    failed ``cd`` from archiving the job's working directory instead.)
+    """
     dereference = 'h' if body.dereference else ''
-    source, target = shlex.quote(body.source_path), shlex.quote(body.target_path)
+    target = shlex.quote(body.target_path)
+    parent, name = (shlex.quote(part) for part in os.path.split(os.path.normpath(body.source_path)))
     if body.match_pattern is not None:
         pattern = shlex.quote(body.match_pattern)
-        return f'(cd {source} && find . -type f -regex {pattern} | tar -c{dereference}zf {target} -T -)'
-    parent, name = (shlex.quote(part) for part in os.path.split(body.source_path.rstrip('/')))
+        find = f'find . -type f -regex {pattern} -print0'
+        return f'(cd {parent} && {find} | tar -c{dereference}zf {target} --null --files-from -)'
     return f'tar -c{dereference}{body.compression.tar_flag}f {target} -C {parent} {name}'
 
 
@@ -166,7 +173,7 @@ def compress_command(body: CompressRequest) -> str:
 async def compress(
     request: Request, body: CompressRequest, system: SystemName, user: CurrentUser
 ) -> dict[str, Any]:
-    _quoted(request, user, body.source_path, body.target_path)
+    _checked_for_shell(request, user, body.source_path, body.target_path)
     script = job_script('Compress Files', compress_command(body), 'compressed', 'compress')
     return _submit(request, 'CompressFiles', script)
 
@@ -176,7 +183,7 @@ async def extract(
     request: Request, body: ExtractRequest, system: SystemName, user: CurrentUser
 ) -> dict[str, Any]:
     """The job is named ``CompressFiles`` too, as on the real server."""
-    source, target = _quoted(request, user, body.source_path, body.target_path)
+    source, target = _checked_for_shell(request, user, body.source_path, body.target_path)
     command = f'tar -x{body.compression.tar_flag}f {source} -C {target}'
     return _submit(request, 'CompressFiles', job_script('Extract Files', command, 'extracted', 'extract'))
 

@@ -8,10 +8,14 @@ client uploaded to S3 between two exchanges (71, 74), the test does the same wit
 from __future__ import annotations
 
 import os
+import tarfile
+import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 from moto.server import ThreadedMotoServer
 
 from aiida_firecrest.demo.settings import MIB, DemoSettings
@@ -113,6 +117,32 @@ def test_transfer_jobs_run_on_the_transfer_partition_for_at_most_900_seconds(
         f'/compute/{demo_settings.system_name}/jobs', params={'name': 'CopyFiles'}
     ).json()['jobs']
     assert (job['partition'], job['time']['limit']) == ('xfer', 900)
+
+
+def _archive_names(path: Path) -> list[str]:
+    with tarfile.open(path) as archive:
+        return sorted(archive.getnames())
+
+
+def test_compress_with_a_pattern_archives_what_ops_compress_archives(
+    demo_client: TestClient, demo_settings: DemoSettings
+) -> None:
+    tree = demo_settings.home / 'tree'
+    (tree / 'sub').mkdir(parents=True)
+    for name in ('tree/a.txt', 'tree/sub/b.txt', 'tree/c.dat', 'outside.txt'):
+        (demo_settings.home / name).write_text(name)
+    archives = {kind: demo_settings.scratch / f'{kind}.tar.gz' for kind in ('ops', 'transfer')}
+    for kind, archive in archives.items():
+        body = {'sourcePath': str(tree), 'targetPath': str(archive), 'matchPattern': r'.*\.txt'}
+        response = demo_client.post(f'/filesystem/{demo_settings.system_name}/{kind}/compress', json=body)
+        assert response.status_code in {201, 204}, response.text
+    job_url = f'/compute/{demo_settings.system_name}/jobs/{response.json()["transferJob"]["jobId"]}'
+    deadline = time.monotonic() + 10
+    while demo_client.get(job_url).json()['jobs'][0]['status']['state'] != 'COMPLETED':
+        assert time.monotonic() < deadline, 'the compress job did not complete'
+        time.sleep(0.05)
+    expected = ['./outside.txt', './tree/a.txt', './tree/sub/b.txt']
+    assert _archive_names(archives['transfer']) == _archive_names(archives['ops']) == expected
 
 
 def test_staged_download_serves_the_file(replay: Replay, demo_settings: DemoSettings) -> None:
