@@ -204,6 +204,11 @@ async def _s3_client(request: Request) -> Any:
     return extra['s3']
 
 
+async def _staging_object(request: Request, path: str) -> tuple[Any, str]:
+    """The S3 client, and a fresh object key for staging ``path`` (``<uuid>/<file name>``, as recorded)."""
+    return await _s3_client(request), f'{uuid.uuid4()}/{os.path.basename(path)}'
+
+
 def _check_method(directives: TransferDirectives, user: str) -> None:
     if directives.transfer_method != 's3':
         raise FirecrestHTTPError(400, METHOD_NOT_AVAILABLE, user=user)
@@ -290,8 +295,7 @@ async def upload(
         # The real server divides the missing size by the part size: an unhandled TypeError.
         message = "(\"unsupported operand type(s) for /: 'NoneType' and 'int'\",)"
         raise FirecrestHTTPError(500, message)
-    client = await _s3_client(request)
-    key = f'{uuid.uuid4()}/{os.path.basename(target)}'
+    client, key = await _staging_object(request, target)
     bucket, part_size = settings.s3_bucket, settings.s3_max_part_size
     directives = await asyncio.to_thread(s3.presigned_upload, client, bucket, key, size, part_size)
     action = ingress_action(client, bucket, key, target, lambda: settings.ingress_poll_interval)
@@ -309,8 +313,7 @@ async def download(
     if not os.path.exists(source):
         raise remote_failure(f"stat: cannot statx '{source}': No such file or directory", 1, user=user)
     _check_method(body.transfer_directives, user)
-    client = await _s3_client(request)
-    key = f'{uuid.uuid4()}/{os.path.basename(source)}'
+    client, key = await _staging_object(request, source)
     url = await asyncio.to_thread(s3.presigned_download, client, settings.s3_bucket, key)
     action = outgress_action(client, settings.s3_bucket, key, source, settings.s3_max_part_size)
     reply = _submit(request, 'OutgressFileTransfer', '#!/bin/bash\n# S3 outgress staging job\n', action)
