@@ -42,7 +42,7 @@ def describe(config: dict[str, Any], config_out: Path | None) -> str:
         f'larger transfers are staged through its S3 endpoint at {config["s3_endpoint"]}.',
     ]
     if config_out is not None:
-        lines += ['', f'Run the test suite against it: pytest --firecrest-config {config_out}']
+        lines += ['', f'Run the test suite against it: pytest --firecrest-config={config_out}']
     return '\n'.join(lines)
 
 

@@ -150,14 +150,15 @@ class FirecrestTransport(AsyncTransport):
         return f'{"OPEN" if self._is_open else "CLOSED"} [FirecrestTransport {self._config.compute_resource}]'
 
     @classmethod
-    def _get_use_login_shell_suggestion_string(cls, computer: Any) -> str:
+    def _get_use_login_shell_suggestion_string(cls, computer: Any) -> bool:
         """Propose ``False`` for aiida-core's ``use_login_shell`` in ``verdi computer configure``.
 
         FirecREST runs no shell for this transport, so the option changes nothing; stored as False, it
         spares ``verdi computer test`` its login-shell timing, which opens the transport six more times
-        to compare two identical things.
+        to compare two identical things. A boolean, not aiida-core's ``'False'`` string, so that the
+        interactive prompt shows the default it stores (``[y/N]``).
         """
-        return 'False'
+        return False
 
     @property
     def client(self) -> FirecrestClient:
