@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import io
 import json
+import posixpath
 import re
 import secrets
 import shutil
 import subprocess
+import tarfile
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -247,3 +250,90 @@ class RequestLog:
 
 def _requests(count: int) -> str:
     return f'{count} request' if count == 1 else f'{count} requests'
+
+
+class RemoteFiles:
+    """Files on the server, set up and inspected with pyfirecrest's sync client, independently of our code.
+
+    Works on any FirecREST v2 server (nothing is read through the local disk). Paths are absolute on the
+    server; ``local`` is a private local directory for archives and mirrors.
+    """
+
+    def __init__(self, client: Any, system: str, local: Path) -> None:
+        self._client = client
+        self._system = system
+        self._local = local
+
+    def populate(
+        self, root: Any, files: Mapping[str, str | bytes], links: Mapping[str, str] | None = None
+    ) -> None:
+        """Create ``files`` (relative path: content) and symbolic ``links`` (relative path: target) under
+        the existing directory ``root``, as one archive extracted by the server (any name, any size)."""
+        archive = self._local / f'populate-{secrets.token_hex(4)}.tar.gz'
+        with tarfile.open(archive, 'w:gz') as tar:
+            for relative, content in files.items():
+                data = content.encode() if isinstance(content, str) else content
+                info = tarfile.TarInfo(relative)
+                info.size, info.mode = len(data), 0o644
+                tar.addfile(info, io.BytesIO(data))
+            for relative, target in (links or {}).items():
+                info = tarfile.TarInfo(relative)
+                info.type, info.linkname = tarfile.SYMTYPE, target
+                tar.addfile(info)
+        remote_archive = f'{root}/{archive.name}'
+        self._client.upload(self._system, archive, str(root), archive.name)
+        try:
+            self._client.extract(self._system, remote_archive, str(root))
+        finally:
+            self._client.rm(self._system, remote_archive)
+            archive.unlink()
+
+    def write(self, path: Any, content: str | bytes) -> None:
+        """Create or replace one file."""
+        directory, name = posixpath.split(str(path))
+        self.populate(directory, {name: content})
+
+    def mkdir(self, path: Any, mode: int | None = None) -> None:
+        """Create a directory (and its parents), with ``mode`` if given."""
+        self._client.mkdir(self._system, str(path), create_parents=True)
+        if mode is not None:
+            self._client.chmod(self._system, str(path), f'{mode:o}')
+
+    def exists(self, path: Any) -> bool:
+        """Whether ``path`` exists (a dangling link exists)."""
+        from firecrest import FirecrestException
+
+        try:
+            self._client.stat(self._system, str(path))
+        except FirecrestException as exc:
+            if exc.responses[-1].status_code == 404:
+                return False
+            raise
+        return True
+
+    def names(self, directory: Any) -> list[str]:
+        """The sorted names in ``directory``, hidden ones included (as the server's ``ls`` writes them)."""
+        entries = self._client.list_files(self._system, str(directory), show_hidden=True)
+        return sorted(entry['name'] for entry in entries)
+
+    def mirror(self, path: Any) -> Path:
+        """A local copy of the remote file or tree ``path`` (links kept as links), by the server's tar."""
+        path = str(path).rstrip('/')
+        remote_archive = f'{posixpath.dirname(path)}/.mirror-{secrets.token_hex(4)}.tar.gz'
+        local_archive = self._local / posixpath.basename(remote_archive)
+        self._client.compress(self._system, path, remote_archive)
+        try:
+            self._client.download(self._system, remote_archive, str(local_archive))
+        finally:
+            self._client.rm(self._system, remote_archive)
+        destination = self._local / f'mirror-{secrets.token_hex(4)}'
+        with tarfile.open(local_archive) as tar:
+            tar.extractall(destination, filter='fully_trusted')
+        local_archive.unlink()
+        return destination / posixpath.basename(path)
+
+    def read_bytes(self, path: Any) -> bytes:
+        return self.mirror(path).read_bytes()
+
+    def read_text(self, path: Any) -> str:
+        return self.mirror(path).read_text()

@@ -52,6 +52,7 @@ from tests._harness import (
     DemoHandle,
     HarnessConfigError,
     InProcessDemo,
+    RemoteFiles,
     RemoteHandle,
     RequestLog,
     dir_name_for,
@@ -275,6 +276,18 @@ def remote_dir(
     firecrest_sync.mkdir(system, str(path), create_parents=True)
     yield path
     _remove_remote_dir(firecrest_sync, firecrest_server, path)
+
+
+@pytest.fixture
+def remote_files(
+    firecrest_sync: Firecrest,
+    firecrest_server: DemoHandle | RemoteHandle,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> RemoteFiles:
+    """Set up and inspect files on the server with pyfirecrest (any server: no local-disk access)."""
+    return RemoteFiles(
+        firecrest_sync, firecrest_server.config['compute_resource'], tmp_path_factory.mktemp('remote-files')
+    )
 
 
 def _remove_remote_dir(client: Firecrest, server: DemoHandle | RemoteHandle, path: PurePosixPath) -> None:

@@ -48,6 +48,23 @@ def counted(demo_only: Any) -> Callable[[], dict[str, int]]:
 
 
 @pytest.fixture
+def counted_if_demo(firecrest_server: Any) -> Callable[[], dict[str, int] | None]:
+    """Like ``counted`` on the demo server; on a server without counters, a function returning None.
+
+    For tests whose behaviour holds on any server and whose request budget is checked where it can be.
+    """
+    if not firecrest_server.is_demo:
+        return lambda: None
+
+    def take() -> dict[str, int]:
+        counters = firecrest_server.counters()
+        firecrest_server.reset_counters()
+        return counters
+
+    return take
+
+
+@pytest.fixture
 def local_dir(tmp_path: Path) -> Path:
     path = tmp_path / 'local'
     path.mkdir()
