@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import tarfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from aiida_firecrest.transport import FirecrestTransport
 
-pytestmark = pytest.mark.usefixtures('demo_only')
-
 FORMATS = ['tar', 'tar.gz', 'tar.bz2', 'tar.xz']
 
 
-def populate(root: Path) -> None:
-    (root / 'calc' / 'out').mkdir(parents=True)
-    (root / 'calc' / 'aiida.out').write_text('out')
-    (root / 'calc' / 'out' / 'data.txt').write_text('data')
-    (root / 'other.txt').write_text('other')
+def populate(remote_files: Any, root: Any) -> None:
+    remote_files.mkdir(root)
+    remote_files.populate(root, {'calc/aiida.out': 'out', 'calc/out/data.txt': 'data', 'other.txt': 'other'})
 
 
 def members(archive: Path) -> list[str]:
@@ -30,25 +27,31 @@ def members(archive: Path) -> list[str]:
 
 @pytest.mark.parametrize('format', FORMATS)
 def test_compress_a_child_of_root_dir_in_one_server_request(
-    with_transport, counted, remote_dir, format: str
+    with_transport, counted_if_demo, remote_dir, remote_files, format: str
 ) -> None:
-    populate(Path(str(remote_dir)))
+    populate(remote_files, remote_dir)
     archive = remote_dir / f'stash.{format}'
 
-    async def scenario(t: FirecrestTransport) -> dict[str, int]:
-        counted()
+    async def scenario(t: FirecrestTransport) -> dict[str, int] | None:
+        counted_if_demo()
         await t.compress_async(format, remote_dir / 'calc', archive, root_dir=remote_dir)
-        return counted()
+        return counted_if_demo()
 
     requests = with_transport(scenario)
-    assert requests.get('POST /filesystem/{system_name}/ops/compress') == 1
-    assert members(Path(str(archive))) == ['calc', 'calc/aiida.out', 'calc/out', 'calc/out/data.txt']
+    if requests is not None:
+        assert requests.get('POST /filesystem/{system_name}/ops/compress') == 1
+    assert members(remote_files.mirror(archive)) == [
+        'calc',
+        'calc/aiida.out',
+        'calc/out',
+        'calc/out/data.txt',
+    ]
 
 
 def test_compress_of_deep_sources_and_globs_names_them_relative_to_root_dir(
-    with_transport, remote_dir
+    with_transport, remote_dir, remote_files
 ) -> None:
-    populate(Path(str(remote_dir)))
+    populate(remote_files, remote_dir)
     archive = remote_dir / 'stash.tar.gz'
 
     async def scenario(t: FirecrestTransport) -> None:
@@ -56,12 +59,12 @@ def test_compress_of_deep_sources_and_globs_names_them_relative_to_root_dir(
         await t.compress_async('tar.gz', sources, archive, root_dir=remote_dir)
 
     with_transport(scenario)
-    names = members(Path(str(archive)))
+    names = members(remote_files.mirror(archive))
     assert 'calc/out/data.txt' in names and 'calc/aiida.out' in names and 'other.txt' not in names
 
 
-def test_compress_of_root_dir_itself_has_no_top_directory(with_transport, remote_dir) -> None:
-    populate(Path(str(remote_dir / 'root')))
+def test_compress_of_root_dir_itself_has_no_top_directory(with_transport, remote_dir, remote_files) -> None:
+    populate(remote_files, remote_dir / 'root')
 
     async def scenario(t: FirecrestTransport) -> None:
         await t.compress_async(
@@ -69,7 +72,7 @@ def test_compress_of_root_dir_itself_has_no_top_directory(with_transport, remote
         )
 
     with_transport(scenario)
-    assert members(Path(str(remote_dir / 'all.tar')))[:2] == ['calc', 'calc/aiida.out']
+    assert members(remote_files.mirror(remote_dir / 'all.tar'))[:2] == ['calc', 'calc/aiida.out']
 
 
 @pytest.mark.parametrize(
@@ -87,9 +90,9 @@ def test_compress_of_root_dir_itself_has_no_top_directory(with_transport, remote
     ],
 )
 def test_compress_errors_carry_aiidas_messages(
-    with_transport, remote_dir, arguments: tuple, error: type, message: str
+    with_transport, remote_dir, remote_files, arguments: tuple, error: type, message: str
 ) -> None:
-    populate(Path(str(remote_dir)))
+    populate(remote_files, remote_dir)
     format, source, destination, root = arguments
 
     async def scenario(t: FirecrestTransport) -> None:
@@ -99,9 +102,9 @@ def test_compress_errors_carry_aiidas_messages(
     with_transport(scenario)
 
 
-def test_compress_refuses_to_overwrite_when_asked(with_transport, remote_dir) -> None:
-    populate(Path(str(remote_dir)))
-    Path(str(remote_dir / 'exists.tar')).write_text('old')
+def test_compress_refuses_to_overwrite_when_asked(with_transport, remote_dir, remote_files) -> None:
+    populate(remote_files, remote_dir)
+    remote_files.write(remote_dir / 'exists.tar', 'old')
 
     async def scenario(t: FirecrestTransport) -> None:
         with pytest.raises(OSError, match='already exists'):
@@ -110,23 +113,23 @@ def test_compress_refuses_to_overwrite_when_asked(with_transport, remote_dir) ->
             )
 
     with_transport(scenario)
-    assert Path(str(remote_dir / 'exists.tar')).read_text() == 'old'
+    assert remote_files.read_text(remote_dir / 'exists.tar') == 'old'
 
 
 @pytest.mark.parametrize('format', FORMATS)
-def test_extract_recreates_the_tree(with_transport, remote_dir, format: str) -> None:
-    populate(Path(str(remote_dir)))
+def test_extract_recreates_the_tree(with_transport, remote_dir, remote_files, format: str) -> None:
+    populate(remote_files, remote_dir)
 
     async def scenario(t: FirecrestTransport) -> None:
         await t.compress_async(format, remote_dir / 'calc', remote_dir / f'a.{format}', root_dir=remote_dir)
         await t.extract_async(remote_dir / f'a.{format}', remote_dir / 'restored')
 
     with_transport(scenario)
-    assert Path(str(remote_dir / 'restored' / 'calc' / 'out' / 'data.txt')).read_text() == 'data'
+    assert remote_files.read_text(remote_dir / 'restored' / 'calc' / 'out' / 'data.txt') == 'data'
 
 
-def test_extract_with_strip_components_as_unstashing_does(with_transport, remote_dir) -> None:
-    populate(Path(str(remote_dir / 'ab' / 'cd')))
+def test_extract_with_strip_components_as_unstashing_does(with_transport, remote_dir, remote_files) -> None:
+    populate(remote_files, remote_dir / 'ab' / 'cd')
 
     async def scenario(t: FirecrestTransport) -> None:
         sources = [remote_dir / 'ab' / 'cd' / 'calc' / 'out', remote_dir / 'ab' / 'cd' / 'calc' / 'aiida.out']
@@ -134,7 +137,7 @@ def test_extract_with_strip_components_as_unstashing_does(with_transport, remote
         await t.extract_async(remote_dir / 'stash.tar.gz', remote_dir / 'unstashed', strip_components=3)
 
     with_transport(scenario)
-    restored = Path(str(remote_dir / 'unstashed'))
+    restored = remote_files.mirror(remote_dir / 'unstashed')
     assert sorted(str(p.relative_to(restored)) for p in restored.rglob('*')) == [
         'aiida.out',
         'out',
@@ -146,9 +149,11 @@ def test_extract_with_strip_components_as_unstashing_does(with_transport, remote
     ('content', 'message'),
     [(None, 'does not exist'), (b'not an archive', 'Error while extracting the tar archive')],
 )
-def test_extract_errors(with_transport, remote_dir, content: bytes | None, message: str) -> None:
+def test_extract_errors(
+    with_transport, remote_dir, remote_files, content: bytes | None, message: str
+) -> None:
     if content is not None:
-        Path(str(remote_dir / 'a.tar')).write_bytes(content)
+        remote_files.write(remote_dir / 'a.tar', content)
 
     async def scenario(t: FirecrestTransport) -> None:
         with pytest.raises(OSError, match=message):

@@ -8,8 +8,6 @@ import pytest
 
 from aiida_firecrest.transport import FirecrestTransport
 
-pytestmark = pytest.mark.usefixtures('demo_only')
-
 NAMES = {
     'space': 'with space.txt',
     'double-quote': 'say "hi".txt',
@@ -21,7 +19,9 @@ NAMES = {
 
 
 @pytest.mark.parametrize('name', NAMES.values(), ids=NAMES.keys())
-def test_odd_file_names_round_trip(with_transport, remote_dir, local_dir: Path, name: str) -> None:
+def test_odd_file_names_round_trip(
+    with_transport, remote_dir, remote_files, local_dir: Path, name: str
+) -> None:
     (local_dir / 'in').write_text(name)
 
     async def scenario(t: FirecrestTransport) -> list[str]:
@@ -31,7 +31,7 @@ def test_odd_file_names_round_trip(with_transport, remote_dir, local_dir: Path, 
         return await t.listdir_async(remote_dir)
 
     assert with_transport(scenario) == [name]
-    assert Path(str(remote_dir / name)).read_text() == name
+    assert (remote_files.mirror(remote_dir) / name).read_text() == name
     assert (local_dir / 'out').read_text() == name
 
 
