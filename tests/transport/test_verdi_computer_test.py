@@ -9,8 +9,6 @@ from click.testing import CliRunner
 
 from aiida_firecrest.transport import FirecrestTransport
 
-pytestmark = pytest.mark.usefixtures('demo_only')
-
 
 def test_verdi_computer_test_passes(firecrest_computer) -> None:
     from aiida.cmdline.commands.cmd_computer import computer_test
