@@ -25,6 +25,8 @@ from aiida_firecrest.scheduler import FirecrestScheduler
 JOB_LIST = 'GET /compute/{system_name}/jobs'
 ONE_JOB = 'GET /compute/{system_name}/jobs/{job_id}'
 SUBMIT = 'POST /compute/{system_name}/jobs'
+SLURM_TIMEOUT_WAIT = 200
+"""Seconds to wait for a job with a 1 s limit to time out: Slurm makes that a minute (~85 s recorded)."""
 
 
 class LoopBridge:
@@ -91,16 +93,18 @@ def test_a_job_runs_to_completion(
     assert scheduler.parse_output(scheduler.get_detailed_job_info(job_id)) is None
 
 
-@pytest.mark.demo_only
-def test_a_poll_of_many_jobs_is_one_request(
+def test_a_poll_of_many_jobs_finds_them_all_in_one_request(
     scheduler: FirecrestScheduler, put_script: t.Callable[..., str], remote_dir, firecrest_server: t.Any
 ) -> None:
+    """The jobs are found on any server; the single request is counted where the demo counts."""
     script = put_script('quick.sh', 'true')
     job_ids = [scheduler.submit_job(str(remote_dir), script) for _ in range(5)]
-    firecrest_server.reset_counters()
+    if firecrest_server.is_demo:
+        firecrest_server.reset_counters()
     jobs = scheduler.get_jobs(jobs=[str(job_id) for job_id in job_ids], as_dict=True)
     assert sorted(jobs) == sorted(job_ids)
-    assert firecrest_server.counters() == {JOB_LIST: 1}
+    if firecrest_server.is_demo:
+        assert firecrest_server.counters() == {JOB_LIST: 1}
 
 
 def test_a_held_job_is_queued_held_and_is_killed(
@@ -128,14 +132,16 @@ def test_a_failing_job_reports_its_exit_code(
     assert (info.job_substate, info.exit_status) == ('FAILED', 3)
 
 
-@pytest.mark.demo_only
+@pytest.mark.slow
 def test_a_job_over_its_time_limit_is_out_of_walltime(
     scheduler: FirecrestScheduler, put_script: t.Callable[..., str], remote_dir
 ) -> None:
+    """The demo kills the job after 1 s; Slurm rounds the limit up to a minute (TIMEOUT after ~85 s)."""
     job_id = str(
-        scheduler.submit_job(str(remote_dir), put_script('long.sh', '#SBATCH --time=00:00:01\nsleep 30'))
+        scheduler.submit_job(str(remote_dir), put_script('long.sh', '#SBATCH --time=00:00:01\nsleep 240'))
     )
-    assert _wait_for(scheduler, job_id, {JobState.DONE}).job_substate == 'TIMEOUT'
+    info = _wait_for(scheduler, job_id, {JobState.DONE}, timeout=SLURM_TIMEOUT_WAIT)
+    assert info.job_substate == 'TIMEOUT'
     exit_code = scheduler.parse_output(scheduler.get_detailed_job_info(job_id))
     assert exit_code == CalcJob.exit_codes.ERROR_SCHEDULER_OUT_OF_WALLTIME
 
