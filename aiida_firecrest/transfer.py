@@ -13,7 +13,9 @@ A pure policy decides how one file travels (:func:`upload_method`, :func:`downlo
 :class:`Transfers` carries out those decisions. Every operation holds one slot of a bounded
 semaphore for its whole duration; temporary files (local, and on the server in the configured
 temporary directory) are removed on every path out; a failed download leaves nothing at the
-destination and a failed staged upload removes what it wrote.
+destination and a failed staged upload removes what it wrote. Staged transfers, and the server's
+archiving and extraction when they run as transfer jobs, report their progress to the transport's
+logger (:func:`.client.report_progress`: bytes moved of the total, the job's state, at a bounded rate).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .client import FirecrestClient, os_error, translate_errors
+from .client import FirecrestClient, os_error, report_progress, translate_errors
 
 __all__ = (
     'BASE64_MARGIN',
@@ -272,12 +274,14 @@ class Transfers:
                 await self._download_to(remote, partial)
                 os.replace(partial, local)
 
-    async def _download_to(self, remote: str, local: Path) -> None:
+    async def _download_to(self, remote: str, local: Path, label: str | None = None) -> None:
         """Download ``remote`` to ``local``.
 
         Without a configured threshold the download is tried directly (one request) and a file too
         large for that (the server answers 413) goes through object storage; with one, the size is
         asked first and compared with it.
+
+        :param label: what the progress reports call the download (default: ``Download of <remote>``).
         """
         if self._client.config.small_file_size_mb <= 0:
             try:
@@ -286,12 +290,12 @@ class Transfers:
             except OSError as exc:
                 if exc.errno != errno.EFBIG:
                     raise
-        await self._download_by_size(remote, local)
+        await self._download_by_size(remote, local, label or f'Download of {remote}')
 
-    async def _download_by_size(self, remote: str, local: Path) -> None:
+    async def _download_by_size(self, remote: str, local: Path, label: str) -> None:
         """pyfirecrest's download: ``stat``, then direct up to the threshold, else staged and verified."""
         started = time.monotonic()
-        with translate_errors(remote):
+        with translate_errors(remote), report_progress(self._logger, label):
             staged = await self._api.download(self._system, remote, str(local), account=self._client.account)
         if staged is None:
             return
@@ -304,12 +308,21 @@ class Transfers:
         )
         await self._verify(remote, local, size)
 
-    async def _upload_staged(self, local: Path, directory: str, name: str, size: int) -> None:
+    async def _upload_staged(
+        self, local: Path, directory: str, name: str, size: int, label: str | None = None
+    ) -> None:
+        """Upload through object storage and verify; on failure remove what was written.
+
+        :param label: what the progress reports call the upload (default: ``Upload of <local> to <remote>``).
+        """
         remote = posixpath.join(directory, name)
         self._logger.info('Uploading %s (%.1f MB) through object storage to %s', local, size / MIB, remote)
         started = time.monotonic()
         try:
-            with translate_errors(remote):
+            with (
+                translate_errors(remote),
+                report_progress(self._logger, label or f'Upload of {local} to {remote}', size),
+            ):
                 await self._api.upload(self._system, local, directory, name, account=self._client.account)
             await self._verify(remote, local, size)
         except BaseException:
@@ -386,22 +399,23 @@ class Transfers:
         await self.threshold()
         suffix = {'none': '.tar', 'gzip': '.tar.gz', 'bzip2': '.tar.bz2', 'xz': '.tar.xz'}[compression]
         async with self._server_temp(suffix) as server_archive:
-            await self._in_temp(
-                lambda: self._api.compress(
-                    self._system,
-                    remote.rstrip('/') or '/',
-                    server_archive,
-                    dereference=dereference,
-                    compression=compression,
-                    account=self._client.account,
-                ),
-                remote,
-            )
-            await self._download_to(server_archive, archive)
+            with report_progress(self._logger, f'Archiving {remote} on the server'):
+                await self._in_temp(
+                    lambda: self._api.compress(
+                        self._system,
+                        remote.rstrip('/') or '/',
+                        server_archive,
+                        dereference=dereference,
+                        compression=compression,
+                        account=self._client.account,
+                    ),
+                    remote,
+                )
+            await self._download_to(server_archive, archive, f'Download of the archive of {remote}')
 
     async def extract_remote(self, archive: str, target_dir: str, compression: str) -> None:
         """Extract the server-side ``archive`` into the server directory ``target_dir``."""
-        with translate_errors(archive):
+        with translate_errors(archive), report_progress(self._logger, f'Extracting {archive} on the server'):
             await self._api.extract(
                 self._system, archive, target_dir, compression=compression, account=self._client.account
             )
@@ -423,7 +437,10 @@ class Transfers:
                     )
                 else:
                     await self._in_temp(
-                        lambda: self._upload_staged(archive, temp_dir, temp_name, size), server_archive
+                        lambda: self._upload_staged(
+                            archive, temp_dir, temp_name, size, f'Upload of the archive for {target_dir}'
+                        ),
+                        server_archive,
                     )
                 await self.extract_remote(server_archive, target_dir, 'gzip')
 
