@@ -1,8 +1,8 @@
 """20 CalcJobs through the daemon: aiida-core's ZeroMQ broker (no RabbitMQ), two workers, one server.
 
 Both workers use the same computer, credentials and temp directory; every job must finish with the
-right sum, and the server must see polls as job-list requests (one per poll cycle of a worker), never
-one request per job.
+right sum, and (where the demo server counts requests) the server must see polls as job-list requests
+(one per poll cycle of a worker), never one request per job.
 """
 
 from __future__ import annotations
@@ -92,12 +92,12 @@ def _await_all(nodes: list[orm.CalcJobNode], daemon: t.Any) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.demo_only
 def test_twenty_calcjobs_through_two_daemon_workers(
     daemon: t.Any, daemon_code: orm.InstalledCode, firecrest_server: t.Any
 ) -> None:
     options = {'resources': {'num_machines': 1}, 'max_wallclock_seconds': 120}
-    firecrest_server.reset_counters()
+    if firecrest_server.is_demo:
+        firecrest_server.reset_counters()
     started = time.monotonic()
     nodes = [
         submit(
@@ -111,11 +111,13 @@ def test_twenty_calcjobs_through_two_daemon_workers(
     ]
     _await_all(nodes, daemon)
     elapsed = time.monotonic() - started
-    counters = firecrest_server.counters()
 
     failed = {node.pk: (node.exit_status, node.exit_message) for node in nodes if not node.is_finished_ok}
     assert not failed, failed
     assert [node.outputs.sum.value for node in nodes] == [i + 100 for i in range(NUM_JOBS)]
+    if not firecrest_server.is_demo:
+        return  # request counters exist only on the demo server
+    counters = firecrest_server.counters()
     assert counters[SUBMIT] == NUM_JOBS, counters
     assert counters.get(ONE_JOB, 0) == NUM_JOBS, (
         f'a job is asked for by id only for its detailed info: {counters}'
