@@ -63,6 +63,31 @@ def test_a_staged_transfer_reports_increasing_bytes_up_to_the_file_size(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize('direction', ['puttree', 'gettree'])
+def test_a_staged_tree_archive_reports_increasing_bytes_up_to_its_size(
+    with_transport, remote_dir, local_dir: Path, progress_log, direction: str
+) -> None:
+    """Random content does not compress: the archive of the tree is above the threshold."""
+    (local_dir / 'tree' / 'sub').mkdir(parents=True)
+    (local_dir / 'tree' / 'a.bin').write_bytes(os.urandom(400_000))
+    (local_dir / 'tree' / 'sub' / 'b.bin').write_bytes(os.urandom(400_000))
+    remote = str(remote_dir / 'tree')
+
+    async def scenario(t: FirecrestTransport) -> None:
+        await t.puttree_async(local_dir / 'tree', remote)
+        if direction == 'gettree':
+            progress_log.clear()
+            await t.gettree_async(remote, local_dir / 'back')
+
+    with_transport(scenario, small_file_size_mb=0.05)
+    reports = [(int(moved), int(total)) for moved, total in matches(progress_log, BYTES)]
+    moved = [m for m, _ in reports]
+    assert len({total for _, total in reports}) == 1
+    assert moved == sorted(set(moved))
+    assert moved[-1] == reports[0][1] > 800_000
+
+
+@pytest.mark.slow
 def test_a_staged_upload_reports_the_state_of_its_transfer_job(
     with_transport, remote_dir, local_dir: Path, progress_log
 ) -> None:
