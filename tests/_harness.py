@@ -297,7 +297,10 @@ class RemoteFiles:
         """Create a directory (and its parents), with ``mode`` if given."""
         self._client.mkdir(self._system, str(path), create_parents=True)
         if mode is not None:
-            self._client.chmod(self._system, str(path), f'{mode:o}')
+            self.chmod(path, mode)
+
+    def chmod(self, path: Any, mode: int) -> None:
+        self._client.chmod(self._system, str(path), f'{mode:o}')
 
     def exists(self, path: Any) -> bool:
         """Whether ``path`` exists (a dangling link exists)."""

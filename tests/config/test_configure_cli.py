@@ -420,29 +420,41 @@ def test_options_can_come_from_a_yaml_file(
 
 
 def test_temp_directory_that_cannot_be_written_is_refused(
-    h5_configure: Configure, demo_only: Any, client_secret_file: str
+    h5_configure: Configure,
+    firecrest_server: Any,
+    remote_dir: Any,
+    remote_files: Any,
+    client_secret_file: str,
 ) -> None:
-    read_only = Path(demo_only.config['scratch']) / f'h5-read-only-{uuid.uuid4().hex[:8]}'
-    read_only.mkdir(mode=0o555)
-    result = h5_configure(
-        '-n', *_options(demo_only.config, client_secret_file, temp_directory=str(read_only))
-    )
+    """The server runs as its (non-root) user, so a directory without write permission refuses uploads."""
+    read_only = remote_dir / 'read-only'
+    remote_files.mkdir(read_only, mode=0o555)
+    try:
+        result = h5_configure(
+            '-n', *_options(firecrest_server.config, client_secret_file, temp_directory=str(read_only))
+        )
+    finally:
+        remote_files.chmod(read_only, 0o755)  # removable with the test's directory
     assert result.exit_code != 0
     assert f"Invalid value for '--temp-directory': Cannot write in {read_only} on " in result.output
     assert 'Permission denied' in result.output
 
 
 def test_the_write_check_leaves_the_temp_directory_as_it_was(
-    h5_configure: Configure, demo_only: Any, client_secret_file: str
+    h5_configure: Configure,
+    firecrest_server: Any,
+    remote_dir: Any,
+    remote_files: Any,
+    client_secret_file: str,
 ) -> None:
-    temp_directory = Path(demo_only.config['scratch']) / f'h5-temp-{uuid.uuid4().hex[:8]}'
-    temp_directory.mkdir()
-    (temp_directory / 'kept.txt').write_text('kept')
+    temp_directory = remote_dir / 'temp'
+    remote_files.mkdir(temp_directory)
+    remote_files.write(temp_directory / 'kept.txt', 'kept')
     result = h5_configure(
-        '-n', *_options(demo_only.config, client_secret_file, temp_directory=str(temp_directory))
+        '-n', *_options(firecrest_server.config, client_secret_file, temp_directory=str(temp_directory))
     )
     assert result.exit_code == 0, result.output
-    assert [path.name for path in temp_directory.iterdir()] == ['kept.txt']
+    assert remote_files.names(temp_directory) == ['kept.txt']
 
 
 def test_refused_credentials_ask_for_the_client_id_and_secret_again(
