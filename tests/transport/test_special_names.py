@@ -61,14 +61,14 @@ def test_odd_names_inside_trees_round_trip(with_transport, remote_dir, local_dir
     ids=['putfile', 'getfile', 'listdir', 'remove'],
 )
 def test_a_single_quote_in_a_remote_path_is_refused_before_any_request(
-    with_transport, counted, remote_dir, local_dir, call
+    with_transport, counted_if_demo, remote_dir, local_dir, call
 ) -> None:
     (local_dir / 'in').write_text('x')
 
-    async def scenario(t: FirecrestTransport) -> dict[str, int]:
-        counted()
+    async def scenario(t: FirecrestTransport) -> dict[str, int] | None:
+        counted_if_demo()
         with pytest.raises(ValueError, match=r'single quote \(\'\)'):
             await call(t, remote_dir, local_dir)
-        return counted()
+        return counted_if_demo()
 
-    assert with_transport(scenario) == {}
+    assert with_transport(scenario) in ({}, None)
