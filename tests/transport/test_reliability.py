@@ -126,8 +126,10 @@ def test_a_staged_upload_that_cannot_be_verified_is_removed(
     assert not Path(str(remote_dir / 'big')).exists()
 
 
-def test_failed_transfers_release_their_concurrency_slot(with_transport, remote_dir, local_dir: Path) -> None:
-    Path(str(remote_dir / 'present')).write_text('p')
+def test_failed_transfers_release_their_concurrency_slot(
+    with_transport, remote_dir, remote_files, local_dir: Path
+) -> None:
+    remote_files.write(remote_dir / 'present', 'p')
 
     async def scenario(t: FirecrestTransport) -> None:
         for _ in range(3):
