@@ -526,10 +526,12 @@ def _check_removable(path: str) -> None:
     st = os.lstat(path)
     if not stat.S_ISDIR(st.st_mode):
         return
+    entries = os.listdir(path)
+    if not entries:
+        return  # an empty directory goes with its parent's write permission alone, as rmdir(2) says
     if not allowed(st, READ | WRITE | EXECUTE):
-        entries = os.listdir(path) if allowed(st, READ) else []
-        raise _denied(os.path.join(path, entries[0]) if entries else path)
-    for name in os.listdir(path):
+        raise _denied(os.path.join(path, entries[0]) if allowed(st, READ) else path)
+    for name in entries:
         _check_removable(os.path.join(path, name))
 
 

@@ -343,6 +343,19 @@ def test_rm_needs_write_permission_on_the_directory(ops: Ops, demo_settings: Dem
     assert (locked / 'f').exists()
 
 
+@pytest.mark.parametrize(('with_entry', 'status'), [(False, 204), (True, 403)])
+def test_rm_of_a_read_only_directory_needs_write_permission_only_for_its_entries(
+    with_entry: bool, status: int, ops: Ops, demo_settings: DemoSettings
+) -> None:
+    read_only = demo_settings.home / 'read-only'
+    read_only.mkdir()
+    if with_entry:
+        (read_only / 'f').write_text('x')
+    read_only.chmod(0o555)
+    assert ops('DELETE', 'rm', params={'path': str(read_only)}).status_code == status
+    assert read_only.exists() is with_entry
+
+
 def test_recursive_dereferenced_ls_stops_at_a_link_loop(ops: Ops, demo_settings: DemoSettings) -> None:
     (demo_settings.home / 'loop').mkdir()
     (demo_settings.home / 'loop' / 'back').symlink_to(demo_settings.home / 'loop')
