@@ -311,7 +311,10 @@ class Transfers:
     async def _upload_staged(
         self, local: Path, directory: str, name: str, size: int, label: str | None = None
     ) -> None:
-        """Upload through object storage and verify; on failure remove what was written.
+        """Upload through object storage and verify; on failure remove the regular file it may have written.
+
+        A directory at ``remote`` is never removed (the server's ``rm`` is recursive): the upload into
+        it fails and the directory stays as it was.
 
         :param label: what the progress reports call the upload (default: ``Upload of <local> to <remote>``).
         """
@@ -326,7 +329,7 @@ class Transfers:
                 await self._api.upload(self._system, local, directory, name, account=self._client.account)
             await self._verify(remote, local, size)
         except BaseException:
-            await self._remove_quietly(remote)
+            await asyncio.shield(self._remove_file_quietly(remote))
             raise
         self._logger.info('Uploaded %s in %.1f s', remote, time.monotonic() - started)
 
@@ -462,14 +465,27 @@ class Transfers:
         try:
             with translate_errors(path):
                 return await operation()
-        except FileNotFoundError:
-            if self._temp_ready:
+        except FileNotFoundError as exc:
+            if self._temp_ready or not _is_within(exc.filename, self._client.config.temp_directory):
                 raise
         with translate_errors(self._client.config.temp_directory):
             await self._api.mkdir(self._system, self._client.config.temp_directory, create_parents=True)
         self._temp_ready = True
         with translate_errors(path):
             return await operation()
+
+    async def _remove_file_quietly(self, path: str) -> None:
+        """Remove ``path`` if it is a regular file (never a directory or what a link points to).
+
+        ``ls`` of a file answers one entry named by the full path; of a directory, its entries.
+        """
+        try:
+            with translate_errors(path):
+                entries = await self._api.list_files(self._system, path)
+        except OSError:
+            return
+        if [(entry['name'], entry['type']) for entry in entries] == [(path, '-')]:
+            await self._remove_quietly(path)
 
     async def _remove_quietly(self, path: str) -> None:
         """Remove a server path, ignoring a missing one; other errors are logged, not raised."""
@@ -480,6 +496,14 @@ class Transfers:
             pass
         except OSError as exc:
             self._logger.warning('Could not remove the temporary file %s on the server: %s', path, exc)
+
+
+def _is_within(path: object, directory: str) -> bool:
+    """Whether ``path`` (an error's filename, perhaps None) is ``directory`` or inside it."""
+    if not isinstance(path, str):
+        return True  # no path named: the temp directory may be what is missing
+    directory = directory.rstrip('/')
+    return path == directory or path.startswith(directory + '/')
 
 
 def _archive_root_is_dir(archive: Path) -> bool:

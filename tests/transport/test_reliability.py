@@ -126,6 +126,23 @@ def test_a_staged_upload_that_cannot_be_verified_is_removed(
     assert not Path(str(remote_dir / 'big')).exists()
 
 
+@pytest.mark.slow
+def test_a_failed_staged_upload_onto_a_directory_leaves_the_directory_intact(
+    with_transport, remote_dir, local_dir: Path
+) -> None:
+    (local_dir / 'keep.txt').write_text('keep')
+    (local_dir / 'big').write_bytes(os.urandom(50_000))
+
+    async def scenario(t: FirecrestTransport) -> list[str]:
+        await t.makedirs_async(remote_dir / 'precious')
+        await t.putfile_async(local_dir / 'keep.txt', remote_dir / 'precious' / 'keep.txt')
+        with pytest.raises(OSError):
+            await t.putfile_async(local_dir / 'big', remote_dir / 'precious')
+        return await t.listdir_async(remote_dir / 'precious')
+
+    assert with_transport(scenario, small_file_size_mb=0.01) == ['keep.txt']
+
+
 def test_failed_transfers_release_their_concurrency_slot(
     with_transport, remote_dir, remote_files, local_dir: Path
 ) -> None:
