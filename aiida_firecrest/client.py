@@ -74,7 +74,10 @@ LOGGER = logging.getLogger(__name__)
 #: Requests with these methods may be sent again after a server error or a lost connection.
 IDEMPOTENT_METHODS = frozenset({'GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE'})
 #: POST endpoints whose repetition has the same effect as one call (they overwrite their target).
-IDEMPOTENT_POST_SUFFIXES = ('/ops/upload', '/ops/compress', '/ops/extract', '/oauth2/token', '/token')
+IDEMPOTENT_POST_SUFFIXES = ('/ops/upload', '/oauth2/token', '/token')
+#: POST endpoints that may be repeated once the server has answered (its command is over), but not
+#: after a lost connection or a timeout, when a first ``tar`` may still be writing the same archive.
+REPEATABLE_AFTER_ANSWER_SUFFIXES = ('/ops/compress', '/ops/extract')
 #: Statuses worth a retry for an idempotent request: the server may succeed next time.
 TRANSIENT_STATUSES = frozenset({500, 502, 503, 504})
 #: Messages of FirecREST 500s that repeat on every try: a failed remote command ("Is a directory",
@@ -153,7 +156,8 @@ class RetryingTransport(httpx.AsyncBaseTransport):
       ``Retry-After`` (capped);
     * a connection that could not be established: retried for any request;
     * 5xx, a dropped connection, a read timeout: retried only for idempotent requests
-      (:func:`is_idempotent`) whose body can be sent again;
+      (:func:`is_idempotent`) whose body can be sent again; server-side ``compress`` / ``extract``
+      are retried after a 5xx answer only (never while a first ``tar`` may still be running);
     * 401 for an expired token (clock skew): retried once with a new token.
 
     A retried request carries a fresh ``Authorization`` header, so that a long series of retries never
@@ -180,6 +184,7 @@ class RetryingTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         replayable = await _make_replayable(request)
         retry_on_failure = replayable and is_idempotent(request)
+        retry_on_answer = retry_on_failure or (replayable and _repeatable_after_answer(request))
         auth = self._auth if 'authorization' in request.headers else None
         attempt = 0
         reauthorized = False
@@ -206,7 +211,7 @@ class RetryingTransport(httpx.AsyncBaseTransport):
                     await response.aclose()
                     attempt += 1
                     continue
-                retry = response.status_code == 429 or (retry_on_failure and await is_transient(response))
+                retry = response.status_code == 429 or (retry_on_answer and await is_transient(response))
                 if not retry or attempt >= self._policy.max_retries:
                     return response
                 reason = f'status {response.status_code}'
@@ -244,6 +249,11 @@ async def is_transient(response: httpx.Response) -> bool:
         return True
     await response.aread()
     return not any(message in response.text for message in DETERMINISTIC_MESSAGES)
+
+
+def _repeatable_after_answer(request: httpx.Request) -> bool:
+    path = request.url.path.rstrip('/')
+    return request.method == 'POST' and path.endswith(REPEATABLE_AFTER_ANSWER_SUFFIXES)
 
 
 async def _make_replayable(request: httpx.Request) -> bool:
@@ -681,8 +691,11 @@ def to_os_error(exc: BaseException, path: str | None = None) -> OSError:
         return connection_error(exc)
     if isinstance(exc, TransferJobError):
         return os_error(errno_for(0, exc.error_log), str(exc), path)
-    if isinstance(exc, (TransferJobFailedException, MultipartUploadException, JobTimeoutException)):
-        return os_error(errno.EIO, f'FirecREST transfer failed: {exc}', path)
+    if isinstance(exc, MultipartUploadException):
+        detail = without_urls(getattr(exc, '_msg', None) or 'the upload to object storage failed')
+        return os_error(errno.EIO, f'FirecREST transfer failed: {detail}', path)
+    if isinstance(exc, (TransferJobFailedException, JobTimeoutException)):
+        return os_error(errno.EIO, f'FirecREST transfer failed: {without_urls(str(exc))}', path)
     if isinstance(exc, OSError):
         return exc
     return os_error(errno.EIO, f'FirecREST error: {exc}', path)
@@ -712,6 +725,9 @@ async def answer_problem(
     return None
 
 
+_URL = re.compile(r'https?://[^\s\'"),]+')
+#: Errors whose text may contain presigned object-storage URLs: translated without their cause.
+CARRYING_PRESIGNED_URLS = (httpx.HTTPStatusError, MultipartUploadException, TransferJobFailedException)
 #: The exceptions :func:`translate_errors` converts.
 TRANSLATED = (
     TransferJobError,
@@ -731,8 +747,15 @@ def translate_errors(path: str | None = None) -> Iterator[None]:
     """
     try:
         yield
+    except CARRYING_PRESIGNED_URLS as exc:
+        raise to_os_error(exc, path) from None  # the cause's text holds presigned URLs: credentials
     except TRANSLATED as exc:
         raise to_os_error(exc, path) from exc
+
+
+def without_urls(text: str) -> str:
+    """``text`` with every URL replaced: presigned object-storage URLs work as short-lived credentials."""
+    return _URL.sub('<URL>', text)
 
 
 def status_of(exc: BaseException) -> int | None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import errno
 import json
+import traceback
 from typing import Any
 
 import httpx
 import pytest
-from firecrest.FirecrestException import UnexpectedStatusException
+from firecrest.FirecrestException import MultipartUploadException, UnexpectedStatusException
 
 from aiida_firecrest.client import (
     ClientCredentialsAuth,
@@ -340,3 +341,24 @@ def test_retries_carry_a_fresh_authorization_header() -> None:
     client = httpx.AsyncClient(transport=transport)
     asyncio.run(client.get('http://f/status/systems', headers={'Authorization': 'Bearer t1'}))
     assert seen == ['Bearer t1', 'Bearer t2', 'Bearer t3']
+
+
+SIGNED_URL = 'http://127.0.0.1:9000/bucket/f?X-Amz-Signature=SECRETSIGNATURE&partNumber=1'
+
+
+@pytest.mark.parametrize(
+    'error',
+    [
+        MultipartUploadException({'partsUploadUrls': [SIGNED_URL]}, f'Failed part 1 to {SIGNED_URL}'),
+        httpx.HTTPStatusError(
+            f'Client error for url {SIGNED_URL}',
+            request=httpx.Request('GET', SIGNED_URL),
+            response=httpx.Response(403, request=httpx.Request('GET', SIGNED_URL)),
+        ),
+    ],
+)
+def test_presigned_urls_stay_out_of_translated_errors(error: Exception) -> None:
+    with pytest.raises(OSError) as info, translate_errors('/remote/file'):
+        raise error
+    assert 'SECRETSIGNATURE' not in ''.join(traceback.format_exception(info.value))
+    assert '/remote/file' in str(info.value)
