@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from aiida_firecrest.demo.launcher import WORK_DIRECTORIES, connection_details
 from aiida_firecrest.demo.settings import DemoSettings
 
 if TYPE_CHECKING:
@@ -179,7 +180,7 @@ class InProcessDemo(httpx.ASGITransport):
         super().__init__(app=create_app(settings))
         self.settings = settings
         self._started = False
-        for name in ('aiida-tmp', 'aiida-work'):
+        for name in WORK_DIRECTORIES:
             (settings.scratch / name).mkdir(parents=True, exist_ok=True)
 
     @property
@@ -190,19 +191,7 @@ class InProcessDemo(httpx.ASGITransport):
     @property
     def config(self) -> dict[str, Any]:
         """Connection details in the ``--config-out`` format, with :data:`ASGI_URL` as the server."""
-        scratch = self.settings.scratch
-        return {
-            'url': ASGI_URL,
-            'token_uri': f'{ASGI_URL}/oauth2/token',
-            'client_id': self.settings.client_id,
-            'client_secret': self.settings.client_secret,
-            'compute_resource': self.settings.system_name,
-            'temp_directory': str(scratch / 'aiida-tmp'),
-            'workdir': str(scratch / 'aiida-work'),
-            'billing_account': self.settings.account,
-            'home': str(self.settings.home),
-            'max_ops_file_size': self.settings.max_ops_file_size,
-        }
+        return connection_details(self.settings, ASGI_URL)
 
     def counters(self) -> dict[str, int]:
         return dict(self.state.counters)
