@@ -329,3 +329,31 @@ class RemoteFiles:
 
     def read_text(self, path: Any) -> str:
         return self.mirror(path).read_text()
+
+
+def store_firecrest_computer(
+    label: str,
+    hostname: str,
+    workdir: str,
+    transport_params: dict[str, Any],
+    poll_interval: float,
+    description: str = '',
+) -> Any:
+    """A stored ``orm.Computer`` with transport and scheduler ``firecrest``, configured in the loaded profile.
+
+    Jobs are polled every ``poll_interval`` seconds and the transport may be opened again at once.
+    """
+    from aiida import orm
+
+    computer = orm.Computer(
+        label=label,
+        hostname=hostname,
+        description=description,
+        transport_type='firecrest',
+        scheduler_type='firecrest',
+        workdir=workdir,
+    ).store()
+    computer.set_minimum_job_poll_interval(poll_interval)
+    computer.set_default_mpiprocs_per_machine(1)
+    computer.configure(safe_interval=0, **transport_params)
+    return computer

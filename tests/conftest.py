@@ -58,6 +58,7 @@ from tests._harness import (
     dir_name_for,
     docker_engine_problem,
     load_server_config,
+    store_firecrest_computer,
 )
 
 if TYPE_CHECKING:
@@ -369,20 +370,12 @@ def firecrest_computer(
     Its work directory is this test's ``remote_dir``; jobs are polled every :data:`MIN_POLL_INTERVAL` seconds
     and the transport may be opened again at once (safe interval 0).
     """
-    from aiida import orm
-
-    computer = orm.Computer(
-        label=f'firecrest-{remote_dir.name}',
-        hostname=urlparse(firecrest_server.config['url']).hostname or 'localhost',
-        description=f'FirecREST test computer on {firecrest_server.description}',
-        transport_type='firecrest',
-        scheduler_type='firecrest',
-        workdir=str(remote_dir),
-    ).store()
-    computer.set_minimum_job_poll_interval(MIN_POLL_INTERVAL)
-    computer.set_default_mpiprocs_per_machine(1)
-    computer.configure(safe_interval=0, **transport_params)
-    return computer
+    hostname = urlparse(firecrest_server.config['url']).hostname or 'localhost'
+    label = f'firecrest-{remote_dir.name}'
+    description = f'FirecREST test computer on {firecrest_server.description}'
+    return store_firecrest_computer(
+        label, hostname, str(remote_dir), transport_params, MIN_POLL_INTERVAL, description
+    )
 
 
 # ---------------------------------------------------------------------------------------------- fast tier

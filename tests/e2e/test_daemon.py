@@ -19,6 +19,8 @@ from aiida import orm
 from aiida.calculations.arithmetic.add import ArithmeticAddCalculation
 from aiida.engine import submit
 
+from tests._harness import store_firecrest_computer
+
 NUM_JOBS = 20
 NUM_WORKERS = 2
 POLL_INTERVAL = 1.0
@@ -66,16 +68,8 @@ def daemon_code(
     daemon: t.Any, firecrest_server: t.Any, transport_params: dict[str, t.Any], remote_dir: PurePosixPath
 ) -> orm.InstalledCode:
     """``/bin/bash`` on a ``firecrest`` computer of the ZeroMQ profile, working in ``remote_dir``."""
-    computer = orm.Computer(
-        label=f'daemon-{remote_dir.name}',
-        hostname='localhost',
-        transport_type='firecrest',
-        scheduler_type='firecrest',
-        workdir=str(remote_dir),
-    ).store()
-    computer.set_minimum_job_poll_interval(POLL_INTERVAL)
-    computer.set_default_mpiprocs_per_machine(1)
-    computer.configure(safe_interval=0, **transport_params)
+    label = f'daemon-{remote_dir.name}'
+    computer = store_firecrest_computer(label, 'localhost', str(remote_dir), transport_params, POLL_INTERVAL)
     return orm.InstalledCode(computer=computer, filepath_executable='/bin/bash', label='bash').store()
 
 
