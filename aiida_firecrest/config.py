@@ -62,6 +62,13 @@ __all__ = ('AUTH_OPTIONS', 'TransportConfig', 'resolve_secret')
 MB = 1024 * 1024
 TEMP_DIRECTORY_NAME = 'aiida_firecrest_tmp'
 _META_KEY = 'aiida_firecrest.configure'
+#: Why a secret given as a value (not at the prompt) is refused: a command line is seen by ``ps``, kept in
+#: the shell's history and written by verdi into ``<AiiDA config dir>/access/<profile>/<pid>.pid``.
+LITERAL_SECRET_REFUSED = (
+    'a secret given on the command line or in an options file is seen by other users (ps, shell history, '
+    "verdi's process files): give the path of a file holding it (chmod 600) or env:VARIABLE, "
+    'or leave the option out to type it at the prompt'
+)
 
 
 # --- the state of one `verdi computer configure` run
@@ -119,12 +126,14 @@ def _run_of(ctx: click.Context) -> _Run:
     run = ctx.meta.get(_META_KEY)
     if run is None:
         run = ctx.meta[_META_KEY] = _Run()
-        ctx.call_on_close(lambda: _finish(ctx, run))
+        # The root context is closed also when parsing fails (this command's own context is not then).
+        ctx.find_root().call_on_close(lambda: _finish(ctx, run))
     return run
 
 
 def _finish(ctx: click.Context, run: _Run) -> None:
-    """At the end of the command: advise on the computer's work directory, close the connections.
+    """At the end of the command: remove a typed secret's file that the configuration did not keep (the
+    command failed or was interrupted), advise on the computer's work directory, close the connections.
 
     The computer argument is processed after the options given on the command line, so this is the one place
     where both the computer and the server's answers are known.
@@ -132,6 +141,10 @@ def _finish(ctx: click.Context, run: _Run) -> None:
     if run.probe is not None:
         run.probe.close()
     computer = ctx.params.get('computer')
+    if run.stored_secret_file is not None and not _stores_secret_file(
+        computer, ctx.params.get('user'), run.stored_secret_file
+    ):
+        _forget_stored_secret(run)
     complete = all(name in ctx.params for name, _ in AUTH_OPTIONS)
     if computer is None or run.checked_system is None or not complete:
         return
@@ -139,6 +152,23 @@ def _finish(ctx: click.Context, run: _Run) -> None:
     warning = work_directory_warning(computer.get_workdir(), username, system) if username else None
     if warning:
         _echo('warning', warning)
+
+
+def _stores_secret_file(computer: Any, user: Any, path: Path) -> bool:
+    """Whether the computer's configuration for ``user`` (default: the default user) refers to ``path``.
+
+    A configure that failed after the secret was typed never stored the reference: its file is removed.
+    """
+    if computer is None:
+        return False
+    from aiida import orm
+    from aiida.common.exceptions import NotExistent
+
+    try:
+        stored = computer.get_authinfo(user or orm.User.collection.get_default()).get_auth_params()
+    except NotExistent:
+        return False
+    return stored.get('client_secret') == str(path)
 
 
 def _is_interactive(ctx: click.Context) -> bool:
@@ -272,6 +302,8 @@ def _local_secret(ctx: click.Context, value: str | None) -> str | None:
             if warning:
                 _echo('warning', warning)
             return str(path)
+        if not _is_prompted(ctx, 'client_secret'):
+            raise click.BadParameter(LITERAL_SECRET_REFUSED)
         run.secret = value
         path = secrets.store_secret(value, hint=str(ctx.params.get('client_id') or 'client'))
     except secrets.SecretError as exc:

@@ -179,7 +179,9 @@ def test_configure_show_prints_the_reference_not_the_secret(
 ) -> None:
     from aiida.cmdline.commands.cmd_computer import computer_config_show
 
-    h5_configure('-n', *_options(firecrest_server.config, h5_secret))
+    config = firecrest_server.config
+    answers = [config['url'], config['token_uri'], config['client_id'], h5_secret] + [''] * 10
+    assert h5_configure(input='\n'.join(answers) + '\n').exit_code == 0
     shown = CliRunner().invoke(computer_config_show, [h5_computer.label])
     assert shown.exit_code == 0, shown.output
     assert _auth_params(h5_computer)['client_secret'] in shown.output
@@ -479,3 +481,36 @@ def test_unreachable_server_can_be_kept_interactively(
     assert result.exit_code == 0, result.output
     params = _auth_params(h5_computer)
     assert (params['url'], params['compute_resource']) == (h5_closed_port_url, 'daint')
+
+
+def _stored_secret_files() -> set[Path]:
+    from aiida_firecrest.secrets import secrets_directory
+
+    directory = secrets_directory()
+    return set(directory.iterdir()) if directory.is_dir() else set()
+
+
+@pytest.mark.parametrize('mode', [('-n',), ()], ids=['non-interactive', 'interactive'])
+def test_a_secret_given_as_an_option_value_is_refused_with_how_to_pass_it(
+    mode: tuple[str, ...], h5_configure: Configure, firecrest_server: Any, h5_secret: str
+) -> None:
+    before = _stored_secret_files()
+    result = h5_configure(*mode, *_options(firecrest_server.config, h5_secret), input='\n' * 10)
+    assert result.exit_code != 0
+    assert "Invalid value for '--client-secret'" in result.output
+    assert 'env:VARIABLE' in result.output
+    assert h5_secret not in result.output
+    assert _stored_secret_files() == before
+
+
+def test_a_typed_secret_is_not_left_behind_when_the_configuration_is_interrupted(
+    h5_configure: Configure, firecrest_server: Any, h5_secret: str
+) -> None:
+    config = firecrest_server.config
+    before = _stored_secret_files()
+    # the answers stop after the secret: the next prompt meets the end of input and the command aborts
+    answers = [config['url'], config['token_uri'], config['client_id'], h5_secret]
+    result = h5_configure(input='\n'.join(answers))
+    assert result.exit_code != 0
+    assert 'Stored the client secret in' in result.output
+    assert _stored_secret_files() == before
