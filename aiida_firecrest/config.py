@@ -8,7 +8,8 @@ How the options are checked
 ---------------------------
 
 Each option's ``callback`` first checks the value on its own (a URL is a URL, a number is positive).
-Checks that need the server run as soon as the values they depend on are known, in this order:
+Checks that need the server run as soon as the computer (so that nothing is created on the server for a
+computer that does not exist) and the values they depend on are known, in this order:
 
 * ``url``: the server answers (``GET /status/liveness/``), its TLS certificate is valid;
 * ``token_uri``: it is an OAuth2 token endpoint (a request with a made-up client gets an OAuth2 error);
@@ -128,7 +129,69 @@ def _run_of(ctx: click.Context) -> _Run:
         run = ctx.meta[_META_KEY] = _Run()
         # The root context is closed also when parsing fails (this command's own context is not then).
         ctx.find_root().call_on_close(lambda: _finish(ctx, run))
+        _follow_the_computer_argument(ctx)
     return run
+
+
+def _follow_the_computer_argument(ctx: click.Context) -> None:
+    """Run the server checks once the computer is known, and explain a label that was read as a UUID.
+
+    click processes a command's arguments after the options given on its command line, so without this the
+    checks (which create the temporary directory on the server) would run for a computer that may not
+    exist. aiida-core builds the command, so the hook goes on its ``computer`` argument here, at the first
+    option processed; with no option on the command line the computer comes first anyway.
+    """
+    for param in ctx.command.params:
+        if param.name != 'computer' or isinstance(param.type, _ComputerType):
+            continue
+        param.type = _ComputerType(param.type)
+        param.callback = _then_run_checks(param.callback)
+
+
+def _then_run_checks(
+    resolve: Callable[[click.Context, click.Parameter, Any], Any] | None,
+) -> Callable[[click.Context, click.Parameter, Any], Any]:
+    """The computer argument's callback ``resolve``, followed by the server checks that waited for it."""
+
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        computer = resolve(ctx, param, value) if resolve is not None else value
+        _run_ready_checks(ctx, {**ctx.params, 'computer': computer}, 'computer')
+        return computer
+
+    return callback
+
+
+class _ComputerType(click.ParamType):
+    """aiida-core's computer parameter type, with a hint when a label was taken for the start of a UUID."""
+
+    def __init__(self, inner: click.ParamType) -> None:
+        self.inner = inner
+        self.name = inner.name
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        try:
+            return self.inner.convert(value, param, ctx)
+        except click.BadParameter as exc:
+            if isinstance(value, str) and _looks_like_a_uuid_prefix(value):
+                exc.message = (
+                    f'{value!r} was read as the beginning of a UUID (it looks hexadecimal) and no computer '
+                    f'has such a UUID; to name a computer by its label {value!r}, write {value + "!"!r}'
+                )
+            raise
+
+
+def _looks_like_a_uuid_prefix(value: str) -> bool:
+    """Whether aiida-core reads the identifier ``value`` as (the start of) a UUID, as its loaders decide."""
+    try:
+        int(value)
+        return False
+    except ValueError:
+        pass
+    try:
+        int(value.replace('-', ''), 16)
+    except ValueError:
+        return False
+    return True
 
 
 def _finish(ctx: click.Context, run: _Run) -> None:
@@ -253,7 +316,8 @@ def _callback(
         run = _run_of(ctx)
         run.pending = [pending for pending in run.pending if pending.name != param.name]
         if check is not None and value is not None and not run.offline:
-            run.pending.append(_Pending(param.name, value, check, (*needs, param.name), needs_session))
+            needed = ('computer', *needs, param.name)
+            run.pending.append(_Pending(param.name, value, check, needed, needs_session))
         _run_ready_checks(ctx, {**ctx.params, param.name: value}, param.name)
         return value
 

@@ -514,3 +514,51 @@ def test_a_typed_secret_is_not_left_behind_when_the_configuration_is_interrupted
     assert result.exit_code != 0
     assert 'Stored the client secret in' in result.output
     assert _stored_secret_files() == before
+
+
+@pytest.fixture
+def h5_hex_computer(firecrest_server: Any) -> Any:
+    """A stored computer whose label aiida-core reads as the beginning of a UUID (as a label ``fc`` is)."""
+    from aiida import orm
+
+    return orm.Computer(
+        label=f'fc{uuid.uuid4().hex[:6]}',
+        hostname='localhost',
+        transport_type='firecrest',
+        scheduler_type='firecrest',
+        workdir=firecrest_server.config['workdir'],
+    ).store()
+
+
+def test_a_label_read_as_a_uuid_fails_in_one_line_before_any_server_check(
+    h5_configure: Configure,
+    h5_hex_computer: Any,
+    firecrest_server: Any,
+    remote_dir: Any,
+    remote_files: Any,
+    client_secret_file: str,
+) -> None:
+    from aiida.cmdline.commands.cmd_computer import computer_configure
+
+    label = h5_hex_computer.label
+    temp_directory = remote_dir / 'temp'
+    options = _options(firecrest_server.config, client_secret_file, temp_directory=str(temp_directory))
+    result = CliRunner().invoke(computer_configure, ['firecrest', label, '-n', *options])
+    assert result.exit_code != 0
+    assert f"'{label}' was read as the beginning of a UUID" in result.output
+    assert f"write '{label}!'" in result.output
+    assert 'Authenticated' not in result.output
+    assert not remote_files.exists(temp_directory)
+
+
+def test_a_label_marked_with_an_exclamation_mark_is_configured(
+    h5_hex_computer: Any, firecrest_server: Any, client_secret_file: str
+) -> None:
+    from aiida.cmdline.commands.cmd_computer import computer_configure
+
+    options = _options(firecrest_server.config, client_secret_file)
+    result = CliRunner().invoke(
+        computer_configure, ['firecrest', f'{h5_hex_computer.label}!', '-n', *options]
+    )
+    assert result.exit_code == 0, result.output
+    assert _auth_params(h5_hex_computer)['compute_resource'] == firecrest_server.config['compute_resource']
