@@ -528,6 +528,7 @@ def _short_text(response: httpx.Response) -> str:
 
 #: Remote-command error texts (the server forwards ``stderr``) and the errno they mean; first match wins.
 _MESSAGE_ERRNOS: tuple[tuple[str, int], ...] = (
+    ('file name too long', errno.ENAMETOOLONG),
     ('no such file or directory', errno.ENOENT),
     ('cannot stat', errno.ENOENT),
     ('permission denied', errno.EACCES),

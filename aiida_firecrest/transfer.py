@@ -55,8 +55,15 @@ BASE64_MARGIN = 0.7
 #: The threshold when the server does not publish ``max_ops_file_size`` (pyfirecrest's own default).
 DEFAULT_THRESHOLD = 1024 * 1024
 MIB = 1024 * 1024
-#: Characters the server cannot handle in a path given to it: it quotes its shell commands with them.
-FORBIDDEN_CHARACTERS = {"'": 'single quote'}
+#: Characters the server cannot handle in a path given to it, with what to do instead.
+FORBIDDEN_CHARACTERS = {
+    "'": (
+        "single quote (')",
+        'the server builds shell commands quoted with it. Rename the file, or move it inside a directory '
+        'that is transferred as a whole (a tree)',
+    ),
+    '\0': ('NUL character', 'no file name can contain it'),
+}
 
 T = TypeVar('T')
 
@@ -104,12 +111,10 @@ def check_remote_path(path: str) -> str:
 
     :raises ValueError: naming the character, if the path contains one the server cannot handle.
     """
-    for char, description in FORBIDDEN_CHARACTERS.items():
+    for char, (description, advice) in FORBIDDEN_CHARACTERS.items():
         if char in path:
             raise ValueError(
-                f'FirecREST cannot handle the {description} ({char}) in the remote path {path!r}: the server '
-                'builds shell commands quoted with it. Rename the file, or move it inside a directory '
-                'that is transferred as a whole (a tree).'
+                f'FirecREST cannot handle the {description} in the remote path {path!r}: {advice}.'
             )
     return path
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 import pytest
@@ -50,25 +51,52 @@ def test_odd_names_inside_trees_round_trip(with_transport, remote_dir, local_dir
     assert {p.name: p.read_text() for p in (local_dir / 'back').iterdir()} == {name: name for name in names}
 
 
+REFUSED_CHARACTERS = {'single-quote': ("'", r"single quote \('\)"), 'nul': ('\0', r'NUL character')}
+
+
 @pytest.mark.parametrize(
     'call',
     [
-        lambda t, d, local: t.putfile_async(local / 'in', f"{d}/it's.txt"),
-        lambda t, d, local: t.getfile_async(f"{d}/it's.txt", local / 'out'),
-        lambda t, d, local: t.listdir_async(f"{d}/o'clock"),
-        lambda t, d, local: t.remove_async(f"{d}/it's.txt"),
+        lambda t, d, local, c: t.putfile_async(local / 'in', f'{d}/it{c}s.txt'),
+        lambda t, d, local, c: t.getfile_async(f'{d}/it{c}s.txt', local / 'out'),
+        lambda t, d, local, c: t.listdir_async(f'{d}/o{c}clock'),
+        lambda t, d, local, c: t.remove_async(f'{d}/it{c}s.txt'),
     ],
     ids=['putfile', 'getfile', 'listdir', 'remove'],
 )
-def test_a_single_quote_in_a_remote_path_is_refused_before_any_request(
-    with_transport, counted_if_demo, remote_dir, local_dir, call
+@pytest.mark.parametrize('character', REFUSED_CHARACTERS.values(), ids=REFUSED_CHARACTERS.keys())
+def test_a_character_the_server_mishandles_is_refused_before_any_request(
+    with_transport, counted_if_demo, remote_dir, local_dir, call, character
 ) -> None:
+    char, description = character
     (local_dir / 'in').write_text('x')
 
     async def scenario(t: FirecrestTransport) -> dict[str, int] | None:
         counted_if_demo()
-        with pytest.raises(ValueError, match=r'single quote \(\'\)'):
-            await call(t, remote_dir, local_dir)
+        with pytest.raises(ValueError, match=description):
+            await call(t, remote_dir, local_dir, char)
         return counted_if_demo()
 
     assert with_transport(scenario) in ({}, None)
+
+
+@pytest.mark.parametrize(
+    'call',
+    [
+        lambda t, path, local: t.putfile_async(local / 'in', path),
+        lambda t, path, local: t.mkdir_async(path),
+    ],
+    ids=['putfile', 'mkdir'],
+)
+def test_a_name_too_long_for_the_server_raises_enametoolong(
+    with_transport, remote_dir, local_dir, call
+) -> None:
+    (local_dir / 'in').write_text('x')
+    path = f'{remote_dir}/{"x" * 300}'
+
+    async def scenario(t: FirecrestTransport) -> None:
+        with pytest.raises(OSError) as raised:
+            await call(t, path, local_dir)
+        assert raised.value.errno == errno.ENAMETOOLONG
+
+    with_transport(scenario)
