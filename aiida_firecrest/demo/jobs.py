@@ -6,7 +6,9 @@ in its working directory, in its own process group (so cancelling kills everythi
 or, for the S3 staging jobs, a coroutine of the server. Its life follows Slurm:
 ``PENDING`` (reason ``Priority``; ``JobHeldUser`` for ``--hold``, forever; ``Dependency``) ->
 ``RUNNING`` -> ``COMPLETED`` / ``FAILED`` (``exitCode``) / ``CANCELLED by <uid>`` / ``TIMEOUT``.
-Records have the shape of the real server's ``GET /compute/{system}/jobs/{id}`` (exchanges 40-54).
+Records have the shape of the real server's ``GET /compute/{system}/jobs/{id}`` (exchanges 40-54),
+including, for a while after a job that ran under a second ended, the placeholder record that
+Slurm's accounting shows for it (exchanges 60, 63, 65, 69-72).
 
 Deviation kept on purpose: ``--time`` is honoured to the second (Slurm rounds up to minutes),
 so that tests can watch a job time out quickly.
@@ -48,6 +50,10 @@ BASE_PRIORITY = 4294901760
 LAUNCH_FAILED_SIGNAL = 53
 """What the recorded Slurm reports when a job cannot start (missing or foreign working directory)."""
 FINISHED_OK = 'COMPLETED'
+QUICK_RUN_SECONDS = 1.0
+"""A job that ran shorter than this shows the placeholder record after it ended (recorded: 0 s runs)."""
+PLACEHOLDER = {'name': 'allocation', 'group': 'root', 'partition': '', 'workingDirectory': '', 'priority': 0}
+"""What the placeholder record says instead of the job's own values (its time limit is null too)."""
 
 SHORT_OPTIONS = {
     'o': 'output',
@@ -530,7 +536,28 @@ class JobRunner:
     # --- records ----------------------------------------------------------------------------
 
     def record(self, job: Job) -> dict[str, Any]:
-        """The job as ``GET /compute/{system}/jobs/{id}`` lists it."""
+        """The job as ``GET /compute/{system}/jobs/{id}`` lists it: its own record, or the placeholder.
+
+        For ``placeholder_record_for`` seconds after a job that ran under a second ended, the real
+        server's accounting may still lack the job's own record (it learnt of the batch step first).
+        It then shows a placeholder with the job's state, times and node but the name 'allocation',
+        group root, no partition, working directory nor time limit, and priority 0 (recordings 60,
+        63, 65, 69-72; the job's own record is back minutes later, recording 52).
+        """
+        record = self._own_record(job)
+        if self._shows_placeholder(job):
+            record.update(PLACEHOLDER, time={**record['time'], 'limit': None})
+        return record
+
+    def _shows_placeholder(self, job: Job) -> bool:
+        if job.start is None or job.end is None:
+            return False
+        return (
+            job.end - job.start < QUICK_RUN_SECONDS
+            and time.time() - job.end < self.settings.placeholder_record_for
+        )
+
+    def _own_record(self, job: Job) -> dict[str, Any]:
         spec, pending, started = job.spec, job.state == 'PENDING', job.start is not None
         nodes = '' if pending else (self.hostname if started else 'None assigned')
         return {

@@ -22,8 +22,8 @@ from aiida_firecrest.demo.jobs import (
 )
 from aiida_firecrest.demo.settings import DemoSettings
 
-from ..recordings import require_exchanges
-from ._replay import JOB_EXACT_KEYS, Replay
+from ..recordings import load_exchanges, require_exchanges
+from ._replay import JOB_EXACT_KEYS, Replay, is_placeholder
 
 require_exchanges()
 
@@ -165,6 +165,7 @@ def test_job_answers_404_while_not_found_switch_lasts(
 
 
 def test_script_path_submission_runs_the_file(demo_client: TestClient, demo_settings: DemoSettings) -> None:
+    demo_settings.placeholder_record_for = 0  # the job's own record, with the name this test checks
     script = demo_settings.scratch / 'job.sh'
     script.write_text('#!/bin/bash\necho from-file\n')
     body = {'job': {'scriptPath': str(script), 'workingDirectory': str(demo_settings.scratch)}}
@@ -172,6 +173,36 @@ def test_script_path_submission_runs_the_file(demo_client: TestClient, demo_sett
     job = _wait(demo_client, demo_settings, job_id)
     assert (job['name'], job['status']['state']) == ('job.sh', 'COMPLETED')
     assert (demo_settings.scratch / f'slurm-{job_id}.out').read_text() == 'from-file\n'
+
+
+def test_a_quick_job_shows_the_recorded_placeholder_after_it_ends(
+    demo_client: TestClient, demo_settings: DemoSettings, replay: Replay
+) -> None:
+    job_id = _submit(demo_client, demo_settings, '#!/bin/bash\ntrue\n', name='quick')
+    job = _wait(demo_client, demo_settings, job_id)
+    assert is_placeholder(job), job
+    (recorded,) = load_exchanges('60')['exchanges'][2]['response']['body']['jobs']
+    replay.names.job_ids[recorded['jobId']] = job_id
+    replay.conformance.check(recorded, job)
+
+
+def test_the_jobs_own_record_is_back_after_the_placeholder(
+    demo_client: TestClient, demo_settings: DemoSettings
+) -> None:
+    demo_settings.placeholder_record_for = 0.5
+    job_id = _submit(demo_client, demo_settings, '#!/bin/bash\ntrue\n', name='quick')
+    assert is_placeholder(_wait(demo_client, demo_settings, job_id))
+    time.sleep(0.6)
+    job = _wait(demo_client, demo_settings, job_id, timeout=0)
+    assert (job['name'], job['partition'], job['time']['limit']) == ('quick', 'normal', 3600)
+
+
+def test_a_job_that_ran_a_second_keeps_its_own_record_when_it_ends(
+    demo_client: TestClient, demo_settings: DemoSettings
+) -> None:
+    job_id = _submit(demo_client, demo_settings, '#!/bin/bash\nsleep 1.1\n', name='steady')
+    job = _wait(demo_client, demo_settings, job_id)
+    assert (job['status']['state'], job['name'], job['partition']) == ('COMPLETED', 'steady', 'normal')
 
 
 @pytest.mark.parametrize(
