@@ -54,6 +54,10 @@ QUICK_RUN_SECONDS = 1.0
 """A job that ran shorter than this shows the placeholder record after it ended (recorded: 0 s runs)."""
 PLACEHOLDER = {'name': 'allocation', 'group': 'root', 'partition': '', 'workingDirectory': '', 'priority': 0}
 """What the placeholder record says instead of the job's own values (its time limit is null too)."""
+HISTORY_SECONDS = {'1h': 3600, '8h': 8 * 3600, '24h': 24 * 3600, '3d': 3 * 86400, '7d': 7 * 86400}
+"""How far back the job list looks for finished jobs, per ``time_window`` (sacct ``--starttime``)."""
+LEGACY_HISTORY = '7d'
+"""What servers without ``time_window`` (before 2.5.7) list: the last 7 days."""
 
 SHORT_OPTIONS = {
     'o': 'output',
@@ -368,15 +372,26 @@ class JobRunner:
         job = self._jobs.get(int(job_id)) if job_id.isdigit() else None
         return job if job is not None and self._visible(job) else None
 
-    def jobs(self, name: str | None = None, account: str | None = None) -> list[Job]:
-        """All visible jobs, oldest first, optionally only those with this name and account."""
+    def jobs(
+        self, name: str | None = None, account: str | None = None, history: float | None = None
+    ) -> list[Job]:
+        """All visible jobs, oldest first, optionally only those with this name and account.
+
+        :param history: seconds; if given, only the jobs that had not ended that long ago (as sacct's
+            ``--starttime=now-...`` selects them): pending and running jobs are always listed.
+        """
         return [
             job
             for job in self._jobs.values()
             if self._visible(job)
             and (name is None or job.spec.name == name)
             and (account is None or job.spec.account == account)
+            and (history is None or not self._ended_before(job, time.time() - history))
         ]
+
+    def _ended_before(self, job: Job, moment: float) -> bool:
+        """Whether the job ended before ``moment``, its age pushed back by the ``job_age_offset`` switch."""
+        return job.end is not None and job.end - self.settings.job_age_offset < moment
 
     # --- running ----------------------------------------------------------------------------
 

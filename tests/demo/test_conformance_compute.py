@@ -205,6 +205,74 @@ def test_a_job_that_ran_a_second_keeps_its_own_record_when_it_ends(
     assert (job['status']['state'], job['name'], job['partition']) == ('COMPLETED', 'steady', 'normal')
 
 
+HOUR = 3600.0
+
+
+def _listed(client: TestClient, settings: DemoSettings, **query: str) -> list[str]:
+    jobs = client.get(f'/compute/{settings.system_name}/jobs', params=query).json()['jobs']
+    return [job['jobId'] for job in jobs]
+
+
+@pytest.fixture
+def finished_job(demo_client: TestClient, demo_settings: DemoSettings) -> str:
+    job_id = _submit(demo_client, demo_settings, '#!/bin/bash\ntrue\n')
+    assert _wait(demo_client, demo_settings, job_id)['status']['state'] == 'COMPLETED'
+    return job_id
+
+
+@pytest.mark.parametrize(
+    ('age_hours', 'query', 'listed'),
+    [
+        (23, {}, True),
+        (25, {}, False),
+        (2, {'time_window': '1h'}, False),
+        (2, {'time_window': '8h'}, True),
+        (25, {'time_window': '3d'}, True),
+        (8 * 24, {'time_window': '7d'}, False),
+    ],
+    ids=['23h-default', '25h-default', '2h-1h', '2h-8h', '25h-3d', '8d-7d'],
+)
+def test_the_job_list_has_the_jobs_that_ended_within_its_time_window(
+    age_hours: float,
+    query: dict[str, str],
+    listed: bool,
+    demo_client: TestClient,
+    demo_settings: DemoSettings,
+    finished_job: str,
+) -> None:
+    demo_settings.job_age_offset = age_hours * HOUR
+    assert (finished_job in _listed(demo_client, demo_settings, **query)) is listed
+
+
+def test_a_job_older_than_the_window_is_still_found_by_its_id(
+    demo_client: TestClient, demo_settings: DemoSettings, finished_job: str
+) -> None:
+    demo_settings.job_age_offset = 30 * 24 * HOUR
+    response = demo_client.get(f'/compute/{demo_settings.system_name}/jobs/{finished_job}')
+    assert response.json()['jobs'][0]['status']['state'] == 'COMPLETED'
+
+
+def test_pending_and_running_jobs_are_listed_whatever_the_window(
+    demo_client: TestClient, demo_settings: DemoSettings
+) -> None:
+    held = _submit(demo_client, demo_settings, '#!/bin/bash\n#SBATCH --hold\ntrue\n')
+    running = _submit(demo_client, demo_settings, '#!/bin/bash\nsleep 20\n')
+    while _wait(demo_client, demo_settings, running, timeout=0)['status']['state'] != 'RUNNING':
+        time.sleep(0.05)
+    demo_settings.job_age_offset = 30 * 24 * HOUR
+    assert {held, running} <= set(_listed(demo_client, demo_settings, time_window='1h'))
+
+
+@pytest.mark.parametrize(('age_hours', 'listed'), [(3 * 24, True), (8 * 24, False)], ids=['3 days', '8 days'])
+def test_a_server_without_time_window_lists_the_last_7_days_and_ignores_it(
+    age_hours: float, listed: bool, demo_client: TestClient, demo_settings: DemoSettings, finished_job: str
+) -> None:
+    demo_settings.jobs_default_time_window = None
+    demo_settings.job_age_offset = age_hours * HOUR
+    assert (finished_job in _listed(demo_client, demo_settings)) is listed
+    assert (finished_job in _listed(demo_client, demo_settings, time_window='1h')) is listed
+
+
 @pytest.mark.parametrize(
     ('text', 'seconds'),
     [('5', 300), ('1:30', 90), ('01:00:00', 3600), ('2-0', 172800), ('1-2:3', 93780), ('1-0:0:7', 86407)],
