@@ -481,9 +481,15 @@ class FirecrestScheduler(Scheduler):
     ) -> list[JobInfo] | dict[str, JobInfo]:
         """The state of ``jobs`` (all of the user's recent jobs if None), in one list request.
 
-        A requested job missing from the list is asked for individually. A job the server does not
-        know is left out (AiiDA then takes it as finished), unless this process submitted it less
-        than ``not_found_grace_seconds`` ago: then it is reported ``QUEUED``.
+        A requested job missing from the list is asked for individually: one that ended before the
+        list's time window (FirecREST 2.5.7+ lists the jobs that ended in the last 24 h, older
+        servers 7 days; pending and running jobs always), for example while the daemon was stopped.
+        No ``time_window`` is sent: the answers are the same whatever the window, since a job is
+        found by its id however old; a wider one would make every poll heavier for a rare case,
+        and servers before 2.5.7 do not know it. If asking for a missing job fails, so does the
+        poll. A job the server does not know is left out (AiiDA then takes it as finished), unless
+        this process submitted it less than ``not_found_grace_seconds`` ago: then it is ``QUEUED``,
+        as is one submitted less than ``just_submitted_seconds`` ago (without a request).
 
         :param user: not supported (FirecREST lists the authenticated user's jobs).
         """
