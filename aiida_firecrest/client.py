@@ -702,13 +702,18 @@ def to_os_error(exc: BaseException, path: str | None = None) -> OSError:
     return os_error(errno.EIO, f'FirecREST error: {exc}', path)
 
 
+_NO_SUCH_ROUTE = {404: 'Not Found', 405: 'Method Not Allowed'}
+"""FirecREST's whole message for a path or a method it does not serve (its framework's HTTP reason)."""
+
+
 async def answer_problem(
     response: httpx.Response, system: str, system_names: Callable[[], Awaitable[list[str]]]
 ) -> FirecrestConfigError | None:
     """The configuration problem an error answer reveals, if any: not a FirecREST API, or an unknown system.
 
     FirecREST's own errors are JSON objects with ``errorType``; a 404 or 405 without one comes from
-    something else at that URL (a web server, a gateway, the API without ``/v2``).
+    something else at that URL (a web server, a gateway, the API without ``/v2``). FirecREST itself
+    answers a path or method it does not serve (a URL with a wrong prefix) with its bare HTTP reason.
 
     :param response: an answer whose body has been read.
     :param system: the configured system name.
@@ -717,7 +722,10 @@ async def answer_problem(
     if response.status_code not in {404, 405}:
         return None
     body = json_object(response)
-    if 'errorType' not in body:
+    if (
+        'errorType' not in body
+        or str(body.get('message', '')).strip() == _NO_SUCH_ROUTE[response.status_code]
+    ):
         request = response.request
         detail = f'{request.method} {request.url.path} answered HTTP {response.status_code}'
         return FirecrestConfigError(not_firecrest_message(server_url(request.url), detail))

@@ -7,11 +7,16 @@ blocking bridge (plumpy's greenback portal) so that the engine's event loop neve
 
 * ``submit_job``: one ``POST /compute/{system}/jobs`` naming the script the engine uploaded;
 * ``get_jobs``: one ``GET /compute/{system}/jobs`` per poll cycle, plus one
-  ``GET /compute/{system}/jobs/{id}`` only for a requested job missing from that list;
+  ``GET /compute/{system}/jobs/{id}`` only for a requested job missing from that list; none at all
+  while every requested job was submitted by this process a moment ago (it cannot have finished);
 * ``kill_job``: one ``DELETE /compute/{system}/jobs/{id}``;
-* ``get_detailed_job_info``: the job's record (``GET /compute/{system}/jobs/{id}``) as JSON, which
-  ``parse_output`` reads to turn out-of-memory, time-limit and node-failure endings into AiiDA's
-  exit codes, as core.slurm does with ``sacct``.
+* ``get_detailed_job_info``: the job's record as JSON, which ``parse_output`` reads to turn
+  out-of-memory, time-limit and node-failure endings into AiiDA's exit codes, as core.slurm does
+  with ``sacct``: the final record the last poll saw, or else ``GET /compute/{system}/jobs/{id}``.
+
+What a poll learns about a job is kept for the process (the engine makes a scheduler per task):
+when it was submitted, the name, partition and time limit of its own record (which the placeholder
+record Slurm shows around a quick job's completion lacks), and its final record.
 
 The pure parts (record -> ``JobInfo``, record -> ending) are module functions, tested with the
 recorded job records of a real server.
@@ -20,7 +25,9 @@ recorded job records of a real server.
 from __future__ import annotations
 
 import asyncio
+import collections
 import copy
+import dataclasses
 import datetime
 import json
 import posixpath
@@ -41,9 +48,11 @@ from .client import FirecrestClient, translate_errors
 __all__ = (
     'FirecrestJobResource',
     'FirecrestScheduler',
+    'clear_job_notes',
     'job_ending',
     'job_info_from_record',
     'job_state_from_record',
+    'own_fields',
 )
 
 _T = t.TypeVar('_T')
@@ -95,6 +104,8 @@ _UNREADABLE_SCRIPT = 'Unable to open file'
 
 _TRANSIENT_NAME = 'allocation'
 """Name that Slurm's accounting shows for a job for a moment around its completion (recording 52)."""
+_PLACEHOLDER_BLANKS = ('title', 'queue_name', 'requested_wallclock_time_seconds')
+"""The ``JobInfo`` fields that the transient 'allocation' record cannot give."""
 
 
 class FirecrestJobResource(SlurmJobResource):
@@ -207,19 +218,32 @@ def _record_fields(record: Mapping[str, t.Any], transient: bool) -> dict[str, t.
     }
 
 
-def job_info_from_record(record: Mapping[str, t.Any]) -> JobInfo:
+def job_info_from_record(record: Mapping[str, t.Any], known: Mapping[str, t.Any] | None = None) -> JobInfo:
     """A ``JobInfo`` from one record of ``GET /compute/{system}/jobs[/{id}]``.
 
     Fields the record does not have stay undefined: the submission time (FirecREST does not report
-    it) and, on the transient 'allocation' record, the title, partition and time limit.
+    it) and, on the transient 'allocation' record, the title, partition and time limit, unless
+    ``known`` has them (see :func:`own_fields`).
+
+    :param known: fields of the job's own record, seen earlier.
     """
     transient = _is_transient(record)
     info = JobInfo()
     info.job_id = str(record['jobId'])
     info.job_state = job_state_from_record(record)
     fields = {**_record_fields(record, transient), **_time_fields(record.get('time') or {}, transient)}
+    if transient and known:
+        fields.update(known)
     info.update({key: value for key, value in fields.items() if value is not None})
     return info
+
+
+def own_fields(record: Mapping[str, t.Any]) -> dict[str, t.Any]:
+    """The ``JobInfo`` fields that only the job's own record has (none if ``record`` is the placeholder)."""
+    if _is_transient(record):
+        return {}
+    info = job_info_from_record(record)
+    return {key: info[key] for key in _PLACEHOLDER_BLANKS if key in info}
 
 
 def job_ending(records: Iterable[Mapping[str, t.Any]]) -> str | None:
@@ -254,27 +278,74 @@ class _ClientTransport(t.Protocol):
 
 
 _JobKey = tuple[str, str, str]
-_SUBMITTED: dict[_JobKey, float] = {}
-"""(server URL, system, job id) -> monotonic time of its submission by this process."""
-_SUBMITTED_LOCK = threading.Lock()
+"""(server URL, system, job id)."""
+
+
+@dataclasses.dataclass
+class _Note:
+    """What this process knows about one job."""
+
+    submitted: float | None = None
+    """Monotonic time of its submission by this process."""
+    fields: dict[str, t.Any] = dataclasses.field(default_factory=dict)
+    """:func:`own_fields` of the last own record seen."""
+    final: list[dict[str, t.Any]] | None = None
+    """The records of the poll that found it finished, until the detailed job info takes them."""
+
+
+class _JobNotes:
+    """:class:`_Note` per job, for the process: the engine makes a new scheduler for every task.
+
+    At most ``capacity`` jobs are remembered, the least recently noted forgotten first.
+    """
+
+    def __init__(self, capacity: int = 10_000) -> None:
+        self.capacity = capacity
+        self._notes: collections.OrderedDict[_JobKey, _Note] = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: _JobKey) -> _Note:
+        """A copy of what is known about the job (an empty note for a job never noted)."""
+        with self._lock:
+            note = self._notes.get(key)
+            return dataclasses.replace(note) if note is not None else _Note()
+
+    def update(self, key: _JobKey, **changes: t.Any) -> None:
+        with self._lock:
+            note = self._notes.pop(key, None) or _Note()
+            self._notes[key] = dataclasses.replace(note, **changes)
+            while len(self._notes) > self.capacity:
+                self._notes.popitem(last=False)
+
+    def take_final(self, key: _JobKey) -> list[dict[str, t.Any]] | None:
+        """The job's final records, forgotten once taken."""
+        with self._lock:
+            note = self._notes.get(key)
+            if note is None or note.final is None:
+                return None
+            final, note.final = note.final, None
+            return final
+
+    def clear(self) -> None:
+        with self._lock:
+            self._notes.clear()
+
+
+_NOTES = _JobNotes()
+
+
+def clear_job_notes() -> None:
+    """Forget what this process learnt about jobs (as a new process would start)."""
+    _NOTES.clear()
 
 
 def _job_key(client: FirecrestClient, job_id: str) -> _JobKey:
     return (client.config.url, client.system, job_id)
 
 
-def _remember_submission(key: _JobKey, grace: float) -> None:
-    now = time.monotonic()
-    with _SUBMITTED_LOCK:
-        for old in [old for old, when in _SUBMITTED.items() if now - when > grace]:
-            del _SUBMITTED[old]
-        _SUBMITTED[key] = now
-
-
-def _within_grace(key: _JobKey, grace: float) -> bool:
-    with _SUBMITTED_LOCK:
-        submitted = _SUBMITTED.get(key)
-    return submitted is not None and time.monotonic() - submitted <= grace
+def _seconds_since_submission(key: _JobKey) -> float | None:
+    submitted = _NOTES.get(key).submitted
+    return None if submitted is None else time.monotonic() - submitted
 
 
 class FirecrestScheduler(Scheduler):
@@ -291,6 +362,11 @@ class FirecrestScheduler(Scheduler):
     not_found_grace_seconds: t.ClassVar[float] = 60.0
     """For this long after this process submitted a job, the server not knowing it (the Slurm
     database can lag) makes the job ``QUEUED`` rather than finished."""
+
+    just_submitted_seconds: t.ClassVar[float] = 1.0
+    """For this long after this process submitted a job, a poll of it alone (or of such jobs only)
+    reports it ``QUEUED`` without a request: it cannot have finished yet (the recorded server kept
+    every job ``PENDING`` for 0.6 s at least). The engine polls right after each submission."""
 
     # --- submit script ---
 
@@ -361,7 +437,7 @@ class FirecrestScheduler(Scheduler):
                 client, working_directory, script_str=await self._read(client, script)
             )
         job_id = str(answer['jobId'])
-        _remember_submission(_job_key(client, job_id), self.not_found_grace_seconds)
+        _NOTES.update(_job_key(client, job_id), submitted=time.monotonic())
         return job_id
 
     @staticmethod
@@ -405,9 +481,15 @@ class FirecrestScheduler(Scheduler):
     ) -> list[JobInfo] | dict[str, JobInfo]:
         """The state of ``jobs`` (all of the user's recent jobs if None), in one list request.
 
-        A requested job missing from the list is asked for individually. A job the server does not
-        know is left out (AiiDA then takes it as finished), unless this process submitted it less
-        than ``not_found_grace_seconds`` ago: then it is reported ``QUEUED``.
+        A requested job missing from the list is asked for individually: one that ended before the
+        list's time window (FirecREST 2.5.7+ lists the jobs that ended in the last 24 h, older
+        servers 7 days; pending and running jobs always), for example while the daemon was stopped.
+        No ``time_window`` is sent: the answers are the same whatever the window, since a job is
+        found by its id however old; a wider one would make every poll heavier for a rare case,
+        and servers before 2.5.7 do not know it. If asking for a missing job fails, so does the
+        poll. A job the server does not know is left out (AiiDA then takes it as finished), unless
+        this process submitted it less than ``not_found_grace_seconds`` ago: then it is ``QUEUED``,
+        as is one submitted less than ``just_submitted_seconds`` ago (without a request).
 
         :param user: not supported (FirecREST lists the authenticated user's jobs).
         """
@@ -418,11 +500,16 @@ class FirecrestScheduler(Scheduler):
         return {info.job_id: info for info in infos} if as_dict else infos
 
     async def _poll(self, client: FirecrestClient, wanted: list[str] | None) -> list[JobInfo]:
+        if wanted and all(self._just_submitted(client, job_id) for job_id in wanted):
+            return [_queued(job_id, 'just submitted') for job_id in dict.fromkeys(wanted)]
         with translate_errors():
             listed = await client.api.job_info(client.system)
         records = _latest_records(listed)
         if wanted is None:
-            return [job_info_from_record(record) for record in records.values()]
+            return [
+                job_info_from_record(record, known=_NOTES.get(_job_key(client, job_id)).fields)
+                for job_id, record in records.items()
+            ]
         missing = [job_id for job_id in wanted if job_id not in records]
         limit = asyncio.Semaphore(MAX_CONCURRENT_LOOKUPS)
         found = await asyncio.gather(*(self._fetch_one(client, job_id, limit) for job_id in missing))
@@ -431,6 +518,10 @@ class FirecrestScheduler(Scheduler):
                 records[job_id] = record
         infos = (self._info_or_grace(client, job_id, records.get(job_id)) for job_id in dict.fromkeys(wanted))
         return [info for info in infos if info is not None]
+
+    def _just_submitted(self, client: FirecrestClient, job_id: str) -> bool:
+        age = _seconds_since_submission(_job_key(client, job_id))
+        return age is not None and age < self.just_submitted_seconds
 
     @staticmethod
     async def _fetch_one(
@@ -448,13 +539,25 @@ class FirecrestScheduler(Scheduler):
         self, client: FirecrestClient, job_id: str, record: Mapping[str, t.Any] | None
     ) -> JobInfo | None:
         if record is not None:
-            return job_info_from_record(record)
-        if not _within_grace(_job_key(client, job_id), self.not_found_grace_seconds):
+            return self._noted_info(client, job_id, record)
+        age = _seconds_since_submission(_job_key(client, job_id))
+        if age is None or age > self.not_found_grace_seconds:
             return None
-        info = JobInfo()
-        info.job_id = job_id
-        info.job_state = JobState.QUEUED
-        info.annotation = 'submitted, not yet known to the scheduler'
+        return _queued(job_id, 'submitted, not yet known to the scheduler')
+
+    @staticmethod
+    def _noted_info(client: FirecrestClient, job_id: str, record: Mapping[str, t.Any]) -> JobInfo:
+        """The record's ``JobInfo``, completed with what earlier polls saw; notes what this one shows.
+
+        A finished job's record is kept for :meth:`get_detailed_job_info`.
+        """
+        key = _job_key(client, job_id)
+        fields = own_fields(record)
+        if fields:
+            _NOTES.update(key, fields=fields)
+        info = job_info_from_record(record, known=_NOTES.get(key).fields)
+        if info.job_state is JobState.DONE:
+            _NOTES.update(key, final=[dict(record)])
         return info
 
     # --- kill ---
@@ -487,8 +590,10 @@ class FirecrestScheduler(Scheduler):
     def get_detailed_job_info(self, job_id: str) -> dict[str, str | int]:
         """The job's FirecREST record(s) as JSON in ``stdout``, with ``retval`` 0.
 
-        If the server cannot give it, ``retval`` is 1 and ``stderr`` holds the reason (the engine
-        then skips scheduler output parsing instead of failing the job).
+        The final record that a poll of this process saw (the engine asks right after the poll that
+        found the job finished); otherwise one ``GET /compute/{system}/jobs/{id}``. If the server
+        cannot give it, ``retval`` is 1 and ``stderr`` holds the reason (the engine then skips
+        scheduler output parsing instead of failing the job).
         """
         try:
             records = self._run(self._records_of, str(job_id))
@@ -498,6 +603,9 @@ class FirecrestScheduler(Scheduler):
 
     @staticmethod
     async def _records_of(client: FirecrestClient, job_id: str) -> list[dict[str, t.Any]]:
+        final = _NOTES.take_final(_job_key(client, job_id))
+        if final is not None:
+            return final
         with translate_errors():
             return list(await client.api.job_info(client.system, jobid=job_id))
 
@@ -535,6 +643,14 @@ def _records_from_detailed_info(detailed_job_info: Mapping[str, t.Any]) -> list[
     if not isinstance(records, list):
         raise ValueError('the `detailed_job_info.stdout` is not a list of job records.')
     return records
+
+
+def _queued(job_id: str, annotation: str) -> JobInfo:
+    info = JobInfo()
+    info.job_id = job_id
+    info.job_state = JobState.QUEUED
+    info.annotation = annotation
+    return info
 
 
 def _latest_records(records: Iterable[Mapping[str, t.Any]]) -> dict[str, dict[str, t.Any]]:

@@ -1,29 +1,45 @@
-"""Requests to FirecREST per CalcJob and per scheduler poll, counted by the demo server.
+"""Requests to FirecREST per CalcJob and per scheduler poll: what a user's calculation costs.
 
-    python benchmarks/scheduler_requests.py
+    python benchmarks/scheduler_requests.py [--config FILE] [--runs 3] [--poll-interval 1.0]
 
-1. One ``core.arithmetic.add`` CalcJob run by the engine, from upload to retrieval: the requests by
-   endpoint, with the job-list polls counted apart (their number depends on how long the job waits).
+1. One ``core.arithmetic.add`` CalcJob run by the engine (``run_get_node``), each run in a new Python
+   process with a new AiiDA profile, so that nothing is cached (no token, no system description, no
+   user info), on a computer whose minimum job poll interval is set as a user sets it. Every request
+   the calculation sends is counted from the client's side (``httpx``'s request log), by endpoint,
+   from the first (the token) to the last download: first-use lookups and job-list polls included.
+   On a demo server, the server's own counters are read as well and must agree.
 2. One poll cycle (``FirecrestScheduler.get_jobs``) for 1, 10 and 100 jobs, and for 10 jobs of which
-   one is missing from the job list (it is then asked for individually).
+   one is missing from the job list (demo server only: it needs the server's counters).
 
-Everything runs against a local demo server in a throwaway AiiDA profile, removed at the end.
+Without ``--config`` a demo server is started. ``--config FILE`` is a connection file (``url``,
+``token_uri``, ``client_id``, ``client_secret``, ``compute_resource``, ``workdir``, ``temp_directory``,
+``billing_account``), as ``python firecrest_demo.py serve --config-out FILE`` writes it, or one for a
+real server: then only part 1 runs, counted from the client's side.
 """
 
 from __future__ import annotations
 
+import argparse
+import collections
+import json
+import logging
+import re
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from aiida_firecrest.demo.launcher import DemoServer
-from aiida_firecrest.demo.walkthrough import run_addition, setup_computer, throwaway_profile, write_secret
+import httpx
 
 JOB_LIST = 'GET /compute/{system_name}/jobs'
+TOKEN = 'token (identity provider)'
+OBJECT_STORAGE = 'object storage'
 POLL_SIZES = (1, 10, 100)
 UNKNOWN_JOB_ID = '999999999'
+_JOB_ID = re.compile(r'(?<=/jobs/)[^/]+')
 
 
 def table(rows: Iterable[tuple[Any, ...]], header: tuple[str, ...]) -> str:
@@ -36,25 +52,106 @@ def table(rows: Iterable[tuple[Any, ...]], header: tuple[str, ...]) -> str:
     )
 
 
-def calcjob_requests(server: DemoServer, computer: Any) -> str:
-    """Run one CalcJob and describe its requests, polls apart."""
-    server.reset_counters()
-    started = time.monotonic()
-    node = run_addition(computer)
-    seconds = time.monotonic() - started
-    counters = server.counters()
-    polls = counters.pop(JOB_LIST, 0)
-    rows = sorted(counters.items(), key=lambda item: (-item[1], item[0]))
-    return '\n'.join(
-        [
-            f'One core.arithmetic.add CalcJob (exit status {node.exit_status}, {seconds:.1f} s):',
-            f'  {sum(counters.values())} requests from upload to retrieval, plus {polls} job-list poll(s)',
-            table(((count, endpoint) for endpoint, count in rows), ('requests', 'endpoint')),
-        ]
+# --- part 1: one CalcJob in a fresh process ------------------------------------------------------
+
+
+class RequestLog(logging.Handler):
+    """Counts the requests ``httpx`` logs, as the demo server names them (``'GET /status/systems'``)."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        super().__init__()
+        self.url = str(config['url']).rstrip('/')
+        self.token_uri = str(config['token_uri'])
+        self.system = str(config['compute_resource'])
+        self.counts: collections.Counter[str] = collections.Counter()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage().startswith('HTTP Request:') and isinstance(record.args, tuple):
+            method, url = str(record.args[0]), str(record.args[1])
+            self.counts[self.endpoint(method, url.split('?')[0])] += 1
+
+    def endpoint(self, method: str, url: str) -> str:
+        if url == self.token_uri:
+            return TOKEN
+        if not url.startswith(self.url):
+            return OBJECT_STORAGE
+        segments = url[len(self.url) :].split('/')
+        path = '/'.join('{system_name}' if segment == self.system else segment for segment in segments)
+        return f'{method} {_JOB_ID.sub("{job_id}", path)}'
+
+
+def run_one_calcjob(config: dict[str, Any], poll_interval: float) -> dict[str, Any]:
+    """Run one CalcJob in a throwaway profile; its requests by endpoint, exit status and wall time."""
+    from aiida_firecrest.demo import walkthrough
+
+    with tempfile.TemporaryDirectory(prefix='scheduler-requests-') as workspace_name:
+        workspace = Path(workspace_name)
+        with walkthrough.throwaway_profile(workspace / 'aiida'):
+            secret = walkthrough.write_secret(workspace, str(config['client_secret']))
+            computer = walkthrough.setup_computer(config, secret)
+            computer.set_minimum_job_poll_interval(poll_interval)
+            log = RequestLog(config)
+            httpx_logger = logging.getLogger('httpx')
+            httpx_logger.setLevel(logging.INFO)
+            httpx_logger.propagate = False
+            httpx_logger.addHandler(log)
+            started = time.monotonic()
+            exit_status = walkthrough.run_addition(computer).exit_status
+            seconds = time.monotonic() - started
+            httpx_logger.removeHandler(log)
+    return {'requests': dict(log.counts), 'exit_status': exit_status, 'seconds': seconds}
+
+
+def calcjob_in_new_process(config: dict[str, Any], poll_interval: float) -> dict[str, Any]:
+    """:func:`run_one_calcjob` in a new Python process (this file with ``--calcjob``)."""
+    with tempfile.NamedTemporaryFile('w', suffix='.json') as handle:
+        json.dump(config, handle)
+        handle.flush()
+        command = [sys.executable, __file__, '--calcjob', handle.name, '--poll-interval', str(poll_interval)]
+        done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=600)
+    if done.returncode != 0:
+        raise RuntimeError(f'the CalcJob process failed:\n{done.stderr[-3000:]}')
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def calcjob_report(runs: list[dict[str, Any]], poll_interval: float, server_counts: list[dict] | None) -> str:
+    """The requests of each run by endpoint, FirecREST's first, then the totals."""
+    firecrest = sorted(
+        {endpoint for run in runs for endpoint in run['requests'] if endpoint not in (TOKEN, OBJECT_STORAGE)}
     )
+    columns = [f'run {index}' for index in range(1, len(runs) + 1)]
+
+    def counts(endpoint: str) -> list[int]:
+        return [run['requests'].get(endpoint, 0) for run in runs]
+
+    rows = [(endpoint, *counts(endpoint)) for endpoint in firecrest]
+    totals = [sum(run['requests'].get(endpoint, 0) for endpoint in firecrest) for run in runs]
+    rows += [
+        ('FirecREST requests, upload to retrieval, polls included', *totals),
+        (f'  of which job-list polls ({JOB_LIST})', *counts(JOB_LIST)),
+        (TOKEN, *counts(TOKEN)),
+        (OBJECT_STORAGE, *counts(OBJECT_STORAGE)),
+        ('exit status', *[run['exit_status'] for run in runs]),
+        ('seconds', *[f'{run["seconds"]:.1f}' for run in runs]),
+    ]
+    lines = [
+        f'One core.arithmetic.add CalcJob via run_get_node, each in a new process '
+        f'(minimum job poll interval {poll_interval:g} s), requests counted by the client:',
+        table(rows, ('endpoint', *columns)),
+    ]
+    if server_counts is not None:
+        client_counts = [
+            {key: run['requests'][key] for key in firecrest if key in run['requests']} for run in runs
+        ]
+        same = server_counts == client_counts
+        lines.append(f'The demo server counted {"the same" if same else f"otherwise: {server_counts}"}.')
+    return '\n'.join(lines)
 
 
-def submit_jobs(server: DemoServer, scheduler: Any, count: int) -> list[str]:
+# --- part 2: poll cycles (demo server) -----------------------------------------------------------
+
+
+def submit_jobs(server: Any, scheduler: Any, count: int) -> list[str]:
     """Submit ``count`` trivial jobs (one uploaded script, submitted ``count`` times)."""
     directory = PurePosixPath(server.config['workdir']) / f'poll-{count}'
     Path(directory).mkdir(parents=True, exist_ok=True)
@@ -62,18 +159,26 @@ def submit_jobs(server: DemoServer, scheduler: Any, count: int) -> list[str]:
     return [str(scheduler.submit_job(str(directory), 'job.sh')) for _ in range(count)]
 
 
-def poll_requests(server: DemoServer, computer: Any) -> str:
-    """One poll cycle for several numbers of jobs."""
+def poll_requests(server: Any) -> str:
+    """One poll cycle for several numbers of jobs (polled after their first second)."""
+    from aiida_firecrest.demo import walkthrough
+
     rows = []
-    with computer.get_transport() as transport:
-        scheduler = computer.get_scheduler()
-        scheduler.set_transport(transport)
-        for size in POLL_SIZES:
-            job_ids = submit_jobs(server, scheduler, size)
-            rows.append(_one_poll(server, scheduler, job_ids, f'{size} job(s)'))
-        rows.append(
-            _one_poll(server, scheduler, [*job_ids[:9], UNKNOWN_JOB_ID], '10 jobs, 1 not in the list')
-        )
+    with tempfile.TemporaryDirectory(prefix='scheduler-polls-') as workspace_name:
+        workspace = Path(workspace_name)
+        with walkthrough.throwaway_profile(workspace / 'aiida'):
+            secret = walkthrough.write_secret(workspace, str(server.config['client_secret']))
+            computer = walkthrough.setup_computer(server.config, secret)
+            with computer.get_transport() as transport:
+                scheduler = computer.get_scheduler()
+                scheduler.set_transport(transport)
+                for size in POLL_SIZES:
+                    job_ids = submit_jobs(server, scheduler, size)
+                    time.sleep(scheduler.just_submitted_seconds)
+                    rows.append(_one_poll(server, scheduler, job_ids, f'{size} job(s)'))
+                rows.append(
+                    _one_poll(server, scheduler, [*job_ids[:9], UNKNOWN_JOB_ID], '10 jobs, 1 not in the list')
+                )
     return '\n'.join(
         [
             'One poll cycle (FirecrestScheduler.get_jobs):',
@@ -82,7 +187,7 @@ def poll_requests(server: DemoServer, computer: Any) -> str:
     )
 
 
-def _one_poll(server: DemoServer, scheduler: Any, job_ids: list[str], label: str) -> tuple[str, int, str]:
+def _one_poll(server: Any, scheduler: Any, job_ids: list[str], label: str) -> tuple[str, int, str]:
     server.reset_counters()
     scheduler.get_jobs(jobs=job_ids, as_dict=True)
     counters = server.counters()
@@ -93,14 +198,53 @@ def _one_poll(server: DemoServer, scheduler: Any, job_ids: list[str], label: str
     )
 
 
+def demo_counters(config: dict[str, Any]) -> dict[str, int] | None:
+    """The demo server's request counters, or None if the server has none (a real server)."""
+    try:
+        response = httpx.get(f'{str(config["url"]).rstrip("/")}/_demo/counters', timeout=10)
+    except httpx.HTTPError:
+        return None
+    return response.json() if response.status_code == 200 else None
+
+
+def reset_demo_counters(config: dict[str, Any]) -> None:
+    httpx.delete(f'{str(config["url"]).rstrip("/")}/_demo/counters', timeout=10).raise_for_status()
+
+
+def measure_calcjobs(config: dict[str, Any], runs: int, poll_interval: float) -> str:
+    on_demo = demo_counters(config) is not None
+    results, server_counts = [], []
+    for _ in range(runs):
+        if on_demo:
+            reset_demo_counters(config)
+        results.append(calcjob_in_new_process(config, poll_interval))
+        if on_demo:
+            server_counts.append(demo_counters(config) or {})
+    return calcjob_report(results, poll_interval, server_counts if on_demo else None)
+
+
 def main() -> None:
-    with tempfile.TemporaryDirectory(prefix='scheduler-requests-') as workspace_name:
-        workspace = Path(workspace_name)
-        with DemoServer(root=workspace / 'cluster') as server, throwaway_profile(workspace / 'aiida'):
-            secret = write_secret(workspace, str(server.config['client_secret']))
-            computer = setup_computer(server.config, secret)
-            print(calcjob_requests(server, computer), end='\n\n')
-            print(poll_requests(server, computer))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        '--config', type=Path, help='connection file of a running server (default: start a demo)'
+    )
+    parser.add_argument('--runs', type=int, default=3, help='CalcJobs to run, each in a new process')
+    parser.add_argument(
+        '--poll-interval', type=float, default=1.0, help="the computer's minimum job poll interval"
+    )
+    parser.add_argument('--calcjob', type=Path, help=argparse.SUPPRESS)  # the child process of part 1
+    options = parser.parse_args()
+    if options.calcjob:
+        print(json.dumps(run_one_calcjob(json.loads(options.calcjob.read_text()), options.poll_interval)))
+        return
+    if options.config:
+        print(measure_calcjobs(json.loads(options.config.read_text()), options.runs, options.poll_interval))
+        return
+    from aiida_firecrest.demo.launcher import DemoServer
+
+    with DemoServer() as server:  # in a temporary directory, removed when it stops
+        print(measure_calcjobs(server.config, options.runs, options.poll_interval), end='\n\n')
+        print(poll_requests(server))
 
 
 if __name__ == '__main__':

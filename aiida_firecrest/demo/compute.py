@@ -16,7 +16,7 @@ from fastapi import Path as PathParameter
 from .auth import CurrentUser, SystemName
 from .coreutils import remote_errors
 from .errors import FirecrestHTTPError
-from .jobs import Job, JobRequest, JobRunner
+from .jobs import HISTORY_SECONDS, LEGACY_HISTORY, Job, JobRequest, JobRunner
 from .routing import CamelModel, no_content
 
 router = APIRouter()
@@ -108,10 +108,18 @@ async def list_jobs(
     name: Annotated[str | None, Query(max_length=235)] = None,
     time_window: TimeWindow | None = None,
 ) -> dict[str, Any]:
-    """The user's jobs. This server keeps them all for its lifetime and has one user, so ``time_window``
-    is only validated and ``allusers`` is declared (as on the real server) and not used."""
+    """The user's jobs: the pending and running ones, and those that ended within the ``time_window``.
+
+    The window defaults to the ``jobs_default_time_window`` setting. A server without the parameter
+    (setting None: before 2.5.7) ignores it and lists the jobs of the last 7 days (this one still
+    refuses a value that is not a window). ``allusers`` is declared (as on the real server) and not
+    used: this server has one user. ``GET .../jobs/{id}`` has no window, as on the real server.
+    """
     runner = _runner(request)
-    return {'jobs': [runner.record(job) for job in runner.jobs(name=name, account=account)]}
+    default = runner.settings.jobs_default_time_window
+    window = LEGACY_HISTORY if default is None else (time_window.value if time_window else default)
+    listed = runner.jobs(name=name, account=account, history=HISTORY_SECONDS[window])
+    return {'jobs': [runner.record(job) for job in listed]}
 
 
 @router.get('/compute/{system_name}/jobs/{job_id}')

@@ -6,7 +6,9 @@ in its working directory, in its own process group (so cancelling kills everythi
 or, for the S3 staging jobs, a coroutine of the server. Its life follows Slurm:
 ``PENDING`` (reason ``Priority``; ``JobHeldUser`` for ``--hold``, forever; ``Dependency``) ->
 ``RUNNING`` -> ``COMPLETED`` / ``FAILED`` (``exitCode``) / ``CANCELLED by <uid>`` / ``TIMEOUT``.
-Records have the shape of the real server's ``GET /compute/{system}/jobs/{id}`` (exchanges 40-54).
+Records have the shape of the real server's ``GET /compute/{system}/jobs/{id}`` (exchanges 40-54),
+including, for a while after a job that ran under a second ended, the placeholder record that
+Slurm's accounting shows for it (exchanges 60, 63, 65, 69-72).
 
 Deviation kept on purpose: ``--time`` is honoured to the second (Slurm rounds up to minutes),
 so that tests can watch a job time out quickly.
@@ -48,6 +50,14 @@ BASE_PRIORITY = 4294901760
 LAUNCH_FAILED_SIGNAL = 53
 """What the recorded Slurm reports when a job cannot start (missing or foreign working directory)."""
 FINISHED_OK = 'COMPLETED'
+QUICK_RUN_SECONDS = 1.0
+"""A job that ran shorter than this shows the placeholder record after it ended (recorded: 0 s runs)."""
+PLACEHOLDER = {'name': 'allocation', 'group': 'root', 'partition': '', 'workingDirectory': '', 'priority': 0}
+"""What the placeholder record says instead of the job's own values (its time limit is null too)."""
+HISTORY_SECONDS = {'1h': 3600, '8h': 8 * 3600, '24h': 24 * 3600, '3d': 3 * 86400, '7d': 7 * 86400}
+"""How far back the job list looks for finished jobs, per ``time_window`` (sacct ``--starttime``)."""
+LEGACY_HISTORY = '7d'
+"""What servers without ``time_window`` (before 2.5.7) list: the last 7 days."""
 
 SHORT_OPTIONS = {
     'o': 'output',
@@ -362,15 +372,26 @@ class JobRunner:
         job = self._jobs.get(int(job_id)) if job_id.isdigit() else None
         return job if job is not None and self._visible(job) else None
 
-    def jobs(self, name: str | None = None, account: str | None = None) -> list[Job]:
-        """All visible jobs, oldest first, optionally only those with this name and account."""
+    def jobs(
+        self, name: str | None = None, account: str | None = None, history: float | None = None
+    ) -> list[Job]:
+        """All visible jobs, oldest first, optionally only those with this name and account.
+
+        :param history: seconds; if given, only the jobs that had not ended that long ago (as sacct's
+            ``--starttime=now-...`` selects them): pending and running jobs are always listed.
+        """
         return [
             job
             for job in self._jobs.values()
             if self._visible(job)
             and (name is None or job.spec.name == name)
             and (account is None or job.spec.account == account)
+            and (history is None or not self._ended_before(job, time.time() - history))
         ]
+
+    def _ended_before(self, job: Job, moment: float) -> bool:
+        """Whether the job ended before ``moment``, its age pushed back by the ``job_age_offset`` switch."""
+        return job.end is not None and job.end - self.settings.job_age_offset < moment
 
     # --- running ----------------------------------------------------------------------------
 
@@ -530,7 +551,28 @@ class JobRunner:
     # --- records ----------------------------------------------------------------------------
 
     def record(self, job: Job) -> dict[str, Any]:
-        """The job as ``GET /compute/{system}/jobs/{id}`` lists it."""
+        """The job as ``GET /compute/{system}/jobs/{id}`` lists it: its own record, or the placeholder.
+
+        For ``placeholder_record_for`` seconds after a job that ran under a second ended, the real
+        server's accounting may still lack the job's own record (it learnt of the batch step first).
+        It then shows a placeholder with the job's state, times and node but the name 'allocation',
+        group root, no partition, working directory nor time limit, and priority 0 (recordings 60,
+        63, 65, 69-72; the job's own record is back minutes later, recording 52).
+        """
+        record = self._own_record(job)
+        if self._shows_placeholder(job):
+            record.update(PLACEHOLDER, time={**record['time'], 'limit': None})
+        return record
+
+    def _shows_placeholder(self, job: Job) -> bool:
+        if job.start is None or job.end is None:
+            return False
+        return (
+            job.end - job.start < QUICK_RUN_SECONDS
+            and time.time() - job.end < self.settings.placeholder_record_for
+        )
+
+    def _own_record(self, job: Job) -> dict[str, Any]:
         spec, pending, started = job.spec, job.state == 'PENDING', job.start is not None
         nodes = '' if pending else (self.hostname if started else 'None assigned')
         return {

@@ -23,6 +23,9 @@ as a dropped connection. In process (httpx ``ASGITransport``), where there is no
 Unhandled exceptions are answered as the real server answers them (500, ``str(exc.args)``,
 ``user: null``) and logged, not passed on to the server.
 
+Starlette's own errors (no such route: 404, no such method: 405) get the real server's error body,
+whose message is the bare HTTP reason (``Not Found``).
+
 It also installs the handler that turns FastAPI's validation errors into the real server's
 400 bodies (``errorType: validation`` with ``data.fields``), or into its ``Unable to decode
 request ...`` 400 when the required ``path`` / ``sourcePath`` is missing; that answer carries
@@ -42,6 +45,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -182,6 +186,12 @@ async def _answer_unhandled_errors(app: ASGIApp, scope: Scope, receive: Receive,
         logger.exception('Unhandled error in %s %s', scope['method'], scope['path'])
 
 
+async def framework_error_handler(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    """No such route (404) or method (405), in the real server's error body: its message is the reason."""
+    headers = dict(exc.headers) if exc.headers else None
+    return FirecrestHTTPError(exc.status_code, str(exc.detail), headers=headers).response()
+
+
 async def unhandled_error_handler(request: Request, exc: Exception) -> JSONResponse:
     """An unhandled exception as the real server answers it: 500, ``str(exc.args)``, ``user: null``."""
     return FirecrestHTTPError(500, str(exc.args)).response()
@@ -236,4 +246,5 @@ def install(app: FastAPI) -> None:
 
     app.build_middleware_stack = build_middleware_stack  # type: ignore[method-assign]
     app.add_exception_handler(RequestValidationError, validation_error_handler)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, framework_error_handler)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, unhandled_error_handler)

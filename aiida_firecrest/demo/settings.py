@@ -57,6 +57,13 @@ class DemoSettings:
     faults: list[FaultRule] = dataclasses.field(default_factory=list)
     job_not_found_for: float = 0.0
     """A job answers 404 for this many seconds after submission (the real Slurm database lags)."""
+    placeholder_record_for: float = 3.0
+    """For this many seconds after a job that ran under a second ended, its record is Slurm's placeholder
+    ('allocation', no partition: the accounting learnt of the batch step first); 0 = never."""
+    jobs_default_time_window: str | None = '24h'
+    """The job list's default ``time_window`` (FirecREST 2.5.7+); None: no such parameter, 7 days listed."""
+    job_age_offset: float = 0.0
+    """Seconds added to the age of every finished job for the job list's time window (a clock trick)."""
 
     @property
     def home_root(self) -> Path:

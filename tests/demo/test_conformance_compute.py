@@ -22,8 +22,8 @@ from aiida_firecrest.demo.jobs import (
 )
 from aiida_firecrest.demo.settings import DemoSettings
 
-from ..recordings import require_exchanges
-from ._replay import JOB_EXACT_KEYS, Replay
+from ..recordings import load_exchanges, require_exchanges
+from ._replay import JOB_EXACT_KEYS, Replay, is_placeholder
 
 require_exchanges()
 
@@ -165,6 +165,7 @@ def test_job_answers_404_while_not_found_switch_lasts(
 
 
 def test_script_path_submission_runs_the_file(demo_client: TestClient, demo_settings: DemoSettings) -> None:
+    demo_settings.placeholder_record_for = 0  # the job's own record, with the name this test checks
     script = demo_settings.scratch / 'job.sh'
     script.write_text('#!/bin/bash\necho from-file\n')
     body = {'job': {'scriptPath': str(script), 'workingDirectory': str(demo_settings.scratch)}}
@@ -172,6 +173,104 @@ def test_script_path_submission_runs_the_file(demo_client: TestClient, demo_sett
     job = _wait(demo_client, demo_settings, job_id)
     assert (job['name'], job['status']['state']) == ('job.sh', 'COMPLETED')
     assert (demo_settings.scratch / f'slurm-{job_id}.out').read_text() == 'from-file\n'
+
+
+def test_a_quick_job_shows_the_recorded_placeholder_after_it_ends(
+    demo_client: TestClient, demo_settings: DemoSettings, replay: Replay
+) -> None:
+    job_id = _submit(demo_client, demo_settings, '#!/bin/bash\ntrue\n', name='quick')
+    job = _wait(demo_client, demo_settings, job_id)
+    assert is_placeholder(job), job
+    (recorded,) = load_exchanges('60')['exchanges'][2]['response']['body']['jobs']
+    replay.names.job_ids[recorded['jobId']] = job_id
+    replay.conformance.check(recorded, job)
+
+
+def test_the_jobs_own_record_is_back_after_the_placeholder(
+    demo_client: TestClient, demo_settings: DemoSettings
+) -> None:
+    demo_settings.placeholder_record_for = 0.5
+    job_id = _submit(demo_client, demo_settings, '#!/bin/bash\ntrue\n', name='quick')
+    assert is_placeholder(_wait(demo_client, demo_settings, job_id))
+    time.sleep(0.6)
+    job = _wait(demo_client, demo_settings, job_id, timeout=0)
+    assert (job['name'], job['partition'], job['time']['limit']) == ('quick', 'normal', 3600)
+
+
+def test_a_job_that_ran_a_second_keeps_its_own_record_when_it_ends(
+    demo_client: TestClient, demo_settings: DemoSettings
+) -> None:
+    job_id = _submit(demo_client, demo_settings, '#!/bin/bash\nsleep 1.1\n', name='steady')
+    job = _wait(demo_client, demo_settings, job_id)
+    assert (job['status']['state'], job['name'], job['partition']) == ('COMPLETED', 'steady', 'normal')
+
+
+HOUR = 3600.0
+
+
+def _listed(client: TestClient, settings: DemoSettings, **query: str) -> list[str]:
+    jobs = client.get(f'/compute/{settings.system_name}/jobs', params=query).json()['jobs']
+    return [job['jobId'] for job in jobs]
+
+
+@pytest.fixture
+def finished_job(demo_client: TestClient, demo_settings: DemoSettings) -> str:
+    job_id = _submit(demo_client, demo_settings, '#!/bin/bash\ntrue\n')
+    assert _wait(demo_client, demo_settings, job_id)['status']['state'] == 'COMPLETED'
+    return job_id
+
+
+@pytest.mark.parametrize(
+    ('age_hours', 'query', 'listed'),
+    [
+        (23, {}, True),
+        (25, {}, False),
+        (2, {'time_window': '1h'}, False),
+        (2, {'time_window': '8h'}, True),
+        (25, {'time_window': '3d'}, True),
+        (8 * 24, {'time_window': '7d'}, False),
+    ],
+    ids=['23h-default', '25h-default', '2h-1h', '2h-8h', '25h-3d', '8d-7d'],
+)
+def test_the_job_list_has_the_jobs_that_ended_within_its_time_window(
+    age_hours: float,
+    query: dict[str, str],
+    listed: bool,
+    demo_client: TestClient,
+    demo_settings: DemoSettings,
+    finished_job: str,
+) -> None:
+    demo_settings.job_age_offset = age_hours * HOUR
+    assert (finished_job in _listed(demo_client, demo_settings, **query)) is listed
+
+
+def test_a_job_older_than_the_window_is_still_found_by_its_id(
+    demo_client: TestClient, demo_settings: DemoSettings, finished_job: str
+) -> None:
+    demo_settings.job_age_offset = 30 * 24 * HOUR
+    response = demo_client.get(f'/compute/{demo_settings.system_name}/jobs/{finished_job}')
+    assert response.json()['jobs'][0]['status']['state'] == 'COMPLETED'
+
+
+def test_pending_and_running_jobs_are_listed_whatever_the_window(
+    demo_client: TestClient, demo_settings: DemoSettings
+) -> None:
+    held = _submit(demo_client, demo_settings, '#!/bin/bash\n#SBATCH --hold\ntrue\n')
+    running = _submit(demo_client, demo_settings, '#!/bin/bash\nsleep 20\n')
+    while _wait(demo_client, demo_settings, running, timeout=0)['status']['state'] != 'RUNNING':
+        time.sleep(0.05)
+    demo_settings.job_age_offset = 30 * 24 * HOUR
+    assert {held, running} <= set(_listed(demo_client, demo_settings, time_window='1h'))
+
+
+@pytest.mark.parametrize(('age_hours', 'listed'), [(3 * 24, True), (8 * 24, False)], ids=['3 days', '8 days'])
+def test_a_server_without_time_window_lists_the_last_7_days_and_ignores_it(
+    age_hours: float, listed: bool, demo_client: TestClient, demo_settings: DemoSettings, finished_job: str
+) -> None:
+    demo_settings.jobs_default_time_window = None
+    demo_settings.job_age_offset = age_hours * HOUR
+    assert (finished_job in _listed(demo_client, demo_settings)) is listed
+    assert (finished_job in _listed(demo_client, demo_settings, time_window='1h')) is listed
 
 
 @pytest.mark.parametrize(

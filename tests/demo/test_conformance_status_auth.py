@@ -151,6 +151,22 @@ def test_expiring_tokens_conform(
     Conformance(recorded_names, EXACT_KEYS).response(expected, response)
 
 
+@pytest.mark.parametrize(
+    ('method', 'path', 'status', 'reason'),
+    [
+        ('GET', '/wrong/status/systems', 404, 'Not Found'),
+        ('PATCH', '/status/systems', 405, 'Method Not Allowed'),
+    ],
+)
+def test_a_path_or_method_the_api_does_not_serve_gets_the_servers_error_body(
+    method: str, path: str, status: int, reason: str, demo_client: TestClient
+) -> None:
+    """As the real server's handler of every framework error renders it (src/firecrest/main.py)."""
+    response = demo_client.request(method, path)
+    body = {'errorType': 'error', 'message': reason, 'causedBy': None, 'data': None, 'user': None}
+    assert (response.status_code, response.json()) == (status, body)
+
+
 def test_liveness_needs_no_token(anonymous_client: TestClient, demo_settings: DemoSettings) -> None:
     response = anonymous_client.get('/status/liveness/')
     assert response.status_code == 200

@@ -112,6 +112,7 @@ def test_failed_copy_still_completes(replay: Replay, demo_settings: DemoSettings
 def test_transfer_jobs_run_on_the_transfer_partition_for_at_most_900_seconds(
     replay: Replay, demo_settings: DemoSettings
 ) -> None:
+    demo_settings.placeholder_record_for = 0  # the job's own record, which names its partition and limit
     replay.run('60')
     (job,) = replay.client.get(
         f'/compute/{demo_settings.system_name}/jobs', params={'name': 'CopyFiles'}

@@ -48,8 +48,10 @@ class LoopBridge:
 
 @pytest.fixture
 def scheduler(transport_params: dict[str, t.Any]) -> Iterator[FirecrestScheduler]:
+    """A scheduler that asks the server from the first poll on, even right after a submission."""
     bridge = LoopBridge(transport_params)
     scheduler = FirecrestScheduler()
+    scheduler.just_submitted_seconds = 0  # type: ignore[misc]
     scheduler.set_transport(bridge)  # type: ignore[arg-type]
     yield scheduler
     bridge.close()
@@ -86,6 +88,7 @@ def _wait_for(
 def test_a_job_runs_to_completion(
     scheduler: FirecrestScheduler, put_script: t.Callable[..., str], remote_dir
 ) -> None:
+    """Its title survives Slurm's placeholder record, which a quick job shows when it has just ended."""
     job_id = scheduler.submit_job(str(remote_dir), put_script('ok.sh', '#SBATCH --job-name=ok-job\necho hi'))
     assert isinstance(job_id, str)
     info = _wait_for(scheduler, job_id, {JobState.DONE})
@@ -105,6 +108,17 @@ def test_a_poll_of_many_jobs_finds_them_all_in_one_request(
     assert sorted(jobs) == sorted(job_ids)
     if firecrest_server.is_demo:
         assert firecrest_server.counters() == {JOB_LIST: 1}
+
+
+@pytest.mark.demo_only
+def test_a_poll_right_after_submission_sends_no_request(
+    scheduler: FirecrestScheduler, put_script: t.Callable[..., str], remote_dir, firecrest_server: t.Any
+) -> None:
+    scheduler.just_submitted_seconds = 60  # type: ignore[misc]
+    job_id = str(scheduler.submit_job(str(remote_dir), put_script('fresh.sh', 'true')))
+    firecrest_server.reset_counters()
+    assert scheduler.get_jobs(jobs=[job_id], as_dict=True)[job_id].job_state == JobState.QUEUED
+    assert firecrest_server.counters() == {}
 
 
 def test_a_held_job_is_queued_held_and_is_killed(

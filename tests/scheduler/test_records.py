@@ -11,7 +11,7 @@ import pytest
 from aiida.schedulers.datastructures import JobInfo, JobState
 from aiida.schedulers.plugins.slurm import _MAP_STATUS_SLURM
 
-from aiida_firecrest.scheduler import HELD_REASONS, job_info_from_record, job_state_from_record
+from aiida_firecrest.scheduler import HELD_REASONS, job_info_from_record, job_state_from_record, own_fields
 
 HERE = Path(__file__).parent
 RECORDS: dict[str, dict[str, t.Any]] = json.loads((HERE / 'job_records.json').read_text())
@@ -155,6 +155,22 @@ def test_transient_allocation_record_hides_its_placeholder_values(name: str) -> 
     info = job_info_from_record(RECORDS[name])
     assert (info.title, info.queue_name, info.requested_wallclock_time_seconds) == (None, None, None)
     assert info.job_owner == 'fireuser'
+
+
+def test_only_the_jobs_own_record_gives_the_fields_the_placeholder_lacks() -> None:
+    assert own_fields(RECORDS['completed']) == {
+        'title': 'sample-basic',
+        'queue_name': 'normal',
+        'requested_wallclock_time_seconds': 3600,
+    }
+    assert own_fields(RECORDS['transient_allocation_completed']) == {}
+
+
+def test_a_placeholder_record_takes_the_known_fields_of_the_jobs_own_record() -> None:
+    known = own_fields(RECORDS['transfer_pending_before_placeholder'])
+    info = job_info_from_record(RECORDS['transient_allocation_completed'], known=known)
+    assert (info.title, info.queue_name, info.requested_wallclock_time_seconds) == ('CopyFiles', 'xfer', 900)
+    assert (info.job_substate, info.exit_status) == ('COMPLETED', 0)
 
 
 def test_a_job_named_allocation_for_real_keeps_its_name() -> None:

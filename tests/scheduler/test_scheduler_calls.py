@@ -19,7 +19,7 @@ from aiida.schedulers import SchedulerError
 from aiida.schedulers.datastructures import JobState
 from firecrest.FirecrestException import UnexpectedStatusException
 
-from aiida_firecrest.scheduler import MAX_CONCURRENT_LOOKUPS, FirecrestScheduler
+from aiida_firecrest.scheduler import MAX_CONCURRENT_LOOKUPS, FirecrestScheduler, clear_job_notes
 
 HERE = Path(__file__).parent
 RECORDS: dict[str, dict[str, t.Any]] = json.loads((HERE / 'job_records.json').read_text())
@@ -109,9 +109,17 @@ class FakeTransport:
         return asyncio.run(func(*args))
 
 
-def _scheduler(api: FakeApi, grace: float = 60.0) -> FirecrestScheduler:
+@pytest.fixture(autouse=True)
+def _fresh_process() -> None:
+    """What the scheduler learnt about jobs in earlier tests is forgotten, as in a new process."""
+    clear_job_notes()
+
+
+def _scheduler(api: FakeApi, grace: float = 60.0, just_submitted: float = 0.0) -> FirecrestScheduler:
+    """A scheduler on ``api``; by default it polls a job it has just submitted (``just_submitted`` 0)."""
     scheduler = FirecrestScheduler()
     scheduler.not_found_grace_seconds = grace  # type: ignore[misc]
+    scheduler.just_submitted_seconds = just_submitted  # type: ignore[misc]
     scheduler.set_transport(FakeTransport(api))  # type: ignore[arg-type]
     return scheduler
 
@@ -231,6 +239,67 @@ def test_an_unknown_job_this_process_did_not_submit_is_left_out() -> None:
 def test_the_last_record_of_a_requeued_job_wins() -> None:
     api = FakeApi([_job('5', 'completed'), _job('5', 'pending_priority')])
     assert _scheduler(api).get_jobs(jobs=['5'])[0].job_state == JobState.QUEUED
+
+
+def test_a_poll_right_after_submission_is_answered_queued_without_a_request() -> None:
+    api = FakeApi([])
+    scheduler = _scheduler(api, just_submitted=60.0)
+    job_id = scheduler.submit_job('/scratch/u/aa', '_aiidasubmit.sh')
+    api.calls.clear()
+    assert scheduler.get_jobs(jobs=[job_id], as_dict=True)[job_id].job_state == JobState.QUEUED
+    assert api.calls == []
+
+
+def test_a_poll_of_a_just_submitted_job_and_an_older_one_asks_the_list() -> None:
+    api = FakeApi([_job('1'), _job('74', 'pending_priority')])
+    scheduler = _scheduler(api, just_submitted=60.0)
+    job_id = scheduler.submit_job('/scratch/u/aa', '_aiidasubmit.sh')
+    api.calls.clear()
+    jobs = scheduler.get_jobs(jobs=['1', job_id], as_dict=True)
+    assert {job_id: info.job_state for job_id, info in jobs.items()} == {
+        '1': JobState.RUNNING,
+        '74': JobState.QUEUED,
+    }
+    assert api.calls == [('job_info', 'cluster')]
+
+
+def test_a_placeholder_record_carries_what_the_jobs_own_record_said() -> None:
+    api = FakeApi([RECORDS['transfer_pending_before_placeholder']])
+    scheduler = _scheduler(api)
+    scheduler.get_jobs(jobs=['30'])
+    api.listed = [RECORDS['transient_allocation_completed']]
+    info = scheduler.get_jobs(jobs=['30'], as_dict=True)['30']
+    assert (info.job_state, info.title, info.queue_name, info.requested_wallclock_time_seconds) == (
+        JobState.DONE,
+        'CopyFiles',
+        'xfer',
+        900,
+    )
+
+
+def test_a_placeholder_record_of_a_job_never_seen_before_has_no_title() -> None:
+    info = _scheduler(FakeApi([RECORDS['transient_allocation_completed']])).get_jobs(jobs=['30'])[0]
+    assert (info.job_state, info.get('title')) == (JobState.DONE, None)
+
+
+def test_detailed_job_info_after_the_poll_that_found_the_job_finished_sends_no_request() -> None:
+    api = FakeApi([_job('12', 'timeout')])
+    scheduler = _scheduler(api)
+    assert scheduler.get_jobs(jobs=['12'])[0].job_state == JobState.DONE
+    api.calls.clear()
+    detailed = scheduler.get_detailed_job_info('12')
+    assert json.loads(str(detailed['stdout'])) == [_job('12', 'timeout')]
+    assert api.calls == []
+
+
+def test_detailed_job_info_is_asked_again_once_the_polled_record_was_used() -> None:
+    api = FakeApi([_job('12', 'timeout')])
+    scheduler = _scheduler(api)
+    scheduler.get_jobs(jobs=['12'])
+    scheduler.get_detailed_job_info('12')
+    api.calls.clear()
+    scheduler.get_detailed_job_info('12')
+    assert api.calls == [('job_info', 'cluster', '12')]
 
 
 def test_polling_by_user_is_not_supported() -> None:

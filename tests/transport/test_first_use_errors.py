@@ -9,8 +9,11 @@ anywhere in the exception chain.
 from __future__ import annotations
 
 import contextlib
+import http.server
 import socket
+import threading
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,15 +35,53 @@ def refused_url() -> str:
     return f'http://127.0.0.1:{port}'
 
 
+class WebPage(http.server.BaseHTTPRequestHandler):
+    """A web server that is not the API: every request gets an HTML "404 Not Found" page."""
+
+    def handle_one_request(self) -> None:
+        self.raw_requestline = self.rfile.readline(65537)
+        if not self.raw_requestline or not self.parse_request():
+            self.close_connection = True
+            return
+        self.send_error(404)
+
+    def log_message(self, *args: Any) -> None:
+        """Quiet: the test reads the client's error, not this server's log."""
+
+
+@pytest.fixture(scope='module')
+def web_page_url() -> Iterator[str]:
+    """A URL that is wrong for any FirecREST server: a plain web server answering 404 pages.
+
+    (A wrong path on the FirecREST server itself is no such URL: a real server answers any unknown
+    path with its own JSON 404, as it answers a missing file.)
+    """
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), WebPage)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f'http://127.0.0.1:{server.server_address[1]}/api'
+    server.shutdown()
+    server.server_close()
+
+
 def mistakes(
-    params: dict[str, Any], wrong_secret: str, untrusted: str
+    params: dict[str, Any], wrong_secret: str, untrusted: str, web_page: str
 ) -> dict[str, tuple[dict[str, Any], type, str]]:
     """``{case: (overrides, expected exception type, expected text)}``."""
     url, token_uri = params['url'].rstrip('/'), params['token_uri']
     refused = refused_url()
     https = url.replace('http://', 'https://')
     return {
-        'wrong URL': ({'url': f'{url}/wrong'}, FirecrestConfigError, 'does not serve the FirecREST v2 API'),
+        'wrong URL': (
+            {'url': web_page},
+            FirecrestConfigError,
+            f'{web_page} does not serve the FirecREST v2 API',
+        ),
+        'wrong path on the FirecREST server': (
+            {'url': f'{url}/wrong'},
+            FirecrestConfigError,
+            f'{url}/wrong does not serve the FirecREST v2 API',
+        ),
         'refused port': (
             {'url': refused, 'token_uri': f'{refused}/oauth2/token'},
             ConnectionError,
@@ -76,7 +117,7 @@ def mistakes(
     }
 
 
-CASES = list(mistakes({'url': 'http://x', 'token_uri': 'http://x/t'}, '', ''))
+CASES = list(mistakes({'url': 'http://x', 'token_uri': 'http://x/t'}, '', '', ''))
 
 
 async def first_use(transport: FirecrestTransport, home: str, tokens: list[str]) -> BaseException:
@@ -103,7 +144,10 @@ def test_a_misconfiguration_gives_one_clear_line_at_first_use(
     wrong_secret = tmp_path / 'wrong-secret'
     wrong_secret.write_text('not-the-secret')
     overrides, expected_type, expected_text = mistakes(
-        transport_params, str(wrong_secret), request.getfixturevalue('h5_tls_url')
+        transport_params,
+        str(wrong_secret),
+        request.getfixturevalue('h5_tls_url'),
+        request.getfixturevalue('web_page_url'),
     )[case]
     tokens: list[str] = []
 
