@@ -1012,8 +1012,9 @@ class FirecrestClient:
     async def download(self, path: str, target: Path) -> None:
         """Write the remote file ``path`` to the local file ``target`` in one ``GET ops/download``.
 
-        pyfirecrest's ``download`` asks ``stat`` first; this is the same request without it, so that a
-        small file costs one request. A file too large for a direct download answers 413 (``EFBIG``).
+        pyfirecrest's ``download`` asks ``stat`` first; this is the same request without it, for a caller
+        that knows the size. A file too large for a direct download answers 413 (``EFBIG``) or, when its
+        output overflows the server's SSH channel, 408 after the command timeout (``ETIMEDOUT``).
 
         :raises OSError: the translated error (``FileNotFoundError``, ``IsADirectoryError``, ``EFBIG``...).
         """

@@ -356,7 +356,7 @@ class Transfers:
         """
         if size is None:
             size = await self.remote_file_size(remote)
-        if size <= await self.direct_limit(size, largest_direct_download):
+        if download_method(size, await self.direct_limit(size, largest_direct_download)) is Method.DIRECT:
             try:
                 await self._client.download(remote, local)
                 return

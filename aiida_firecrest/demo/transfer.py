@@ -4,7 +4,9 @@
 write the real server's log lines (exchanges 60-70): an operational failure (a missing source)
 still ends ``COMPLETED``, with the error only in the error log. ``upload`` and ``download`` stage
 data through S3 (moto) with presigned multipart URLs; their jobs run inside the server and move
-the bytes between the bucket and the file system (exchanges 71-74).
+the bytes between the bucket and the file system (exchanges 71-74), treating paths as the real job
+scripts do: HTML-escaped by their templates, and unquoted in the download job (a name with a space
+fails it with ``file_not_found``; the shell's complaint about the rest of the name is approximated).
 """
 
 from __future__ import annotations

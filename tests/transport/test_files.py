@@ -88,6 +88,8 @@ def test_staged_transfer_above_the_threshold_round_trips(
     assert requests.get('POST /filesystem/{system_name}/transfer/download') == 1
     assert requests.get('GET /filesystem/{system_name}/ops/download') is None
     assert requests.get('GET /filesystem/{system_name}/ops/checksum') == 2
+    assert requests.get('GET /filesystem/{system_name}/ops/view') is None  # no job log read on success
+    assert sum(requests.values()) <= 10
 
 
 def test_listdir_and_listdir_withattributes_send_one_request_each(

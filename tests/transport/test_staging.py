@@ -123,6 +123,7 @@ def test_a_direct_download_refused_for_its_size_goes_staged(tmp_path: Path, stat
     ]
 
 
+@pytest.mark.slow
 def test_a_staged_download_that_fails_raises_the_error_of_its_job_log(tmp_path: Path) -> None:
     """The object never appears; a rare poll of the job finds it ended, and its error log says why."""
     server = StagingServer(b'x' * (2 * MIB), 200, object_after=None, job_states=['FAILED'])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import tarfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -169,7 +170,11 @@ def test_a_missing_server_temp_directory_is_created_on_first_use(
     assert remote_files.names(temp) == []
 
 
-def write_archive(path: Path, members: list[tuple[str, str, bytes | str]]) -> None:
+Member = tuple[str, str, bytes | str]
+"""``(name, kind, content or link target)`` of an archive member."""
+
+
+def write_archive(path: Path, members: Sequence[Member]) -> None:
     """A tar archive of ``(name, kind, content or link target)``, kind ``file``, ``dir`` or ``hardlink``."""
     with tarfile.open(path, 'w') as tar:
         for name, kind, value in members:
@@ -184,7 +189,7 @@ def write_archive(path: Path, members: list[tuple[str, str, bytes | str]]) -> No
             tar.addfile(info)
 
 
-GNU_TAR_FOLLOWING_LINKS = [
+GNU_TAR_FOLLOWING_LINKS: list[Member] = [
     ('tree', 'dir', ''),
     ('tree/data.txt', 'file', b'data'),
     ('tree/sub', 'dir', ''),
@@ -211,7 +216,7 @@ def test_a_hard_link_whose_target_is_stripped_away_is_skipped(tmp_path: Path) ->
 
 
 def test_a_hard_link_out_of_the_destination_is_refused(tmp_path: Path) -> None:
-    escaping = [('tree', 'dir', ''), ('tree/link', 'hardlink', 'tree/../../etc/passwd')]
+    escaping: list[Member] = [('tree', 'dir', ''), ('tree/link', 'hardlink', 'tree/../../etc/passwd')]
     write_archive(tmp_path / 'a.tar', escaping)
     (tmp_path / 'out').mkdir()
     with pytest.raises(tarfile.LinkOutsideDestinationError):
