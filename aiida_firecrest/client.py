@@ -22,11 +22,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import dataclasses
 import email.utils
 import errno
 import logging
+import posixpath
 import random
 import re
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -40,7 +43,10 @@ from firecrest.FirecrestException import (
     TransferJobFailedException,
     UnexpectedStatusException,
 )
+from firecrest.utilities import sched_state_completed
 from firecrest.v2 import AsyncFirecrest
+from firecrest.v2._async.Client import AsyncExternalUpload
+from packaging.version import Version
 
 from .config import TransportConfig, resolve_secret
 from .probe import (
@@ -58,6 +64,7 @@ __all__ = (
     'ClientCredentialsAuth',
     'FirecrestClient',
     'FirecrestConfigError',
+    'JobState',
     'ProgressCountingTransport',
     'RetryPolicy',
     'RetryingTransport',
@@ -537,6 +544,7 @@ _MESSAGE_ERRNOS: tuple[tuple[str, int], ...] = (
     ('is a directory', errno.EISDIR),
     ('not a directory', errno.ENOTDIR),
     ('directory not empty', errno.ENOTEMPTY),
+    ('file_not_found', errno.ENOENT),  # the staged download job's own message
 )
 
 _STATUS_ERRNOS = {
@@ -831,6 +839,9 @@ class _AsyncFirecrest(AsyncFirecrest):
     at no cost for the requests that succeed.
     """
 
+    #: :mod:`.transfer` decides between direct and staged: ``upload`` is only called for direct uploads.
+    MAX_DIRECT_UPLOAD_SIZE = sys.maxsize
+
     def __init__(
         self, url: str, authorization: Any, session_factory: Callable[[], httpx.AsyncClient], system: str
     ) -> None:
@@ -913,6 +924,28 @@ class _AsyncFirecrest(AsyncFirecrest):
         return await self._checked(await super()._delete_request(*args, **kwargs))
 
 
+@dataclasses.dataclass(frozen=True)
+class JobState:
+    """What one poll says of a transfer job.
+
+    :ivar name: the scheduler's state (``RUNNING``, ``COMPLETED``...), None while it does not list the job.
+    :ivar running_for: seconds since the job started (the scheduler's elapsed time), None before.
+    """
+
+    name: str | None
+    running_for: float | None
+
+    @property
+    def finished(self) -> bool:
+        return self.name is not None and bool(sched_state_completed(self.name))
+
+
+def _job_not_found(exc: FirecrestException) -> bool:
+    """Whether an answer says the scheduler does not (yet) know the job (its database lags a little)."""
+    response = exc.responses[-1] if exc.responses else None
+    return response is not None and response.status_code == 404 and 'job not found' in response.text.lower()
+
+
 class FirecrestClient:
     """A configured ``AsyncFirecrest`` for one computer, with what the transport and scheduler share.
 
@@ -988,8 +1021,9 @@ class FirecrestClient:
     async def download(self, path: str, target: Path) -> None:
         """Write the remote file ``path`` to the local file ``target`` in one ``GET ops/download``.
 
-        pyfirecrest's ``download`` asks ``stat`` first; this is the same request without it, so that a
-        small file costs one request. A file too large for a direct download answers 413 (``EFBIG``).
+        pyfirecrest's ``download`` asks ``stat`` first; this is the same request without it, for a caller
+        that knows the size. A file too large for a direct download answers 413 (``EFBIG``) or, when its
+        output overflows the server's SSH channel, 408 after the command timeout (``ETIMEDOUT``).
 
         :raises OSError: the translated error (``FileNotFoundError``, ``IsADirectoryError``, ``EFBIG``...).
         """
@@ -1008,6 +1042,88 @@ class FirecrestClient:
                 with target.open('wb') as handle:
                     async for chunk in response.aiter_bytes():
                         handle.write(chunk)
+
+    # ------------------------------------------------------------------------ staged transfers
+
+    async def start_staged_upload(self, remote: str, size: int) -> dict[str, Any]:
+        """``POST transfer/upload`` of ``size`` bytes to ``remote``: the transfer job and presigned part URLs.
+
+        The body is the one pyfirecrest's ``upload`` sends for this server's API version.
+        """
+        directory, name = posixpath.split(remote)
+        if self.api._api_version < Version('2.4.0'):
+            body: dict[str, Any] = {'source_path': directory, 'fileName': name, 'fileSize': size}
+        else:
+            body = {'path': remote, 'transfer_directives': {'file_size': size, 'transfer_method': 's3'}}
+        return await self._post_transfer('upload', body)
+
+    async def start_staged_download(self, remote: str) -> dict[str, Any]:
+        """``POST transfer/download`` of ``remote``: the transfer job and the presigned URL of its object.
+
+        The body is the one pyfirecrest's ``download`` sends, without its ``stat`` first.
+        """
+        body: dict[str, Any] = {'source_path': remote}
+        if self.api._api_version >= Version('2.4.0'):
+            body['transfer_directives'] = {'transferMethod': 's3'}
+        return await self._post_transfer('download', body)
+
+    async def _post_transfer(self, kind: str, body: dict[str, Any]) -> dict[str, Any]:
+        if self.account is not None:
+            body['account'] = self.account
+        response = await self.api._post_request(
+            endpoint=f'/filesystem/{self.system}/transfer/{kind}', json_data=body
+        )
+        return dict(self.api._check_response(response, 201))
+
+    async def upload_to_stage(self, info: dict[str, Any], local: Path) -> None:
+        """Send ``local`` to the presigned part URLs of ``info`` and complete the multipart upload."""
+        await AsyncExternalUpload(
+            client=self.api, transfer_info=info, local_file=str(local)
+        ).upload_file_to_stage()
+
+    async def fetch_object(self, url: str, target: Path) -> bool:
+        """Write the object at the presigned ``url`` to ``target``; False while the object does not exist.
+
+        A missing object answers 404, or 403 from an object store that does not let the URL's signer list
+        the bucket; other errors raise ``httpx.HTTPStatusError`` (translated without the URL).
+        """
+        async with self.api._session.stream('GET', url) as response:
+            if response.status_code in (403, 404):
+                await response.aread()
+                return False
+            response.raise_for_status()
+            with target.open('wb') as handle:
+                async for chunk in response.aiter_bytes():
+                    handle.write(chunk)
+        return True
+
+    async def transfer_job_state(self, job: dict[str, Any]) -> JobState:
+        """The state of a transfer job (one request); no name while the scheduler does not list it."""
+        try:
+            records = await self.api.job_info(job.get('system') or self.system, str(job['jobId']))
+        except FirecrestException as exc:
+            if _job_not_found(exc):
+                return JobState(None, None)
+            raise
+        record = records[0]
+        state = (record.get('status') or {}).get('state')
+        timing = record.get('time') or {}
+        running_for = timing.get('elapsed') if timing.get('start') is not None else None
+        return JobState(
+            ','.join(state) if isinstance(state, list) else str(state),
+            None if running_for is None else float(running_for),
+        )
+
+    async def transfer_job_failure(self, job: dict[str, Any]) -> TransferJobError:
+        """The error of a transfer job that did not succeed, with its error log (one request)."""
+        return TransferJobError(str(job.get('jobId')), await self.api._error_log(job))
+
+    async def cancel_transfer_job(self, job: dict[str, Any]) -> None:
+        """Cancel a transfer job no longer waited for; a failure (it may have ended) is only logged."""
+        try:
+            await self.api.cancel_job(job.get('system') or self.system, str(job['jobId']))
+        except (FirecrestException, httpx.HTTPError, OSError) as exc:
+            LOGGER.debug('Could not cancel the transfer job %s: %s', job.get('jobId'), exc)
 
     async def system_info(self) -> dict[str, Any]:
         """This system's entry of ``GET /status/systems`` (asked once per process and server, for a while).

@@ -499,11 +499,11 @@ def _check_temp_directory(run: _Run, known: dict[str, Any], path: str) -> None:
 
 def _check_small_file_size(run: _Run, known: dict[str, Any], size_mb: float) -> None:
     """The threshold must not exceed what the server moves directly (downloads come base64-encoded)."""
-    from .transfer import direct_threshold
+    from .transfer import largest_direct_download
 
     limit = _max_ops_file_size(_system(run, known['compute_resource']))
-    if limit and size_mb * MB > direct_threshold(limit):
-        largest = direct_threshold(limit) / MB
+    if limit and size_mb * MB > largest_direct_download(limit):
+        largest = largest_direct_download(limit) / MB
         raise ProbeError(
             f'{size_mb:g} MB is above the server limit for direct transfers ({largest:.2f} MB: '
             f'{limit / MB:g} MB, less the room its base64-encoded downloads need); use 0 for the largest.'

@@ -2,20 +2,28 @@
 
 A pure policy decides how one file travels (:func:`upload_method`, :func:`download_method`):
 
-* ``DIRECT``: one request (``ops/upload`` / ``ops/download``), for files up to the threshold (unless
-  a threshold is configured, a download is tried directly first, as its size is unknown without
-  another request: the server answers 413 for a file too large, which then goes staged);
-* ``STAGED``: through the object store and a server transfer job, verified with sha256;
+* ``DIRECT``: one request (``ops/upload`` / ``ops/download``), for files the server accepts in one
+  request: uploads up to its ``max_ops_file_size``, downloads whose base64 form stays below it
+  (:func:`largest_direct_upload`, :func:`largest_direct_download`). Files small enough for any server
+  (:data:`ASSUMED_MAX_OPS_FILE_SIZE`) go without asking the server its limit. A direct transfer the
+  server refuses as too large (413), or whose command times out (408), goes staged.
+* ``STAGED``: through the object storage and a server transfer job (:mod:`.staging`), verified with
+  sha256 (or the size). An upload goes as a tar archive under a temporary name, extracted into place by
+  ``ops/extract``: a failed upload never touches the target, and any name travels (the staged jobs'
+  scripts break on spaces and shell characters). A download of such a name goes as a server-made archive.
 * ``BUNDLE``: inside a tar archive extracted by the server (``ops/extract``), for directory trees,
   for empty files (the real server answers a 0-byte direct upload with 408 after its command
   timeout) and for names a multipart upload would mangle (``"``, control characters, non-ASCII).
 
+A download asks the size first (one ``stat``, unless the caller knows it): a direct download of a file too
+large for it costs the server's whole command timeout before its 408.
+
 :class:`Transfers` carries out those decisions. Every operation holds one slot of a bounded
 semaphore for its whole duration; temporary files (local, and on the server in the configured
 temporary directory) are removed on every path out; a failed download leaves nothing at the
-destination and a failed staged upload removes what it wrote. Staged transfers, and the server's
-archiving and extraction when they run as transfer jobs, report their progress to the transport's
-logger (:func:`.client.report_progress`: bytes moved of the total, the job's state, at a bounded rate).
+destination. Staged transfers, and the server's archiving and extraction when they run as transfer
+jobs, report their progress to the transport's logger (:func:`.client.report_progress`: bytes moved of
+the total, the job's state, at a bounded rate).
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ import logging
 import os
 import posixpath
 import shutil
+import stat
 import tarfile
 import tempfile
 import time
@@ -37,24 +46,26 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .client import FirecrestClient, os_error, report_progress, translate_errors
+from . import staging
+from .client import FirecrestClient, FirecrestConfigError, os_error, report_progress, translate_errors
 
 __all__ = (
-    'BASE64_MARGIN',
+    'ASSUMED_MAX_OPS_FILE_SIZE',
     'Method',
     'Transfers',
     'check_remote_path',
-    'direct_threshold',
     'download_method',
+    'largest_direct_download',
+    'largest_direct_upload',
     'multipart_safe',
     'upload_method',
 )
 
-#: Direct downloads are base64-encoded by the server, whose output buffer is ``max_ops_file_size``.
-BASE64_MARGIN = 0.7
-#: The threshold when the server does not publish ``max_ops_file_size`` (pyfirecrest's own default).
-DEFAULT_THRESHOLD = 1024 * 1024
 MIB = 1024 * 1024
+#: The ``max_ops_file_size`` assumed of a server until it is asked: pyfirecrest's own direct-transfer limit
+#: for every server (FirecREST's default is 5 MiB). Files within it move directly without asking; a server
+#: with a lower limit answers 413 and the file goes staged, after one wasted request.
+ASSUMED_MAX_OPS_FILE_SIZE = MIB
 #: Characters the server cannot handle in a path given to it, with what to do instead.
 FORBIDDEN_CHARACTERS = {
     "'": (
@@ -64,6 +75,10 @@ FORBIDDEN_CHARACTERS = {
     ),
     '\0': ('NUL character', 'no file name can contain it'),
 }
+#: Archive suffixes of the server's ``compression`` values.
+ARCHIVE_SUFFIXES = {'none': '.tar', 'gzip': '.tar.gz', 'bzip2': '.tar.bz2', 'xz': '.tar.xz'}
+#: ``tarfile`` write modes of the same.
+TARFILE_MODES = {'none': 'w', 'gzip': 'w:gz', 'bzip2': 'w:bz2', 'xz': 'w:xz'}
 
 T = TypeVar('T')
 
@@ -76,17 +91,14 @@ class Method(enum.Enum):
     BUNDLE = 'bundle'
 
 
-def direct_threshold(max_ops_file_size: int | None, override_mb: float = 0.0) -> int:
-    """The largest file size (bytes) that moves in one direct request.
+def largest_direct_upload(max_ops_file_size: int) -> int:
+    """The largest file ``ops/upload`` takes: the server refuses more than ``max_ops_file_size`` (413)."""
+    return max_ops_file_size
 
-    :param max_ops_file_size: the server's ``dataOperation.max_ops_file_size``, if published.
-    :param override_mb: the computer's ``small_file_size_mb`` (0 = use the server's value).
-    """
-    if override_mb > 0:
-        return int(override_mb * MIB)
-    if max_ops_file_size:
-        return int(max_ops_file_size * BASE64_MARGIN)
-    return int(DEFAULT_THRESHOLD * BASE64_MARGIN)
+
+def largest_direct_download(max_ops_file_size: int) -> int:
+    """The largest file ``ops/download`` gives: its base64 form (4 bytes per 3) must stay below the limit."""
+    return 3 * ((max_ops_file_size - 1) // 4)
 
 
 def multipart_safe(name: str) -> bool:
@@ -94,16 +106,16 @@ def multipart_safe(name: str) -> bool:
     return all(32 <= ord(char) < 127 for char in name) and not set(name) & {'"', '\\', '%'}
 
 
-def upload_method(size: int, name: str, threshold: int) -> Method:
+def upload_method(size: int, name: str, direct_limit: int) -> Method:
     """How to upload one file of ``size`` bytes to be called ``name`` on the server."""
     if size == 0 or not multipart_safe(name):
         return Method.BUNDLE
-    return Method.DIRECT if size <= threshold else Method.STAGED
+    return Method.DIRECT if size <= direct_limit else Method.STAGED
 
 
-def download_method(size: int, threshold: int) -> Method:
+def download_method(size: int, direct_limit: int) -> Method:
     """How to download one file of ``size`` bytes."""
-    return Method.DIRECT if size <= threshold else Method.STAGED
+    return Method.DIRECT if size <= direct_limit else Method.STAGED
 
 
 def check_remote_path(path: str) -> str:
@@ -119,28 +131,30 @@ def check_remote_path(path: str) -> str:
     return path
 
 
-def sha256_of(path: Path) -> str:
-    """The sha256 hex digest of a local file."""
-    digest = hashlib.sha256()
-    with path.open('rb') as handle:
-        for block in iter(lambda: handle.read(MIB), b''):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 # --------------------------------------------------------------------------------------------------
 # Local tar archives (run in a thread: they block)
 # --------------------------------------------------------------------------------------------------
 
 
-def pack(sources: list[tuple[Path, str]], archive: Path, dereference: bool) -> None:
-    """Write a gzip tar archive of ``(local path, name in the archive)`` pairs (directories recursively).
+def pack(
+    sources: list[tuple[Path, str]], archive: Path, dereference: bool, compression: str = 'gzip'
+) -> None:
+    """Write a tar archive of ``(local path, name in the archive)`` pairs (directories recursively).
 
-    gzip's trailer (CRC-32 and length) lets the extracting side detect a damaged archive.
+    :param compression: the server's name of it (``none``, ``gzip``...). gzip's trailer (CRC-32 and
+        length) lets the extracting side detect a damaged archive; an uncompressed one costs no CPU time
+        for a large file, whose staged upload is verified anyway.
     """
-    with tarfile.open(archive, 'w:gz', compresslevel=1, dereference=dereference) as tar:
+    options = {'compresslevel': 1} if compression == 'gzip' else {}
+    with tarfile.open(archive, TARFILE_MODES[compression], dereference=dereference, **options) as tar:  # type: ignore[call-overload]
         for path, arcname in sources:
             tar.add(path, arcname=arcname, recursive=True)
+
+
+def _stripped(name: str, strip: int) -> str | None:
+    """A member name without its first ``strip`` components, or None if nothing is left."""
+    parts = [part for part in name.split('/') if part not in ('', '.')]
+    return '/'.join(parts[strip:]) if len(parts) > strip else None
 
 
 def unpack(archive: Path, destination: Path, strip: int = 0) -> list[str]:
@@ -148,27 +162,34 @@ def unpack(archive: Path, destination: Path, strip: int = 0) -> list[str]:
 
     Members go through tarfile's ``data`` filter (nothing outside ``destination``, no devices);
     symbolic links, which that filter refuses when absolute, are created afterwards, so that no
-    member is ever written through one.
+    member is ever written through one. Hard links (GNU tar stores a second occurrence of a file as
+    one, and following links makes every file a candidate) name an earlier member: their target is
+    stripped like the names, and a link whose target is stripped away is skipped, as
+    ``tar --strip-components`` does.
 
     :param strip: leading path components to remove from every member (like ``tar --strip-components``).
     """
-    links: list[tuple[str, str]] = []
+    links: dict[str, str] = {}
     top: set[str] = set()
     with tarfile.open(archive, 'r:*') as tar:
         members = []
         for member in tar.getmembers():
-            parts = [part for part in member.name.split('/') if part not in ('', '.')]
-            if len(parts) <= strip:
+            name = _stripped(member.name, strip)
+            target = _stripped(member.linkname, strip) if member.islnk() else member.linkname
+            if name is None or target is None:
                 continue
-            member.name = '/'.join(parts[strip:])
-            top.add(parts[strip])
-            if member.issym():
-                links.append((member.name, member.linkname))
+            member.name = name
+            top.add(name.split('/')[0])
+            if member.islnk() and target in links:  # a hard link to a symbolic link is that link again
+                links[name] = links[target]
+            elif member.issym():
+                links[name] = target
             else:
+                member.linkname = target
                 members.append(member)
         tar.extractall(destination, members=members, filter='data')
     root = destination.resolve()
-    for name, target in links:
+    for name, target in links.items():
         link = destination / name
         if not link.parent.resolve().is_relative_to(root):
             raise ValueError(f'Archive member {name!r} would be created outside {destination}')
@@ -205,6 +226,20 @@ def local_scratch(near: Path) -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
+def sha256_of(path: Path) -> str:
+    """The sha256 hex digest of a local file."""
+    digest = hashlib.sha256()
+    with path.open('rb') as handle:
+        for block in iter(lambda: handle.read(MIB), b''):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _too_large_for_direct(exc: OSError) -> bool:
+    """Whether a direct transfer failed for its size: 413, or a command that ran out of time (408)."""
+    return exc.errno in (errno.EFBIG, errno.ETIMEDOUT) and not isinstance(exc, FirecrestConfigError)
+
+
 # --------------------------------------------------------------------------------------------------
 # Transfers
 # --------------------------------------------------------------------------------------------------
@@ -227,7 +262,7 @@ class Transfers:
         self._client = client
         self._semaphore = semaphore
         self._logger = logger
-        self._threshold: int | None = None
+        self._limit_doubted = False
         self._temp_ready = False
 
     @property
@@ -238,105 +273,154 @@ class Transfers:
     def _system(self) -> str:
         return self._client.system
 
-    async def threshold(self) -> int:
-        """The direct-transfer threshold in bytes (the server is asked once)."""
-        if self._threshold is None:
-            override = self._client.config.small_file_size_mb
-            server_limit = None if override > 0 else await self._client.max_ops_file_size()
-            self._threshold = direct_threshold(server_limit, override)
-            # pyfirecrest decides direct vs staged by ``size < MAX_DIRECT_UPLOAD_SIZE``
-            self._api.MAX_DIRECT_UPLOAD_SIZE = self._threshold + 1
-        return self._threshold
+    async def direct_limit(self, size: int, largest: Callable[[int], int]) -> int:
+        """The largest file of a direct transfer, as it applies to a file of ``size`` bytes.
+
+        The computer's ``small_file_size_mb`` if set; else what every server takes, if ``size`` is within
+        it (no request); else what this server takes (its ``max_ops_file_size``, asked once per process).
+
+        :param largest: :func:`largest_direct_upload` or :func:`largest_direct_download`.
+        """
+        override = self._client.config.small_file_size_mb
+        if override > 0:
+            return int(override * MIB)
+        assumed = largest(ASSUMED_MAX_OPS_FILE_SIZE)
+        if size <= assumed and not self._limit_doubted:
+            return assumed
+        return largest(await self._client.max_ops_file_size() or ASSUMED_MAX_OPS_FILE_SIZE)
+
+    async def upload_method(self, size: int, name: str) -> Method:
+        """How a file of ``size`` bytes to be called ``name`` on the server is uploaded."""
+        return upload_method(size, name, await self.direct_limit(size, largest_direct_upload))
+
+    def _refused_direct(self, path: str, exc: OSError) -> None:
+        """Note a direct transfer refused for its size: later decisions ask the server its limit."""
+        self._limit_doubted = self._limit_doubted or exc.errno == errno.EFBIG
+        self._logger.info('%s is too large for a direct transfer (%s); staging it', path, exc.strerror)
 
     # ---------------------------------------------------------------------------------- files
 
     async def upload_file(self, local: Path, remote: str) -> None:
         """Upload one local file to the absolute remote path ``remote`` (overwriting it).
 
+        A staged upload goes under a temporary name and is moved into place only once verified: a failed
+        one leaves an existing ``remote`` as it was.
+
         :raises OSError: if the server refuses or the transfer cannot be verified.
         """
         directory, name = posixpath.split(remote)
         size = local.stat().st_size
         async with self._semaphore:
-            method = upload_method(size, name, await self.threshold())
-            if method is Method.BUNDLE:
-                await self._upload_bundle([(local, name)], directory, dereference=True)
-            elif method is Method.DIRECT:
-                with translate_errors(remote):
-                    await self._api.upload(self._system, local, directory, name, account=self._client.account)
-            else:
-                await self._upload_staged(local, directory, name, size)
+            if await self.upload_method(size, name) is Method.DIRECT:
+                try:
+                    with translate_errors(remote):
+                        await self._api.upload(
+                            self._system, local, directory, name, account=self._client.account
+                        )
+                    return
+                except OSError as exc:
+                    if not _too_large_for_direct(exc):
+                        raise
+                    self._refused_direct(remote, exc)
+            label = f'Upload of {local} to {remote}'
+            await self._upload_bundle([(local, name)], directory, True, 'none', label)
 
-    async def download_file(self, remote: str, local: Path) -> None:
+    async def download_file(self, remote: str, local: Path, size: int | None = None) -> None:
         """Download the remote file ``remote`` to ``local`` (replaced only once complete and verified).
 
+        :param size: the size of ``remote`` if known (else it is asked: one request).
+        :raises IsADirectoryError: if ``remote`` is a directory.
         :raises OSError: if the file cannot be downloaded or verified.
         """
         async with self._semaphore:
-            await self.threshold()
             with local_scratch(local.parent) as scratch:
                 partial = scratch / 'download'
-                await self._download_to(remote, partial)
+                await self._download_to(remote, partial, size, f'Download of {remote}')
                 os.replace(partial, local)
 
-    async def _download_to(self, remote: str, local: Path, label: str | None = None) -> None:
-        """Download ``remote`` to ``local``.
+    async def remote_file_size(self, remote: str) -> int:
+        """The size of the remote file ``remote`` (of what a link points to), in one ``stat``.
 
-        Without a configured threshold the download is tried directly (one request) and a file too
-        large for that (the server answers 413) goes through object storage; with one, the size is
-        asked first and compared with it.
-
-        :param label: what the progress reports call the download (default: ``Download of <remote>``).
+        :raises FileNotFoundError: if it does not exist.
+        :raises IsADirectoryError: if it is a directory.
         """
-        if self._client.config.small_file_size_mb <= 0:
+        with translate_errors(remote):
+            output = await self._api.stat(self._system, remote, dereference=True)
+        if stat.S_ISDIR(int(output['mode'])):
+            raise IsADirectoryError(errno.EISDIR, 'Is a directory', remote)
+        return int(output['size'])
+
+    async def _download_to(self, remote: str, local: Path, size: int | None, label: str) -> None:
+        """Download the file ``remote`` to ``local``: directly if the server gives it at once, else staged.
+
+        The size decides, so that no direct download of a large file waits for the server's command
+        timeout; a direct download refused for its size all the same (the file grew) goes staged.
+
+        :param size: the size of ``remote``, or a lower bound of it above the direct limit, if known.
+        :param label: what the progress reports call the download.
+        """
+        if size is None:
+            size = await self.remote_file_size(remote)
+        if download_method(size, await self.direct_limit(size, largest_direct_download)) is Method.DIRECT:
             try:
                 await self._client.download(remote, local)
                 return
             except OSError as exc:
-                if exc.errno != errno.EFBIG:
+                if not _too_large_for_direct(exc):
                     raise
-        await self._download_by_size(remote, local, label or f'Download of {remote}')
+                self._refused_direct(remote, exc)
+        await self._download_staged(remote, local, size, label)
 
-    async def _download_by_size(self, remote: str, local: Path, label: str) -> None:
-        """pyfirecrest's download: ``stat``, then direct up to the threshold, else staged and verified."""
-        started = time.monotonic()
-        with translate_errors(remote), report_progress(self._logger, label):
-            staged = await self._api.download(self._system, remote, str(local), account=self._client.account)
-        if staged is None:
+    async def _download_staged(self, remote: str, local: Path, size: int, label: str) -> None:
+        """Download through object storage and verify; a name the job scripts break on goes as an archive."""
+        if not staging.job_script_safe(remote):
+            self._require_job_safe_temp()
+            await self._download_through_archive(remote, local, size)
             return
-        size = local.stat().st_size
+        self._logger.info('Downloading %s (%.1f MB) through object storage', remote, size / MIB)
+        started = time.monotonic()
+        with report_progress(self._logger, label, size):
+            await staging.download(self._client, remote, local)
+        moved = local.stat().st_size
         self._logger.info(
-            'Downloaded %s (%.1f MB) through object storage in %.1f s',
-            remote,
-            size / MIB,
-            time.monotonic() - started,
+            'Downloaded %s (%.1f MB) in %.1f s', remote, moved / MIB, time.monotonic() - started
         )
-        await self._verify(remote, local, size)
+        await self._verify(remote, local, moved)
 
-    async def _upload_staged(
-        self, local: Path, directory: str, name: str, size: int, label: str | None = None
-    ) -> None:
-        """Upload through object storage and verify; on failure remove the regular file it may have written.
+    async def _download_through_archive(self, remote: str, local: Path, size: int) -> None:
+        """Download ``remote`` inside an uncompressed archive the server makes under a temporary name."""
+        with local_scratch(local.parent) as scratch:
+            archive = scratch / 'file.tar'
+            await self.fetch_archive(remote, archive, dereference=True, compression='none', size=size)
+            extracted = scratch / 'file'
+            extracted.mkdir()
+            (name,) = await asyncio.to_thread(unpack, archive, extracted)
+            os.replace(extracted / name, local)
 
-        A directory at ``remote`` is never removed (the server's ``rm`` is recursive): the upload into
-        it fails and the directory stays as it was.
-
-        :param label: what the progress reports call the upload (default: ``Upload of <local> to <remote>``).
-        """
-        remote = posixpath.join(directory, name)
+    async def _upload_staged(self, local: Path, remote: str, size: int, label: str) -> None:
+        """Upload ``local`` through object storage to the server path ``remote`` and verify it there."""
+        if not staging.job_script_safe(remote):
+            self._require_job_safe_temp()
         self._logger.info('Uploading %s (%.1f MB) through object storage to %s', local, size / MIB, remote)
         started = time.monotonic()
-        try:
-            with (
-                translate_errors(remote),
-                report_progress(self._logger, label or f'Upload of {local} to {remote}', size),
-            ):
-                await self._api.upload(self._system, local, directory, name, account=self._client.account)
-            await self._verify(remote, local, size)
-        except BaseException:
-            await asyncio.shield(self._remove_file_quietly(remote))
-            raise
+        with report_progress(self._logger, label, size):
+            await staging.upload(self._client, local, remote, size)
+        await self._verify(remote, local, size)
         self._logger.info('Uploaded %s in %.1f s', remote, time.monotonic() - started)
+
+    def _require_job_safe_temp(self) -> None:
+        """Staged transfers of odd names go through the temporary directory, under names its jobs handle.
+
+        :raises OSError: if the configured temporary directory itself is not such a path.
+        """
+        temp = self._client.config.temp_directory
+        if not staging.job_script_safe(temp):
+            raise os_error(
+                errno.EINVAL,
+                "The server's staged-transfer jobs cannot handle this path, nor the temporary directory "
+                'through which it would go: configure a temp_directory of letters, digits and _./+,=@%:-',
+                temp,
+            )
 
     async def _verify(self, remote: str, local: Path, size: int) -> None:
         """Compare the remote file with the local one: sha256 when the server computes it, else the size.
@@ -378,7 +462,8 @@ class Transfers:
         :raises OSError: if the server refuses.
         """
         async with self._semaphore:
-            await self._upload_bundle(sources, target_dir, dereference)
+            label = f'Upload of the archive for {target_dir}'
+            await self._upload_bundle(sources, target_dir, dereference, 'gzip', label)
 
     async def download_tree(self, remote: str, local: Path, dereference: bool) -> None:
         """Download the remote directory ``remote`` and merge its contents into the local directory ``local``.
@@ -398,15 +483,20 @@ class Transfers:
                 await asyncio.to_thread(merge_tree, extracted, local)
 
     async def fetch_archive(
-        self, remote: str, archive: Path, dereference: bool, compression: str = 'gzip'
+        self,
+        remote: str,
+        archive: Path,
+        dereference: bool,
+        compression: str = 'gzip',
+        size: int | None = None,
     ) -> None:
         """Have the server archive ``remote`` (as ``basename/...``) and download the archive to ``archive``.
 
         The caller holds a semaphore slot.
+
+        :param size: a lower bound of the archive's size, if known (spares asking it).
         """
-        await self.threshold()
-        suffix = {'none': '.tar', 'gzip': '.tar.gz', 'bzip2': '.tar.bz2', 'xz': '.tar.xz'}[compression]
-        async with self._server_temp(suffix) as server_archive:
+        async with self._server_temp(ARCHIVE_SUFFIXES[compression]) as server_archive:
             with report_progress(self._logger, f'Archiving {remote} on the server'):
                 await self._in_temp(
                     lambda: self._api.compress(
@@ -419,7 +509,7 @@ class Transfers:
                     ),
                     remote,
                 )
-            await self._download_to(server_archive, archive, f'Download of the archive of {remote}')
+            await self._download_to(server_archive, archive, size, f'Download of the archive of {remote}')
 
     async def extract_remote(self, archive: str, target_dir: str, compression: str) -> None:
         """Extract the server-side ``archive`` into the server directory ``target_dir``."""
@@ -429,28 +519,41 @@ class Transfers:
             )
 
     async def _upload_bundle(
-        self, sources: list[tuple[Path, str]], target_dir: str, dereference: bool
+        self,
+        sources: list[tuple[Path, str]],
+        target_dir: str,
+        dereference: bool,
+        compression: str,
+        label: str,
     ) -> None:
-        """Pack ``sources`` locally, upload the archive to the server's temp directory, extract it there."""
-        threshold = await self.threshold()
+        """Pack ``sources`` locally, upload the archive to the server's temp directory, extract it there.
+
+        :param label: what the progress reports of a staged upload call it.
+        """
+        suffix = ARCHIVE_SUFFIXES[compression]
         with local_scratch(Path(tempfile.gettempdir())) as scratch:
-            archive = scratch / 'bundle.tar.gz'
-            await asyncio.to_thread(pack, sources, archive, dereference)
+            archive = scratch / f'bundle{suffix}'
+            await asyncio.to_thread(pack, sources, archive, dereference, compression)
             size = archive.stat().st_size
-            async with self._server_temp('.tar.gz') as server_archive:
-                temp_dir, temp_name = posixpath.split(server_archive)
-                if download_method(size, threshold) is Method.DIRECT:
-                    await self._in_temp(
-                        lambda: self._api.upload(self._system, archive, temp_dir, temp_name), server_archive
-                    )
-                else:
-                    await self._in_temp(
-                        lambda: self._upload_staged(
-                            archive, temp_dir, temp_name, size, f'Upload of the archive for {target_dir}'
-                        ),
-                        server_archive,
-                    )
-                await self.extract_remote(server_archive, target_dir, 'gzip')
+            async with self._server_temp(suffix) as server_archive:
+                await self._in_temp(
+                    lambda: self._upload_archive(archive, server_archive, size, label), server_archive
+                )
+                await self.extract_remote(server_archive, target_dir, compression)
+
+    async def _upload_archive(self, archive: Path, remote: str, size: int, label: str) -> None:
+        """Upload a local archive to the server path ``remote``: directly if small enough, else staged."""
+        if size <= await self.direct_limit(size, largest_direct_upload):
+            directory, name = posixpath.split(remote)
+            try:
+                with translate_errors(remote):
+                    await self._api.upload(self._system, archive, directory, name)
+                return
+            except OSError as exc:
+                if not _too_large_for_direct(exc):
+                    raise
+                self._refused_direct(remote, exc)
+        await self._upload_staged(archive, remote, size, label)
 
     # ---------------------------------------------------------------------------------- server temp files
 
@@ -478,19 +581,6 @@ class Transfers:
         self._temp_ready = True
         with translate_errors(path):
             return await operation()
-
-    async def _remove_file_quietly(self, path: str) -> None:
-        """Remove ``path`` if it is a regular file (never a directory or what a link points to).
-
-        ``ls`` of a file answers one entry named by the full path; of a directory, its entries.
-        """
-        try:
-            with translate_errors(path):
-                entries = await self._api.list_files(self._system, path)
-        except OSError:
-            return
-        if [(entry['name'], entry['type']) for entry in entries] == [(path, '-')]:
-            await self._remove_quietly(path)
 
     async def _remove_quietly(self, path: str) -> None:
         """Remove a server path, ignoring a missing one; other errors are logged, not raised."""

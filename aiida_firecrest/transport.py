@@ -37,7 +37,7 @@ from aiida.transports.util import FileAttribute
 
 from .client import FirecrestClient, FirecrestConfigError, os_error, translate_errors
 from .config import AUTH_OPTIONS, TransportConfig
-from .transfer import Method, Transfers, check_remote_path, local_scratch, unpack, upload_method
+from .transfer import Method, Transfers, check_remote_path, local_scratch, unpack
 
 __all__ = ('FirecrestTransport',)
 
@@ -638,9 +638,7 @@ class FirecrestTransport(AsyncTransport):
         A direct upload is simply tried (the server refuses a directory as target), so that the common
         case costs one request; other uploads ask first.
         """
-        method = upload_method(
-            os.path.getsize(local), posixpath.basename(remote), await self.transfers.threshold()
-        )
+        method = await self.transfers.upload_method(os.path.getsize(local), posixpath.basename(remote))
         if overwrite and method is Method.DIRECT:
             try:
                 await self.putfile_async(local, remote, dereference, overwrite)
@@ -781,17 +779,17 @@ class FirecrestTransport(AsyncTransport):
                 raise ValueError('Pathname patterns are not allowed in the destination')
             await self._get_matches(await self.glob_async(remote), local, dereference, overwrite)
             return
-        file_target = os.path.join(local, posixpath.basename(remote)) if os.path.isdir(local) else local
-        try:  # a file is the common case: one request; the server's refusal tells a directory or nothing
-            await self.getfile_async(remote, file_target, dereference, overwrite)
-        except IsADirectoryError:
+        found = await self._stat(remote, dereference=True)
+        if found is None:
+            if not ignore_nonexisting:
+                raise FileNotFoundError(errno.ENOENT, f'The remote path {remote} does not exist', remote)
+            return
+        if stat.S_ISDIR(int(found['mode'])):
             contents_only = str(remotepath).endswith('/')
             await self.gettree_async(f'{remote}/' if contents_only else remote, local, dereference, overwrite)
-        except FileNotFoundError as exc:
-            if not ignore_nonexisting:
-                raise FileNotFoundError(
-                    errno.ENOENT, f'The remote path {remote} does not exist', remote
-                ) from exc
+            return
+        file_target = os.path.join(local, posixpath.basename(remote)) if os.path.isdir(local) else local
+        await self._getfile(remote, file_target, overwrite, int(found['size']))
 
     async def _get_matches(self, matches: list[str], local: str, dereference: bool, overwrite: bool) -> None:
         if len(matches) > 1:
@@ -802,11 +800,13 @@ class FirecrestTransport(AsyncTransport):
         into_directory = len(matches) > 1
 
         async def get_one(match: str) -> None:
-            if await self.isdir_async(match):
+            found = await self._stat(match, dereference=True)
+            if found is not None and stat.S_ISDIR(int(found['mode'])):
                 await self.gettree_async(match, local, dereference, overwrite)
             else:
                 target = os.path.join(local, posixpath.basename(match)) if into_directory else local
-                await self.getfile_async(match, target, dereference, overwrite)
+                size = None if found is None else int(found['size'])
+                await self._getfile(self._remote(match), target, overwrite, size)
 
         await asyncio.gather(*(get_one(match) for match in matches))  # bounded by the transfer semaphore
 
@@ -819,7 +819,9 @@ class FirecrestTransport(AsyncTransport):
         *args: Any,
         **kwargs: Any,
     ) -> None:
-        """Download one remote file (two requests if small); ``localpath`` is replaced only when complete.
+        """Download one remote file (two requests if small: its size, then its content).
+
+        ``localpath`` is replaced only when the download is complete (and, if staged, verified).
 
         :param remotepath: absolute remote path of the file.
         :param localpath: absolute local path of the file.
@@ -832,10 +834,13 @@ class FirecrestTransport(AsyncTransport):
         remote, local = str(remotepath), str(localpath)
         if not os.path.isabs(local):
             raise ValueError('localpath must be an absolute path')
-        remote = self._remote(remote)
+        await self._getfile(self._remote(remote), local, overwrite)
+
+    async def _getfile(self, remote: str, local: str, overwrite: bool, size: int | None = None) -> None:
+        """:meth:`getfile_async` of a checked remote path; ``size``: the file's size if already asked."""
         if os.path.isfile(local) and not overwrite:
             raise FileExistsError(errno.EEXIST, 'Destination already exists: not overwriting it', local)
-        await self.transfers.download_file(remote, Path(local))
+        await self.transfers.download_file(remote, Path(local), size)
 
     async def gettree_async(
         self,

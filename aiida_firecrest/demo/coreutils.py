@@ -18,11 +18,17 @@ Faithfulness notes:
 * The real server wraps paths in single quotes in a shell command line, so a ``'`` in any path
   fails with a raw shell error (500).
 * ``ops/checksum`` of a path with a space answers 500 (the real server splits sha256sum's output
-  on whitespace); ``ops/view`` and ``ops/download`` answer 413 once the command output (for
-  download: the file in base64) reaches ``max_ops_file_size``; a 0-byte upload creates the file
-  and then answers 408 after ``command_timeout`` (``base64 -d`` waits for a stdin never closed).
+  on whitespace); a 0-byte upload creates the file and then answers 408 after ``command_timeout``
+  (``base64 -d`` waits for a stdin never closed).
+* The real SSH client reads at most ``max_ops_file_size`` bytes of a command's output, and its stderr
+  to the end, under one timeout (:func:`output_verdict`): an output reaching the limit answers 413,
+  but only while the rest fits in the SSH channel window (:data:`SSH_CHANNEL_WINDOW`) so that the
+  command can end; a longer one blocks the command until the timeout, 408. ``ops/download`` outputs
+  the file in base64 (:func:`base64_length`); ``ops/view`` runs ``dd bs=size skip=offset/size
+  count=2``, so two blocks (:func:`dd_output_range`).
 * ``ops/compress`` archives ``basename(sourcePath)`` relative to its parent, as
-  ``tar -C dirname basename`` does; with ``matchPattern`` it archives the regular files under
+  ``tar -C dirname basename`` does, and with ``dereference`` stores a file met again as a hard link
+  (:func:`_add_following_links`); with ``matchPattern`` it archives the regular files under
   ``dirname(sourcePath)`` whose ``./relative/path`` matches (``find . -type f -regex``), gzip always.
   ``ops/extract`` uses :mod:`tarfile`'s ``tar`` filter (GNU tar keeps absolute symlinks).
 """
@@ -153,7 +159,7 @@ def _stat(settings: DemoSettings, path: str, *, follow: bool) -> os.stat_result:
     return os.stat(path) if follow else os.lstat(path)
 
 
-def _require(settings: DemoSettings, path: str, bit: int) -> None:
+def require_access(settings: DemoSettings, path: str, bit: int) -> None:
     """Raise :class:`OSError` unless ``path`` exists (following links) with the ``bit`` access."""
     if not allowed(_stat(settings, path, follow=True), bit):
         raise _denied(path)
@@ -294,7 +300,7 @@ def stat_fields(settings: DemoSettings, path: str, dereference: bool) -> dict[st
 def read_file(settings: DemoSettings, path: str, tool: str) -> bytes:
     """The content of a file, failing with the stderr of ``head``/``tail`` (``tool``)."""
     try:
-        _require(settings, path, READ)
+        require_access(settings, path, READ)
         with open(path, 'rb') as stream:
             return stream.read()
     except IsADirectoryError as exc:
@@ -321,6 +327,23 @@ def tail_content(data: bytes, count: int, by_bytes: bool, from_start: bool) -> b
     if from_start:
         return b''.join(units[max(count - 1, 0) :])
     return b''.join(units[len(units) - count :]) if count > 0 else b''
+
+
+#: asyncssh's default channel window: output the SSH client has not read yet, but lets the command write.
+SSH_CHANNEL_WINDOW = 2 * 1024 * 1024
+
+
+def output_verdict(settings: DemoSettings, size: int) -> int | None:
+    """The real server's status for a command writing ``size`` bytes to stdout: None (read), 413 or 408.
+
+    413 once the output reaches the buffer limit (``max_ops_file_size``) and the command could still
+    end; 408, after the command timeout, when the output beyond the limit overflows the channel window
+    and blocks the command.
+    """
+    limit = settings.max_ops_file_size
+    if size < limit:
+        return None
+    return 413 if size <= limit + SSH_CHANNEL_WINDOW else 408
 
 
 def command_output(settings: DemoSettings, data: bytes, user: str) -> str:
@@ -555,7 +578,7 @@ def remove(settings: DemoSettings, path: str) -> None:
 
 def checksum(settings: DemoSettings, path: str, user: str) -> dict[str, str]:
     try:
-        _require(settings, path, READ)
+        require_access(settings, path, READ)
         digest = hashlib.sha256()
         with open(path, 'rb') as stream:
             for chunk in iter(lambda: stream.read(1 << 20), b''):
@@ -568,33 +591,46 @@ def checksum(settings: DemoSettings, path: str, user: str) -> dict[str, str]:
     return {'algorithm': 'SHA256', 'checksum': digest.hexdigest()}
 
 
-def download_content(settings: DemoSettings, path: str, user: str) -> bytes:
-    """A file's bytes; 413 once its base64 form (``base64 --wrap=0`` over SSH) reaches the buffer limit."""
+def base64_input_size(settings: DemoSettings, path: str) -> int:
+    """The size of the file ``base64 --wrap=0`` encodes, failing as base64 does (missing, unreadable...)."""
     try:
-        _require(settings, path, READ)
-        with open(path, 'rb') as stream:
-            data = stream.read()
-    except IsADirectoryError as exc:
-        raise RemoteCommandError('base64: read error: Is a directory') from exc
+        require_access(settings, path, READ)
+        st = os.stat(path)
     except OSError as exc:
         raise RemoteCommandError(f'base64: {path}: {_reason(exc)}') from exc
-    if 4 * -(-len(data) // 3) >= settings.max_ops_file_size:
-        raise FirecrestHTTPError(413, BUFFER_MESSAGE, user=user)
-    return data
+    if stat.S_ISDIR(st.st_mode):
+        raise RemoteCommandError('base64: read error: Is a directory')
+    return st.st_size
 
 
-def view_content(settings: DemoSettings, path: str, size: int, offset: int) -> bytes:
-    """``dd`` of ``size`` bytes from ``offset``."""
+def base64_length(size: int) -> int:
+    """The length of the base64 form of ``size`` bytes, without line breaks."""
+    return 4 * -(-size // 3)
+
+
+def dd_input_size(settings: DemoSettings, path: str) -> int:
+    """The size of the file ``dd`` reads, failing as dd does (missing, unreadable, a directory)."""
     try:
-        _require(settings, path, READ)
-        with open(path, 'rb') as stream:
-            stream.seek(offset)
-            return stream.read(size)
-    except IsADirectoryError as exc:
-        stats = '0+0 records in\n0+0 records out\n0 bytes copied, 4.8537e-05 s, 0.0 kB/s'
-        raise RemoteCommandError(f"dd: error reading '{path}': Is a directory\n{stats}") from exc
+        require_access(settings, path, READ)
+        st = os.stat(path)
     except OSError as exc:
         raise RemoteCommandError(f"dd: failed to open '{path}': {_reason(exc)}") from exc
+    if stat.S_ISDIR(st.st_mode):
+        stats = '0+0 records in\n0+0 records out\n0 bytes copied, 4.8537e-05 s, 0.0 kB/s'
+        raise RemoteCommandError(f"dd: error reading '{path}': Is a directory\n{stats}")
+    return st.st_size
+
+
+def dd_output_range(file_size: int, block: int, offset: int) -> tuple[int, int]:
+    """``(start, length)`` of what ``dd bs=block skip=offset//block count=2`` writes of a file."""
+    start = offset // block * block
+    return start, max(0, min(2 * block, file_size - start))
+
+
+def read_range(path: str, start: int, length: int) -> bytes:
+    with open(path, 'rb') as stream:
+        stream.seek(start)
+        return stream.read(length)
 
 
 def write_upload(settings: DemoSettings, path: str, content: bytes) -> None:
@@ -602,7 +638,7 @@ def write_upload(settings: DemoSettings, path: str, content: bytes) -> None:
     try:
         check_traversal(settings, path)
         if os.path.exists(path):
-            _require(settings, path, WRITE)
+            require_access(settings, path, WRITE)
         else:
             _check_parent_writable(settings, path)
         with open(path, 'wb') as stream:
@@ -684,10 +720,40 @@ def compress(
                 archive.add(os.path.join(parent, relative), arcname=relative)
             return
         failure = _missing_source(settings, source, name)
-        if failure is None:
+        if failure is None and dereference:
+            _add_following_links(archive, source, name, {})
+        elif failure is None:
             archive.add(source, arcname=name)
     if failure is not None:
         raise failure
+
+
+def _add_following_links(
+    archive: tarfile.TarFile, path: str, arcname: str, first_names: dict[tuple[int, int], str]
+) -> None:
+    """Add ``path`` as ``tar --dereference`` does: a file met again is a hard link to its first name.
+
+    Following links, GNU tar remembers every file (not only those with several links, as without it), so
+    the target of a link inside the tree is stored once and every other occurrence as a hard-link entry.
+    """
+    info = archive.gettarinfo(path, arcname)
+    if info is None:  # a socket: tar skips it
+        return
+    if info.isreg():
+        st = os.stat(path)
+        key = (st.st_dev, st.st_ino)
+        if key in first_names:
+            info.type, info.linkname, info.size = tarfile.LNKTYPE, first_names[key], 0
+            archive.addfile(info)
+            return
+        first_names[key] = arcname
+        with open(path, 'rb') as stream:
+            archive.addfile(info, stream)
+        return
+    archive.addfile(info)
+    if info.isdir():
+        for name in sorted(os.listdir(path)):
+            _add_following_links(archive, os.path.join(path, name), f'{arcname}/{name}', first_names)
 
 
 def _missing_source(settings: DemoSettings, source: str, name: str) -> RemoteCommandError | None:
@@ -712,7 +778,7 @@ def _read_archive(source: str, compression: Compression) -> tarfile.TarFile:
 def extract(settings: DemoSettings, source: str, target: str, compression: Compression) -> None:
     """``tar -x -f source -C target``, with tarfile's ``tar`` filter (absolute symlinks are kept)."""
     try:
-        _require(settings, source, READ)
+        require_access(settings, source, READ)
     except OSError as exc:
         raise RemoteCommandError(f'tar: {source}: Cannot open: {_reason(exc)}\n{TAR_FATAL}', 2) from exc
     try:

@@ -16,29 +16,34 @@ from fastapi.responses import Response
 
 from .auth import CurrentUser, SystemName
 from .coreutils import (
+    BUFFER_MESSAGE,
     DEFAULT_LINES,
     Compression,
     LsOptions,
+    base64_input_size,
+    base64_length,
     change_mode,
     change_owner,
     check_path,
     checksum,
     command_output,
     compress,
+    dd_input_size,
+    dd_output_range,
     describe,
-    download_content,
     extract,
     file_type,
     head_content,
     list_path,
     make_directory,
     make_symlink,
+    output_verdict,
     read_file,
+    read_range,
     remote_errors,
     remove,
     stat_fields,
     tail_content,
-    view_content,
     write_upload,
 )
 from .errors import FirecrestHTTPError, command_timeout_error
@@ -46,6 +51,10 @@ from .routing import CamelModel, Settings, no_content, source_path_field
 from .settings import DemoSettings
 
 router = APIRouter(prefix='/filesystem/{system_name}/ops')
+
+#: ``ops/view``'s default ``size`` on the real server: a constant, refused (400) where ``max_ops_file_size``
+#: is smaller.
+VIEW_DEFAULT_SIZE = 5 * 1024 * 1024
 
 
 # --- request bodies ------------------------------------------------------------------------------
@@ -195,17 +204,17 @@ def get_tail(
 
 
 @router.get('/view')
-def get_view(
+async def get_view(
     settings: Settings,
     system: SystemName,
     user: CurrentUser,
     path: PathQuery,
-    size: int | None = None,
+    size: int = VIEW_DEFAULT_SIZE,
     offset: int = 0,
 ) -> dict[str, Any]:
+    """``dd bs=size skip=offset/size count=2``; of its output, ``size`` characters from ``offset % size``."""
     check_path(settings, path, user)
     limit = settings.max_ops_file_size
-    size = limit if size is None else size
     if offset < 0:
         raise FirecrestHTTPError(
             400, '`offset` value must be an integer value equal or greater than 0', user=user
@@ -215,8 +224,22 @@ def get_view(
     if size > limit:
         raise FirecrestHTTPError(400, f'`size` value must be less than {limit} bytes', user=user)
     with remote_errors(user):
-        data = view_content(settings, path, size, offset)
-    return {'output': command_output(settings, data, user)}
+        file_size = dd_input_size(settings, path)
+    start, length = dd_output_range(file_size, size, offset)
+    await _ssh_output(settings, length, user)
+    text = (await asyncio.to_thread(read_range, path, start, length)).decode('utf-8', errors='replace')
+    first = offset % size
+    return {'output': text[first : first + size]}
+
+
+async def _ssh_output(settings: DemoSettings, size: int, user: str) -> None:
+    """Answer as the real server does for a command writing ``size`` bytes (see :func:`output_verdict`)."""
+    verdict = output_verdict(settings, size)
+    if verdict == 413:
+        raise FirecrestHTTPError(413, BUFFER_MESSAGE, user=user)
+    if verdict == 408:
+        await asyncio.sleep(settings.command_timeout)
+        raise command_timeout_error(user)
 
 
 @router.get('/checksum')
@@ -284,10 +307,15 @@ def post_symlink(
 
 
 @router.get('/download')
-def get_download(settings: Settings, system: SystemName, user: CurrentUser, path: PathQuery) -> Response:
+async def get_download(
+    settings: Settings, system: SystemName, user: CurrentUser, path: PathQuery
+) -> Response:
+    """``base64 --wrap=0`` of the file, decoded by the server (its output is 4 bytes per 3 of the file)."""
     check_path(settings, path, user)
     with remote_errors(user):
-        data = download_content(settings, path, user)
+        size = base64_input_size(settings, path)
+    await _ssh_output(settings, base64_length(size), user)
+    data = await asyncio.to_thread(read_range, path, 0, size)
     return Response(content=data, media_type='application/octet-stream')
 
 

@@ -80,10 +80,9 @@ def object_size(client: Any, bucket: str, key: str) -> int | None:
         return None
 
 
-def download_object(client: Any, bucket: str, key: str, target: Path) -> int:
-    """Write the object ``key`` to ``target``; the number of bytes written."""
-    client.download_file(bucket, key, str(target))
-    return target.stat().st_size
+def read_object(client: Any, bucket: str, key: str) -> bytes:
+    """The content of the object ``key``."""
+    return client.get_object(Bucket=bucket, Key=key)['Body'].read()
 
 
 def upload_multipart(client: Any, bucket: str, key: str, source: Path, part_size: int) -> list[str]:

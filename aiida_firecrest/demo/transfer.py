@@ -4,7 +4,9 @@
 write the real server's log lines (exchanges 60-70): an operational failure (a missing source)
 still ends ``COMPLETED``, with the error only in the error log. ``upload`` and ``download`` stage
 data through S3 (moto) with presigned multipart URLs; their jobs run inside the server and move
-the bytes between the bucket and the file system (exchanges 71-74).
+the bytes between the bucket and the file system (exchanges 71-74), treating paths as the real job
+scripts do: HTML-escaped by their templates, and unquoted in the download job (a name with a space
+fails it with ``file_not_found``; the shell's complaint about the rest of the name is approximated).
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import os
 import shlex
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +24,11 @@ from fastapi import APIRouter, Request
 
 from . import filesystem, s3
 from .auth import CurrentUser, SystemName
-from .coreutils import check_path
+from .coreutils import READ, RemoteCommandError, check_path, require_access, write_upload
 from .errors import FirecrestHTTPError, remote_failure
 from .jobs import Action, Job, JobRunner, JobSpec
 from .routing import CamelModel, demo_settings, source_path_field
-from .settings import MIB
+from .settings import MIB, DemoSettings
 
 router = APIRouter()
 
@@ -232,43 +233,113 @@ class JobLogs:
             stream.write(f'{line}\n')
 
 
-def ingress_action(client: Any, bucket: str, key: str, target: str, poll: Callable[[], float]) -> Action:
-    """The upload job: wait for the object, then write it to ``target`` (IngressFileTransfer)."""
+#: What the job templates' HTML escaping (jinja's autoescape) makes of these characters of a path.
+_ESCAPES = {'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&#34;', "'": '&#39;'}
+#: Characters that end or change an unquoted shell word.
+_SHELL_SPECIAL = frozenset(' \t\n|&;()<>"\'\\$`')
+#: Characters a double-quoted shell string expands.
+_EXPANDED_IN_QUOTES = frozenset('$`\\')
+
+
+def script_escaped(path: str) -> str:
+    """A path as the staged-transfer job templates write it into the script (HTML-escaped)."""
+    return ''.join(_ESCAPES.get(char, char) for char in path)
+
+
+def unquoted_assignment(value: str) -> tuple[str | None, list[str]]:
+    """What bash makes of the line ``name=<value>``: the value assigned, and its complaints on stderr.
+
+    One plain word is assigned as it is. Otherwise the value is not the path: blanks and ``;&|`` end
+    the assignment and run what follows as commands (the variable stays unset: each is reported as
+    not found, as bash does for a name that is no installed command), and quotes, ``$``, backslashes
+    or ``~`` expand it into something else.
+    """
+    if not set(value) & _SHELL_SPECIAL and ':~' not in value:
+        return value, []
+    words = value.replace(';', ' ').replace('&', ' ').replace('|', ' ').split()
+    complaints = [f'bash: line 1: {word}: command not found' for word in words[1:]]
+    return None, complaints
+
+
+def ingress_action(settings: DemoSettings, client: Any, key: str, target: str) -> Action:
+    """The upload job (IngressFileTransfer, ``job_s3_downloader.sh``): wait for the object, copy it.
+
+    The script writes to ``"<target>"``, HTML-escaped: ``a&b`` lands at ``a&amp;b``. It checks for the
+    object at its start and then every ``ingress_poll_interval`` s (60 s on the real server). A target it
+    cannot write does not fail it: its shell reports the error, and the job still ends successfully.
+    """
+    bucket = settings.s3_bucket
 
     async def run(job: Job) -> int:
         logs = JobLogs(job)
         logs.out(f'Ingress File Transfer Job (id:{job.id})')
+        written = script_escaped(target)
+        if set(written) & _EXPANDED_IN_QUOTES:
+            logs.err(f'demo server: the job script would expand $, ` or \\ in {written}; not reproduced')
+            return 1
+        if os.path.isdir(written):
+            logs.err(f'{log_time()} targetPath must point to a file path:  is a directory.')
+            return 3
         logs.out('Waiting till file to tranfer is available...')
         while await asyncio.to_thread(s3.object_size, client, bucket, key) is None:
-            await asyncio.sleep(poll())
+            await asyncio.sleep(settings.ingress_poll_interval)
         logs.out('File to transfer found in S3 bucket')
-        logs.out(f'Downloading file to: {target} ...')
+        logs.out(f'Downloading file to: {written} ...')
         try:
-            size = await asyncio.to_thread(s3.download_object, client, bucket, key, Path(target))
-        except (OSError, BotoCoreError, ClientError) as exc:
-            logs.err(f'{exc}\n{log_time()} Unable to download file')
+            data = await asyncio.to_thread(s3.read_object, client, bucket, key)
+        except (BotoCoreError, ClientError):
+            logs.err(f'{log_time()} Download failed: part 1')
             return 1
+        try:
+            await asyncio.to_thread(write_upload, settings, written, data)
+        except RemoteCommandError as exc:
+            logs.err(exc.stderr)
+            logs.err(f"rm: cannot remove '{written}.1': No such file or directory")
         await asyncio.to_thread(client.delete_object, Bucket=bucket, Key=key)
-        logs.out(f'Received {size} bytes')
-        logs.out(f'File was successfully downloaded (size: {size / MIB:.3f}MB)')
+        logs.out(f'Received {len(data)} bytes')
+        logs.out(f'File was successfully downloaded (size: {len(data) / MIB:.3f}MB)')
         return 0
 
     return run
 
 
-def outgress_action(client: Any, bucket: str, key: str, source: str, part_size: int) -> Action:
-    """The download job: upload ``source`` to the object in parts (OutgressFileTransfer)."""
+def outgress_action(settings: DemoSettings, client: Any, key: str, source: str) -> Action:
+    """The download job (OutgressFileTransfer, ``job_s3_uploader_multipart.sh``): upload ``source`` in parts.
+
+    The script assigns ``input_file=<source>`` unquoted and HTML-escaped (:func:`unquoted_assignment`):
+    a path with a blank or a shell character is not the path any more, and the job fails with
+    ``file_not_found`` (exit 34), as it does for a missing file or a directory. A file it cannot read
+    fails its part (``dd``), and the job exits 70 when completing the upload without that part.
+    """
+    bucket, part_size = settings.s3_bucket, settings.s3_max_part_size
 
     async def run(job: Job) -> int:
         logs = JobLogs(job)
+        input_file, complaints = unquoted_assignment(script_escaped(source))
+        for complaint in complaints:
+            logs.err(complaint)
+        parts = max(1, -(-os.path.getsize(source) // part_size)) if os.path.isfile(source) else 1
         logs.out(f'Upload File Job (id:{job.id})')
+        logs.out(f'Uploading file:{input_file or ""} into {parts} chunks', stamp=False)
+        if input_file is None or not os.path.isfile(input_file):
+            logs.err('file_not_found')
+            return 34
+        logs.out(f'[INFO] Creating temporary folder:tmp/{uuid.uuid1()}/', stamp=False)
+        for number in range(1, parts + 1):
+            logs.out(f'[INFO] Uploading part {number}...', stamp=False)
         try:
-            parts = max(1, -(-os.path.getsize(source) // part_size))
-            logs.out(f'Uploading file:{source} into {parts} chunks', stamp=False)
-            logs.out(f'[INFO] Creating temporary folder:tmp/{uuid.uuid1()}/', stamp=False)
-            for number in range(1, parts + 1):
-                logs.out(f'[INFO] Uploading part {number}...', stamp=False)
-            etags = await asyncio.to_thread(s3.upload_multipart, client, bucket, key, Path(source), part_size)
+            require_access(settings, input_file, READ)
+        except OSError as exc:
+            logs.err(f"dd: failed to open '{input_file}': {exc.strerror}\nerror_generating_part_file 0")
+            logs.out('[INFO] Parts upload completed.', stamp=False)
+            logs.out('[INFO] Upload of part 1 failed', stamp=False)
+            logs.err('upload_failed_part_1')
+            logs.out('[INFO] Signaling multipart upload completion', stamp=False)
+            return 70
+        try:
+            etags = await asyncio.to_thread(
+                s3.upload_multipart, client, bucket, key, Path(input_file), part_size
+            )
         except (OSError, BotoCoreError, ClientError) as exc:
             logs.err(f'[ERROR] {exc}')
             return 1
@@ -298,7 +369,7 @@ async def upload(
     client, key = await _staging_object(request, target)
     bucket, part_size = settings.s3_bucket, settings.s3_max_part_size
     directives = await asyncio.to_thread(s3.presigned_upload, client, bucket, key, size, part_size)
-    action = ingress_action(client, bucket, key, target, lambda: settings.ingress_poll_interval)
+    action = ingress_action(settings, client, key, target)
     reply = _submit(request, 'IngressFileTransfer', '#!/bin/bash\n# S3 ingress staging job\n', action)
     return {**reply, 'transferDirectives': directives}
 
@@ -315,6 +386,6 @@ async def download(
     _check_method(body.transfer_directives, user)
     client, key = await _staging_object(request, source)
     url = await asyncio.to_thread(s3.presigned_download, client, settings.s3_bucket, key)
-    action = outgress_action(client, settings.s3_bucket, key, source, settings.s3_max_part_size)
+    action = outgress_action(settings, client, key, source)
     reply = _submit(request, 'OutgressFileTransfer', '#!/bin/bash\n# S3 outgress staging job\n', action)
     return {**reply, 'transferDirectives': {'transferMethod': 's3', 'downloadUrl': url}}

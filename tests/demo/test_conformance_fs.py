@@ -237,7 +237,65 @@ def test_view_fails_once_the_output_reaches_the_limit(
 ) -> None:
     demo_settings.max_ops_file_size = 1000
     (demo_settings.home / 'f').write_bytes(b'v' * size)
-    assert ops('GET', 'view', params={'path': str(demo_settings.home / 'f')}).status_code == status
+    params = {'path': str(demo_settings.home / 'f'), 'size': 1000}
+    assert ops('GET', 'view', params=params).status_code == status
+
+
+def test_view_without_a_size_is_refused_below_a_5_mib_limit(ops: Ops, demo_settings: DemoSettings) -> None:
+    """The real route's default ``size`` is 5 MiB, whatever the server's ``max_ops_file_size``."""
+    demo_settings.max_ops_file_size = 1000
+    (demo_settings.home / 'f').write_bytes(b'v')
+    response = ops('GET', 'view', params={'path': str(demo_settings.home / 'f')})
+    assert response.status_code == 400
+    assert response.json()['message'] == '`size` value must be less than 1000 bytes'
+
+
+LARGEST_DIRECT_DOWNLOAD = 3 * ((5 * MIB - 1) // 4)
+"""The largest file whose base64 form stays below the 5 MiB buffer limit."""
+
+
+@pytest.mark.parametrize(
+    ('endpoint', 'size', 'query', 'status'),
+    [
+        ('download', LARGEST_DIRECT_DOWNLOAD, {}, 200),
+        ('download', LARGEST_DIRECT_DOWNLOAD + 1, {}, 413),
+        ('download', 5 * MIB, {}, 413),  # recording 22
+        ('download', 12 * MIB, {}, 408),
+        ('view', 5 * MIB - 1, {}, 200),
+        ('view', 5 * MIB, {}, 413),  # recording 16
+        ('view', 7 * MIB, {}, 413),
+        ('view', 12 * MIB, {}, 408),
+        ('view', 12 * MIB, {'size': 3 * MIB}, 413),  # dd reads two blocks
+    ],
+    ids=lambda value: str(value) if not isinstance(value, dict) else 'size' if value else '',
+)
+def test_output_beyond_the_ssh_channel_window_times_out_instead_of_413(
+    endpoint: str, size: int, query: dict[str, int], status: int, ops: Ops, demo_settings: DemoSettings
+) -> None:
+    """The real SSH client reads stdout up to the buffer limit, and stderr to its end, under one timeout.
+
+    Output beyond the limit that fits in the channel window (2 MiB) lets the command end: 413; more blocks
+    the command until the command timeout: 408 (the real server's answer to a 12 MiB download).
+    """
+    (demo_settings.home / 'f').write_bytes(b'x' * size)
+    started = time.monotonic()
+    response = ops('GET', endpoint, params={'path': str(demo_settings.home / 'f'), **query})
+    elapsed = time.monotonic() - started
+    assert response.status_code == status
+    if status == 408:
+        assert response.json()['message'] == 'Command execution timeout limit exceeded.'
+        assert elapsed >= demo_settings.command_timeout
+    elif status == 413:
+        assert response.json()['message'] == 'Command output exceeded buffer limit.'
+        assert elapsed < demo_settings.command_timeout
+
+
+def test_view_slices_the_characters_of_what_dd_read(ops: Ops, demo_settings: DemoSettings) -> None:
+    """``dd bs=size skip=offset/size count=2``, decoded, then ``size`` characters from ``offset % size``."""
+    (demo_settings.home / 'f').write_bytes('é'.encode() * 6 + b'abcdef')
+    params = {'path': str(demo_settings.home / 'f'), 'size': 4, 'offset': 9}
+    # dd reads bytes 8-15 (é é a b c d: six characters); the answer is the four from the second one
+    assert ops('GET', 'view', params=params).json()['output'] == 'éabc'
 
 
 @pytest.mark.parametrize(('size', 'status'), [(747, 200), (748, 413)])

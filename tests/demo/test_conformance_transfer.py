@@ -50,7 +50,11 @@ SEQUENCES = {
 def upload_to_stage(replay: Replay) -> None:
     """What the recorded client did with the last upload's presigned URLs: PUT the parts, then complete."""
     directives = replay.staged['body']['transferDirectives']
-    data = os.urandom(replay.staged['request']['transferDirectives']['fileSize'])
+    put_object(directives, os.urandom(replay.staged['request']['transferDirectives']['fileSize']))
+
+
+def put_object(directives: dict, data: bytes) -> None:
+    """Upload ``data`` to the presigned part URLs of a staged upload's directives, and complete it."""
     part_size = directives['maxPartSize']
     parts = []
     for number, url in enumerate(directives['partsUploadUrls'], start=1):
@@ -137,11 +141,7 @@ def test_compress_with_a_pattern_archives_what_ops_compress_archives(
         body = {'sourcePath': str(tree), 'targetPath': str(archive), 'matchPattern': r'.*\.txt'}
         response = demo_client.post(f'/filesystem/{demo_settings.system_name}/{kind}/compress', json=body)
         assert response.status_code in {201, 204}, response.text
-    job_url = f'/compute/{demo_settings.system_name}/jobs/{response.json()["transferJob"]["jobId"]}'
-    deadline = time.monotonic() + 10
-    while demo_client.get(job_url).json()['jobs'][0]['status']['state'] != 'COMPLETED':
-        assert time.monotonic() < deadline, 'the compress job did not complete'
-        time.sleep(0.05)
+    assert _finished_job(demo_client, demo_settings, response)['state'] == 'COMPLETED'
     expected = ['./outside.txt', './tree/a.txt', './tree/sub/b.txt']
     assert _archive_names(archives['transfer']) == _archive_names(archives['ops']) == expected
 
@@ -151,3 +151,104 @@ def test_staged_download_serves_the_file(replay: Replay, demo_settings: DemoSett
     url = replay.staged['body']['transferDirectives']['downloadUrl']
     data = httpx.get(url, timeout=30).content
     assert data == (demo_settings.scratch / 'samples-fixed001' / 'big6m.bin').read_bytes()
+
+
+def _finished_job(client: TestClient, settings: DemoSettings, reply: httpx.Response) -> dict:
+    """The status of the transfer job of ``reply`` once it has ended."""
+    job_url = f'/compute/{settings.system_name}/jobs/{reply.json()["transferJob"]["jobId"]}'
+    deadline = time.monotonic() + 10
+    while (status := client.get(job_url).json()['jobs'][0]['status'])['state'] in {'PENDING', 'RUNNING'}:
+        assert time.monotonic() < deadline, 'the transfer job did not end'
+        time.sleep(0.05)
+    return status
+
+
+def _link_structure(path: Path) -> tuple[list[str], dict[str, str]]:
+    """The regular members of an archive, and its hard links by name with the member they link to."""
+    with tarfile.open(path) as archive:
+        members = archive.getmembers()
+    regular = [member.name for member in members if member.isreg()]
+    return regular, {member.name: member.linkname for member in members if member.islnk()}
+
+
+def test_compress_following_links_stores_a_file_met_again_as_a_hard_link_as_gnu_tar_does(
+    demo_client: TestClient, demo_settings: DemoSettings
+) -> None:
+    """The transfer job runs GNU tar itself; ``ops/compress`` must write the same kind of entries.
+
+    Following links, GNU tar stores the target of a link inside the tree once, and every other occurrence
+    of it as a hard link to that first member.
+    """
+    tree = demo_settings.home / 'tree'
+    (tree / 'sub').mkdir(parents=True)
+    (tree / 'data.txt').write_text('data')
+    (tree / 'sub' / 'relative-link').symlink_to('../data.txt')
+    (tree / 'absolute-link').symlink_to(tree / 'data.txt')
+    names = {'tree/data.txt', 'tree/sub/relative-link', 'tree/absolute-link'}
+    for kind in ('ops', 'transfer'):
+        archive = demo_settings.scratch / f'{kind}.tar'
+        body = {'sourcePath': str(tree), 'targetPath': str(archive), 'dereference': True}
+        body['compression'] = 'none'
+        reply = demo_client.post(f'/filesystem/{demo_settings.system_name}/{kind}/compress', json=body)
+        assert reply.status_code in {201, 204}, reply.text
+        if kind == 'transfer':
+            assert _finished_job(demo_client, demo_settings, reply)['state'] == 'COMPLETED'
+        (first,), links = _link_structure(archive)
+        assert {first, *links} == names, kind
+        assert set(links.values()) == {first}, kind
+
+
+def _staged(
+    client: TestClient, settings: DemoSettings, kind: str, path: Path, size: int = 0
+) -> httpx.Response:
+    """Start a staged upload (of ``size`` bytes) or download of ``path``."""
+    directives = {'transferMethod': 's3', **({'fileSize': size} if kind == 'upload' else {})}
+    body = {'sourcePath': str(path), 'transferDirectives': directives}
+    reply = client.post(f'/filesystem/{settings.system_name}/transfer/{kind}', json=body)
+    assert reply.status_code == 201, reply.text
+    return reply
+
+
+def _logs(reply: httpx.Response) -> tuple[str, str]:
+    logs = reply.json()['transferJob']['logs']
+    return Path(logs['outputLog']).read_text(), Path(logs['errorLog']).read_text()
+
+
+@pytest.mark.parametrize('name', ['big file', 'a&b', 'tab\there'])
+def test_a_staged_download_job_fails_on_a_name_its_script_leaves_unquoted(
+    demo_client: TestClient, demo_settings: DemoSettings, name: str
+) -> None:
+    """``input_file={{ path }}`` in job_s3_uploader_multipart.sh: the shell splits or cuts the path."""
+    (demo_settings.home / name).write_bytes(b'x' * 100)
+    reply = _staged(demo_client, demo_settings, 'download', demo_settings.home / name)
+    status = _finished_job(demo_client, demo_settings, reply)
+    output, error = _logs(reply)
+    assert (status['state'], status['exitCode']) == ('FAILED', 34)
+    assert error.splitlines()[-1] == 'file_not_found'
+    assert 'Uploading file: into 1 chunks' in output
+
+
+def test_a_staged_upload_job_writes_the_html_escaped_name(
+    demo_client: TestClient, demo_settings: DemoSettings
+) -> None:
+    """job_s3_downloader.sh writes to ``"{{ target_path }}"``, rendered with autoescape (``&amp;``)."""
+    directory = demo_settings.home / 'uploads'
+    directory.mkdir()
+    reply = _staged(demo_client, demo_settings, 'upload', directory / 'a&b c', 10)
+    put_object(reply.json()['transferDirectives'], b'0123456789')
+    assert _finished_job(demo_client, demo_settings, reply)['state'] == 'COMPLETED'
+    assert [path.name for path in directory.iterdir()] == ['a&amp;b c']
+
+
+def test_a_staged_upload_into_a_missing_directory_still_completes(
+    demo_client: TestClient, demo_settings: DemoSettings
+) -> None:
+    """The real job's shell reports the failed write and goes on to report success (exit 0)."""
+    target = demo_settings.home / 'missing' / 'f'
+    reply = _staged(demo_client, demo_settings, 'upload', target, 10)
+    put_object(reply.json()['transferDirectives'], b'0123456789')
+    assert _finished_job(demo_client, demo_settings, reply)['state'] == 'COMPLETED'
+    output, error = _logs(reply)
+    assert 'File was successfully downloaded' in output
+    assert f'{target}: No such file or directory' in error
+    assert not target.parent.exists()

@@ -69,8 +69,3 @@ def local_dir(tmp_path: Path) -> Path:
     path = tmp_path / 'local'
     path.mkdir()
     return path
-
-
-async def warm(transport: FirecrestTransport) -> None:
-    """Fetch what a transport asks once per client (the direct-transfer threshold), before counting."""
-    await transport.transfers.threshold()

@@ -15,21 +15,20 @@ import pytest
 from aiida_firecrest.client import clear_server_facts
 from aiida_firecrest.transport import FirecrestTransport
 
-from .conftest import warm
-
 DEFAULT_MAX_OPS_FILE_SIZE = 5 * 1024 * 1024
 """``max_ops_file_size`` of a server whose connection file does not give it (the real server's value)."""
 
 
-def test_putfile_and_getfile_of_a_small_file_send_one_request_each(
+def test_putfile_of_a_small_file_sends_one_request_and_getfile_two_from_the_first_call(
     with_transport, counted_if_demo, remote_dir, remote_files, local_dir: Path
 ) -> None:
+    """No lookup of the server's limit for a file any server moves directly; a download asks its size."""
     content = os.urandom(3000)
     (local_dir / 'in.bin').write_bytes(content)
     remote = str(remote_dir / 'file.bin')
 
     async def scenario(t: FirecrestTransport) -> list[dict[str, int] | None]:
-        await warm(t)
+        clear_server_facts()
         counted_if_demo()
         await t.putfile_async(local_dir / 'in.bin', remote)
         put = counted_if_demo()
@@ -40,8 +39,11 @@ def test_putfile_and_getfile_of_a_small_file_send_one_request_each(
     assert remote_files.read_bytes(remote) == content
     assert (local_dir / 'out.bin').read_bytes() == content
     if put is not None and get is not None:
-        assert sum(put.values()) == 1
-        assert sum(get.values()) == 1
+        assert put == {'POST /filesystem/{system_name}/ops/upload': 1}
+        assert get == {
+            'GET /filesystem/{system_name}/ops/stat': 1,
+            'GET /filesystem/{system_name}/ops/download': 1,
+        }
 
 
 def test_empty_file_round_trip_avoids_a_direct_upload(
@@ -52,7 +54,7 @@ def test_empty_file_round_trip_avoids_a_direct_upload(
     remote = str(remote_dir / 'empty')
 
     async def scenario(t: FirecrestTransport) -> dict[str, int] | None:
-        await warm(t)
+        clear_server_facts()
         counted_if_demo()
         await t.putfile_async(local_dir / 'empty', remote)
         requests = counted_if_demo()
@@ -86,6 +88,8 @@ def test_staged_transfer_above_the_threshold_round_trips(
     assert requests.get('POST /filesystem/{system_name}/transfer/download') == 1
     assert requests.get('GET /filesystem/{system_name}/ops/download') is None
     assert requests.get('GET /filesystem/{system_name}/ops/checksum') == 2
+    assert requests.get('GET /filesystem/{system_name}/ops/view') is None  # no job log read on success
+    assert sum(requests.values()) <= 10
 
 
 def test_listdir_and_listdir_withattributes_send_one_request_each(
@@ -303,7 +307,7 @@ def test_put_of_a_small_file_into_an_existing_directory(
 
     async def scenario(t: FirecrestTransport) -> dict[str, int] | None:
         await t.mkdir_async(remote_dir / 'dir')
-        await warm(t)
+        clear_server_facts()
         counted_if_demo()
         await t.put_async(local_dir / 'in.txt', remote_dir / 'new.txt')
         first = counted_if_demo()
@@ -346,22 +350,45 @@ def test_staged_transfer_of_a_name_with_a_space_is_verified(with_transport, remo
 
 
 @pytest.mark.slow
-def test_a_file_too_large_for_a_direct_download_goes_staged(
-    with_transport, firecrest_server, remote_dir, remote_files, local_dir
+@pytest.mark.parametrize('times_the_limit', [0.8, 2.4])
+def test_a_file_too_large_for_a_direct_download_goes_staged_without_trying_directly(
+    with_transport, counted_if_demo, firecrest_server, remote_dir, remote_files, local_dir, times_the_limit
 ) -> None:
-    """Without a configured threshold a download is tried directly; the server's 413 sends it through S3.
+    """Its size decides: a direct try would cost a 413, or for 12 MiB the server's command timeout (408).
 
     The content repeats one random block, so that the set-up archive stays small (a direct upload).
     """
-    size = int(firecrest_server.config.get('max_ops_file_size', DEFAULT_MAX_OPS_FILE_SIZE) * 0.8)
+    limit = firecrest_server.config.get('max_ops_file_size', DEFAULT_MAX_OPS_FILE_SIZE)
+    size = int(limit * times_the_limit)
     content = (os.urandom(4096) * (size // 4096 + 1))[:size]
     remote_files.write(remote_dir / 'large.bin', content)
 
     async def scenario(t: FirecrestTransport) -> None:
+        counted_if_demo()
         await t.getfile_async(remote_dir / 'large.bin', local_dir / 'large.bin')
 
     with_transport(scenario)
     assert (local_dir / 'large.bin').read_bytes() == content
+    requests = counted_if_demo()
+    if requests is not None:
+        assert 'GET /filesystem/{system_name}/ops/download' not in requests
+        assert requests['POST /filesystem/{system_name}/transfer/download'] == 1
+
+
+@pytest.mark.slow
+def test_a_staged_download_of_an_unreadable_file_raises_permission_error(
+    with_transport, remote_dir, remote_files, local_dir
+) -> None:
+    """The server's job fails (its ``dd`` cannot read the file); its error log gives the reason."""
+    remote_files.write(remote_dir / 'secret.bin', b's' * 50_000)
+    remote_files.chmod(remote_dir / 'secret.bin', 0)
+
+    async def scenario(t: FirecrestTransport) -> None:
+        with pytest.raises(PermissionError, match='Permission denied'):
+            await t.getfile_async(remote_dir / 'secret.bin', local_dir / 'secret.bin')
+
+    with_transport(scenario, small_file_size_mb=0.01)
+    assert list(local_dir.iterdir()) == []
 
 
 @pytest.mark.parametrize('ignore_nonexisting', [True, False])

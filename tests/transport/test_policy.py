@@ -1,16 +1,15 @@
-"""The pure parts of the transfer layer: thresholds, the direct/staged/bundle policy, names from ls."""
+"""The pure parts of the transfer layer: direct-transfer limits, the direct/staged/bundle policy, ls names."""
 
 from __future__ import annotations
 
 import pytest
 
 from aiida_firecrest.transfer import (
-    BASE64_MARGIN,
-    DEFAULT_THRESHOLD,
     Method,
     check_remote_path,
-    direct_threshold,
     download_method,
+    largest_direct_download,
+    largest_direct_upload,
     multipart_safe,
     upload_method,
 )
@@ -18,22 +17,22 @@ from aiida_firecrest.transport import mode_from_ls, unescape_ls_name
 
 
 @pytest.mark.parametrize(
-    ('server_limit', 'override_mb', 'expected'),
+    ('limit', 'upload', 'download'),
     [
-        (5 * 1024 * 1024, 0.0, int(5 * 1024 * 1024 * BASE64_MARGIN)),
-        (5 * 1024 * 1024, 0.5, 512 * 1024),
-        (None, 0.0, int(DEFAULT_THRESHOLD * BASE64_MARGIN)),
+        (5 * 1024 * 1024, 5 * 1024 * 1024, 3_932_157),  # the recorded server: 5 MiB
+        (1000, 1000, 747),  # base64 of 747 bytes is 996 characters, of 748 bytes 1000
     ],
 )
-def test_direct_threshold_comes_from_the_server_with_a_margin_unless_overridden(
-    server_limit: int | None, override_mb: float, expected: int
-) -> None:
-    assert direct_threshold(server_limit, override_mb) == expected
+def test_direct_transfers_take_what_the_server_accepts(limit: int, upload: int, download: int) -> None:
+    """Uploads up to ``max_ops_file_size`` (413 above); downloads whose base64 form stays below it."""
+    assert largest_direct_upload(limit) == upload
+    assert largest_direct_download(limit) == download
+    assert 4 * -(-download // 3) < limit <= 4 * -(-(download + 1) // 3)
 
 
 def test_download_policy() -> None:
-    assert download_method(100, threshold=100) is Method.DIRECT
-    assert download_method(101, threshold=100) is Method.STAGED
+    assert download_method(100, direct_limit=100) is Method.DIRECT
+    assert download_method(101, direct_limit=100) is Method.STAGED
 
 
 def test_remote_paths_with_a_single_quote_are_refused() -> None:
@@ -83,7 +82,7 @@ def test_names_escaped_by_ls_are_restored(listed: str, name: str) -> None:
     ],
 )
 def test_upload_policy(size: int, name: str, method: Method) -> None:
-    assert upload_method(size, name, threshold=100) is method
+    assert upload_method(size, name, direct_limit=100) is method
 
 
 def test_multipart_safe_names_are_printable_ascii() -> None:

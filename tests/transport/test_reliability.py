@@ -111,10 +111,15 @@ def test_a_tree_upload_failing_half_way_leaves_no_archive_and_can_be_repeated(
 
 
 @pytest.mark.slow
-def test_a_staged_upload_that_cannot_be_verified_is_removed(
-    with_transport, demo_only, remote_dir, local_dir: Path
+@pytest.mark.parametrize('existing', [None, b'old content'], ids=['new-file', 'overwrite'])
+def test_a_staged_upload_that_cannot_be_verified_leaves_the_target_as_it_was(
+    with_transport, demo_only, remote_dir, local_dir: Path, existing: bytes | None
 ) -> None:
+    """It goes under a temporary name, moved into place once verified: a failed overwrite keeps the old."""
     (local_dir / 'big').write_bytes(os.urandom(30_000))
+    target = Path(str(remote_dir / 'big'))
+    if existing is not None:
+        target.write_bytes(existing)
 
     async def scenario(t: FirecrestTransport) -> None:
         with pytest.raises(OSError):
@@ -123,7 +128,8 @@ def test_a_staged_upload_that_cannot_be_verified_is_removed(
     faults = [fault('drop', '/ops/checksum'), fault('drop', '/ops/stat')]
     with demo_only.switches(faults=faults):
         with_transport(scenario, max_retries=0, small_file_size_mb=0.01)
-    assert not Path(str(remote_dir / 'big')).exists()
+    assert (target.read_bytes() if target.exists() else None) == existing
+    assert list(Path(demo_only.config['temp_directory']).iterdir()) == []
 
 
 @pytest.mark.slow
