@@ -848,6 +848,9 @@ class _AsyncFirecrest(AsyncFirecrest):
         self._session_factory = session_factory
         self._system_name = system
         self._accepted_version: str | None = None
+        #: Requests sent so far that may change the server (every method but GET): what was seen before
+        #: the latest of them may be out of date.
+        self.changes = 0
         super().__init__(firecrest_url=url, authorization=authorization)
         # pyfirecrest builds a plain session in __init__; it has not opened a connection yet.
         self._session = session_factory()
@@ -915,12 +918,15 @@ class _AsyncFirecrest(AsyncFirecrest):
         return await self._checked(await super()._get_request(*args, **kwargs))
 
     async def _post_request(self, *args: Any, **kwargs: Any) -> httpx.Response:
+        self.changes += 1
         return await self._checked(await super()._post_request(*args, **kwargs))
 
     async def _put_request(self, *args: Any, **kwargs: Any) -> httpx.Response:
+        self.changes += 1
         return await self._checked(await super()._put_request(*args, **kwargs))
 
     async def _delete_request(self, *args: Any, **kwargs: Any) -> httpx.Response:
+        self.changes += 1
         return await self._checked(await super()._delete_request(*args, **kwargs))
 
 

@@ -37,6 +37,7 @@ from aiida.transports.util import FileAttribute
 
 from .client import FirecrestClient, FirecrestConfigError, os_error, translate_errors
 from .config import AUTH_OPTIONS, TransportConfig
+from .listings import Entry, RecentListings
 from .transfer import Method, Transfers, check_remote_path, local_scratch, unpack
 
 __all__ = ('FirecrestTransport',)
@@ -145,6 +146,7 @@ class FirecrestTransport(AsyncTransport):
         self._semaphore = asyncio.Semaphore(self._config.max_io_allowed)
         self._client: FirecrestClient | None = None
         self._transfers: Transfers | None = None
+        self._listings = RecentListings(lambda: 0)
 
     def __str__(self) -> str:
         return f'{"OPEN" if self._is_open else "CLOSED"} [FirecrestTransport {self._config.compute_resource}]'
@@ -193,6 +195,7 @@ class FirecrestTransport(AsyncTransport):
         if self._is_open:
             raise InvalidOperation('Cannot open the transport twice')
         self._client = await FirecrestClient.connect(self._config, self._http_transport)
+        self._listings = RecentListings(lambda: self.client.api.changes)
         self._transfers = Transfers(self._client, self._semaphore, self.logger)
         self._is_open = True
         return self
@@ -256,7 +259,28 @@ class FirecrestTransport(AsyncTransport):
             )
         for entry in entries:
             entry['name'] = unescape_ls_name(entry['name'])
+        if not any(entry['name'].startswith('/') for entry in entries):  # a directory's, not a file's
+            self._listings.remember(path, entries)
         return list(entries)
+
+    async def _describe(self, remote: str) -> Entry | None:
+        """Whether ``remote`` is a directory, and its size (following links); ``None`` if it does not exist.
+
+        Read from a listing of its directory made a moment ago, or made now (one request, which then
+        describes its siblings to the next downloads); a path no listing shows is asked for alone.
+        """
+        entry = self._listings.lookup(remote)
+        if entry is None and remote != '/' and not self._listings.listed(remote):
+            directory = posixpath.dirname(remote)
+            try:
+                await self._ls(directory, dereference=True)
+            except OSError:  # e.g. a dangling link inside: do not list it again for every file
+                self._listings.remember(directory, [])
+            entry = self._listings.lookup(remote)
+        if entry is not None:
+            return entry
+        found = await self._stat(remote, dereference=True)
+        return None if found is None else Entry(stat.S_ISDIR(int(found['mode'])), int(found['size']))
 
     # ------------------------------------------------------------------------------------- queries
 
@@ -779,17 +803,17 @@ class FirecrestTransport(AsyncTransport):
                 raise ValueError('Pathname patterns are not allowed in the destination')
             await self._get_matches(await self.glob_async(remote), local, dereference, overwrite)
             return
-        found = await self._stat(remote, dereference=True)
+        found = await self._describe(remote)
         if found is None:
             if not ignore_nonexisting:
                 raise FileNotFoundError(errno.ENOENT, f'The remote path {remote} does not exist', remote)
             return
-        if stat.S_ISDIR(int(found['mode'])):
+        if found.is_dir:
             contents_only = str(remotepath).endswith('/')
             await self.gettree_async(f'{remote}/' if contents_only else remote, local, dereference, overwrite)
             return
         file_target = os.path.join(local, posixpath.basename(remote)) if os.path.isdir(local) else local
-        await self._getfile(remote, file_target, overwrite, int(found['size']))
+        await self._getfile(remote, file_target, overwrite, found.size)
 
     async def _get_matches(self, matches: list[str], local: str, dereference: bool, overwrite: bool) -> None:
         if len(matches) > 1:
@@ -800,13 +824,12 @@ class FirecrestTransport(AsyncTransport):
         into_directory = len(matches) > 1
 
         async def get_one(match: str) -> None:
-            found = await self._stat(match, dereference=True)
-            if found is not None and stat.S_ISDIR(int(found['mode'])):
+            found = await self._describe(match)
+            if found is not None and found.is_dir:
                 await self.gettree_async(match, local, dereference, overwrite)
             else:
                 target = os.path.join(local, posixpath.basename(match)) if into_directory else local
-                size = None if found is None else int(found['size'])
-                await self._getfile(self._remote(match), target, overwrite, size)
+                await self._getfile(self._remote(match), target, overwrite, found.size if found else None)
 
         await asyncio.gather(*(get_one(match) for match in matches))  # bounded by the transfer semaphore
 
