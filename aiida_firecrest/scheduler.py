@@ -32,7 +32,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from aiida.common.extendeddicts import AttributeDict
 from aiida.engine.processes.exit_code import ExitCode
 from aiida.schedulers import Scheduler, SchedulerError
-from aiida.schedulers.datastructures import JobInfo, JobState, JobTemplate
+from aiida.schedulers.datastructures import JobInfo, JobState, JobTemplate, NodeNumberJobResource
 from aiida.schedulers.plugins.slurm import SlurmJobResource, SlurmScheduler
 from plumpy import run_until_complete
 
@@ -96,15 +96,18 @@ _UNREADABLE_SCRIPT = 'Unable to open file'
 _TRANSIENT_NAME = 'allocation'
 """Name that Slurm's accounting shows for a job for a moment around its completion (recording 52)."""
 
+SCHEDULER_ENTRY_POINTS = {'slurm': 'firecrest', 'pbs': 'firecrest.pbs'}
+"""The scheduler plugin for each ``scheduler.type`` that FirecREST's ``/status/systems`` reports."""
 
-class FirecrestJobResource(SlurmJobResource):
-    """The resources of core.slurm, plus ``num_gpus_per_machine`` and ``exclusive``.
 
-    * ``num_gpus_per_machine`` (int >= 1): adds ``#SBATCH --gpus-per-node=N``;
-    * ``exclusive`` (bool): ``True`` adds ``#SBATCH --exclusive`` (no other job on the nodes).
+class AcceleratorResources(NodeNumberJobResource):
+    """``num_gpus_per_machine`` and ``exclusive`` on top of a scheduler's node-number resources.
+
+    Put it before that scheduler's resource class: ``class R(AcceleratorResources, SlurmJobResource)``.
+
+    * ``num_gpus_per_machine`` (int >= 1): GPUs on each node;
+    * ``exclusive`` (bool): ``True`` asks for the nodes without other jobs on them.
     """
-
-    _default_fields = (*SlurmJobResource._default_fields, 'num_gpus_per_machine', 'exclusive')  # type: ignore[assignment]
 
     if t.TYPE_CHECKING:
         num_gpus_per_machine: int | None
@@ -112,7 +115,7 @@ class FirecrestJobResource(SlurmJobResource):
 
     @classmethod
     def validate_resources(cls, **kwargs: t.Any) -> AttributeDict:
-        """Validate core.slurm's resources and the two additions.
+        """Validate the scheduler's own resources and the two additions.
 
         :raises ValueError: if a value is invalid or a key unknown.
         """
@@ -124,6 +127,16 @@ class FirecrestJobResource(SlurmJobResource):
             raise ValueError(f'`exclusive` must be True or False, not {exclusive!r}.')
         resources.exclusive = exclusive
         return resources
+
+
+class FirecrestJobResource(AcceleratorResources, SlurmJobResource):
+    """The resources of core.slurm, plus ``num_gpus_per_machine`` and ``exclusive``.
+
+    * ``num_gpus_per_machine`` (int >= 1): adds ``#SBATCH --gpus-per-node=N``;
+    * ``exclusive`` (bool): ``True`` adds ``#SBATCH --exclusive`` (no other job on the nodes).
+    """
+
+    _default_fields = (*SlurmJobResource._default_fields, 'num_gpus_per_machine', 'exclusive')  # type: ignore[assignment]
 
 
 def _validate_gpus(value: t.Any) -> int | None:
@@ -288,6 +301,9 @@ class FirecrestScheduler(Scheduler):
     _features = {'can_query_by_user': False}
     _job_resource_class = FirecrestJobResource
 
+    scheduler_type: t.ClassVar[str] = 'slurm'
+    """The ``scheduler.type`` of the systems this plugin writes scripts for and reads the job records of."""
+
     not_found_grace_seconds: t.ClassVar[float] = 60.0
     """For this long after this process submitted a job, the server not knowing it (the Slurm
     database can lag) makes the job ``QUEUED`` rather than finished."""
@@ -351,6 +367,7 @@ class FirecrestScheduler(Scheduler):
         return job_id
 
     async def _submit(self, client: FirecrestClient, working_directory: str, filename: str) -> str:
+        await self._check_scheduler_type(client)
         script = posixpath.join(working_directory, filename)
         try:
             answer = await self._post_job(client, working_directory, script_remote_path=script)
@@ -363,6 +380,22 @@ class FirecrestScheduler(Scheduler):
         job_id = str(answer['jobId'])
         _remember_submission(_job_key(client, job_id), self.not_found_grace_seconds)
         return job_id
+
+    async def _check_scheduler_type(self, client: FirecrestClient) -> None:
+        """Refuse to submit to a system whose scheduler would ignore this plugin's directives.
+
+        The type comes from the system's description (cached per process, asked at most once).
+
+        :raises SchedulerError: naming the plugin to set the computer up with instead.
+        """
+        info = await client.system_info()
+        actual = str((info.get('scheduler') or {}).get('type') or '').lower()
+        if actual and actual != self.scheduler_type:
+            plugin = SCHEDULER_ENTRY_POINTS.get(actual)
+            advice = f'set the computer up with the scheduler `{plugin}`' if plugin else 'no plugin for it'
+            raise SchedulerError(
+                f'FirecREST system {client.system} runs {actual}, not {self.scheduler_type}: {advice}.'
+            )
 
     @staticmethod
     async def _post_job(client: FirecrestClient, working_directory: str, **script: str) -> dict[str, t.Any]:
@@ -422,7 +455,7 @@ class FirecrestScheduler(Scheduler):
             listed = await client.api.job_info(client.system)
         records = _latest_records(listed)
         if wanted is None:
-            return [job_info_from_record(record) for record in records.values()]
+            return [self._job_info(record) for record in records.values()]
         missing = [job_id for job_id in wanted if job_id not in records]
         limit = asyncio.Semaphore(MAX_CONCURRENT_LOOKUPS)
         found = await asyncio.gather(*(self._fetch_one(client, job_id, limit) for job_id in missing))
@@ -448,7 +481,7 @@ class FirecrestScheduler(Scheduler):
         self, client: FirecrestClient, job_id: str, record: Mapping[str, t.Any] | None
     ) -> JobInfo | None:
         if record is not None:
-            return job_info_from_record(record)
+            return self._job_info(record)
         if not _within_grace(_job_key(client, job_id), self.not_found_grace_seconds):
             return None
         info = JobInfo()
@@ -456,6 +489,11 @@ class FirecrestScheduler(Scheduler):
         info.job_state = JobState.QUEUED
         info.annotation = 'submitted, not yet known to the scheduler'
         return info
+
+    @staticmethod
+    def _job_info(record: Mapping[str, t.Any]) -> JobInfo:
+        """The ``JobInfo`` of one of the system's job records (a Slurm record here)."""
+        return job_info_from_record(record)
 
     # --- kill ---
 
