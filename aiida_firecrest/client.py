@@ -536,6 +536,8 @@ _MESSAGE_ERRNOS: tuple[tuple[str, int], ...] = (
     ('is a directory', errno.EISDIR),
     ('not a directory', errno.ENOTDIR),
     ('directory not empty', errno.ENOTEMPTY),
+    # qstat and qdel on a PBS system: a job PBS does not (or no longer) know, answered with a 500.
+    ('unknown job id', errno.ENOENT),
 )
 
 _STATUS_ERRNOS = {

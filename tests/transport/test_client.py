@@ -230,6 +230,12 @@ def firecrest_error(status: int, message: str) -> UnexpectedStatusException:
             NotADirectoryError,
             errno.ENOTDIR,
         ),
+        (
+            500,
+            'Unexpected PBS qstat response. exit_status:153 std_err:qstat: Unknown Job Id 99.pbs\n',
+            FileNotFoundError,
+            errno.ENOENT,
+        ),
         (413, 'File to upload is too large.', OSError, errno.EFBIG),
         (500, 'Unexpected error', OSError, errno.EIO),
         (401, 'Access token expired', PermissionError, errno.EACCES),
