@@ -81,8 +81,8 @@ REPEATABLE_AFTER_ANSWER_SUFFIXES = ('/ops/compress', '/ops/extract')
 #: Statuses worth a retry for an idempotent request: the server may succeed next time.
 TRANSIENT_STATUSES = frozenset({500, 502, 503, 504})
 #: Messages of FirecREST 500s that repeat on every try: a failed remote command ("Is a directory",
-#: "invalid mode", ...) or a Slurm refusal.
-DETERMINISTIC_MESSAGES = ('Remote process failed', 'Unexpected Slurm command')
+#: "invalid mode", ...), a Slurm refusal, or a PBS command's failure ("Unknown Job Id" from qstat).
+DETERMINISTIC_MESSAGES = ('Remote process failed', 'Unexpected Slurm command', 'Unexpected PBS ')
 #: Bodies up to this size are buffered so that a request can be replayed.
 MAX_REPLAYABLE_BODY = 64 * 1024 * 1024
 
