@@ -11,6 +11,9 @@ from typing import Any
 
 MIB = 1024 * 1024
 
+SYSTEM_NAMES = {'slurm': 'cluster-slurm-ssh', 'pbs': 'cluster-pbs'}
+"""The system a demo publishes for each scheduler (the names FirecREST's own demo configuration uses)."""
+
 
 @dataclasses.dataclass
 class FaultRule:
@@ -36,7 +39,10 @@ class DemoSettings:
 
     root: Path
     """Base directory: the file systems are ``root/home`` and ``root/scratch``."""
-    system_name: str = 'cluster-slurm-ssh'
+    scheduler: str = 'slurm'
+    """The published system's scheduler, ``slurm`` or ``pbs``: its directives, job records and errors."""
+    system_name: str = ''
+    """The published system; empty: the scheduler's name in :data:`SYSTEM_NAMES`."""
     username: str = dataclasses.field(default_factory=getpass.getuser)
     account: str = 'myproject'
     client_id: str = 'firecrest-demo-client'
@@ -57,6 +63,11 @@ class DemoSettings:
     faults: list[FaultRule] = dataclasses.field(default_factory=list)
     job_not_found_for: float = 0.0
     """A job answers 404 for this many seconds after submission (the real Slurm database lags)."""
+
+    def __post_init__(self) -> None:
+        if self.scheduler not in SYSTEM_NAMES:
+            raise ValueError(f'scheduler must be one of {", ".join(SYSTEM_NAMES)}, not {self.scheduler!r}')
+        self.system_name = self.system_name or SYSTEM_NAMES[self.scheduler]
 
     @property
     def home_root(self) -> Path:
