@@ -1,17 +1,19 @@
 """Requests to FirecREST per CalcJob and per scheduler poll, counted by the demo server.
 
-    python benchmarks/scheduler_requests.py
+    python benchmarks/scheduler_requests.py [--scheduler pbs]
 
 1. One ``core.arithmetic.add`` CalcJob run by the engine, from upload to retrieval: the requests by
    endpoint, with the job-list polls counted apart (their number depends on how long the job waits).
 2. One poll cycle (``FirecrestScheduler.get_jobs``) for 1, 10 and 100 jobs, and for 10 jobs of which
    one is missing from the job list (it is then asked for individually).
 
-Everything runs against a local demo server in a throwaway AiiDA profile, removed at the end.
+Everything runs against a local demo server (its system a Slurm one, or PBS with ``--scheduler pbs``)
+in a throwaway AiiDA profile, removed at the end.
 """
 
 from __future__ import annotations
 
+import argparse
 import tempfile
 import time
 from collections.abc import Iterable
@@ -19,6 +21,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from aiida_firecrest.demo.launcher import DemoServer
+from aiida_firecrest.demo.settings import SYSTEM_NAMES
 from aiida_firecrest.demo.walkthrough import run_addition, setup_computer, throwaway_profile, write_secret
 
 JOB_LIST = 'GET /compute/{system_name}/jobs'
@@ -94,9 +97,13 @@ def _one_poll(server: DemoServer, scheduler: Any, job_ids: list[str], label: str
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--scheduler', choices=tuple(SYSTEM_NAMES), default='slurm', help='default: slurm')
+    scheduler = parser.parse_args().scheduler
     with tempfile.TemporaryDirectory(prefix='scheduler-requests-') as workspace_name:
         workspace = Path(workspace_name)
-        with DemoServer(root=workspace / 'cluster') as server, throwaway_profile(workspace / 'aiida'):
+        server = DemoServer(root=workspace / 'cluster', scheduler=scheduler)
+        with server, throwaway_profile(workspace / 'aiida'):
             secret = write_secret(workspace, str(server.config['client_secret']))
             computer = setup_computer(server.config, secret)
             print(calcjob_requests(server, computer), end='\n\n')
