@@ -14,7 +14,8 @@ blocking bridge (plumpy's greenback portal) so that the engine's event loop neve
   exit codes, as core.slurm does with ``sacct``.
 
 The pure parts (record -> ``JobInfo``, record -> ending) are module functions, tested with the
-recorded job records of a real server.
+recorded job records of a real server. PBS systems have their own plugin built on this one,
+:mod:`aiida_firecrest.pbs` (``firecrest.pbs``); each plugin refuses to submit to the other's systems.
 """
 
 from __future__ import annotations

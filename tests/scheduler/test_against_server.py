@@ -23,7 +23,7 @@ from aiida.schedulers.datastructures import JobInfo, JobState
 from aiida_firecrest.client import FirecrestClient
 from aiida_firecrest.config import TransportConfig
 from aiida_firecrest.scheduler import FirecrestScheduler
-from tests._harness import JobDialect
+from tests._harness import DIALECTS, JobDialect
 
 JOB_LIST = 'GET /compute/{system_name}/jobs'
 ONE_JOB = 'GET /compute/{system_name}/jobs/{job_id}'
@@ -157,6 +157,22 @@ def test_a_rejected_submission_carries_the_servers_message(
     script = put_script('bad.sh', f'{job_dialect.unknown_queue}\ntrue')
     with pytest.raises(SchedulerError, match=job_dialect.unknown_queue_error):
         scheduler.submit_job(str(remote_dir), script)
+
+
+def test_the_plugin_of_another_scheduler_is_refused_before_submitting(
+    transport_params: dict[str, t.Any], put_script: t.Callable[..., str], remote_dir, job_dialect: JobDialect
+) -> None:
+    """Its directives would be ignored: the job would run with the scheduler's defaults."""
+    other = next(dialect for dialect in DIALECTS.values() if dialect != job_dialect).scheduler_class()
+    bridge = LoopBridge(transport_params)
+    other.set_transport(bridge)  # type: ignore[arg-type]
+    try:
+        with pytest.raises(
+            SchedulerError, match=f'not {other.scheduler_type}: .*`{job_dialect.entry_point}`'
+        ):
+            other.submit_job(str(remote_dir), put_script('wrong.sh', 'true'))
+    finally:
+        bridge.close()
 
 
 def test_an_unknown_job_is_left_out(scheduler: FirecrestScheduler) -> None:
