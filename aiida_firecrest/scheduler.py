@@ -40,6 +40,7 @@ from plumpy import run_until_complete
 from .client import FirecrestClient, translate_errors
 
 __all__ = (
+    'AcceleratorResources',
     'FirecrestJobResource',
     'FirecrestScheduler',
     'job_ending',
