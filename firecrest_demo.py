@@ -1,11 +1,12 @@
 """Try aiida-firecrest with no HPC account: a local demo FirecREST v2 server.
 
-    python firecrest_demo.py                     # a guided walkthrough
-    python firecrest_demo.py serve [--port N] [--config-out FILE]
+    python firecrest_demo.py [--scheduler pbs]                       # a guided walkthrough
+    python firecrest_demo.py serve [--scheduler pbs] [--port N] [--config-out FILE]
 
 ``serve`` starts the demo server (API, token endpoint, S3 endpoint) on free 127.0.0.1 ports,
 prints how to connect, writes the connection details as JSON to FILE (the format that the test
-suite's ``--firecrest-config`` reads) and runs until Ctrl-C or SIGTERM.
+suite's ``--firecrest-config`` reads) and runs until Ctrl-C or SIGTERM. ``--scheduler pbs`` makes
+the demo's system an OpenPBS one (``cluster-pbs``) instead of Slurm (``cluster-slurm-ssh``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import signal
 import sys
 from pathlib import Path
 from typing import Any
+
+from aiida_firecrest.demo.settings import SYSTEM_NAMES
 
 
 def describe(config: dict[str, Any], config_out: Path | None) -> str:
@@ -30,7 +33,7 @@ def describe(config: dict[str, Any], config_out: Path | None) -> str:
         f'  token URI:        {config["token_uri"]}  (OAuth2 client credentials)',
         f'  client id:        {config["client_id"]}',
         f'  client secret:    {config["client_secret"]}',
-        f'  system:           {config["compute_resource"]}',
+        f'  system:           {config["compute_resource"]} ({config["scheduler"]})',
         f'  billing account:  {config["billing_account"]}',
         f'  work directory:   {config["workdir"]}',
         f'  temp directory:   {config["temp_directory"]}',
@@ -51,14 +54,14 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def serve(port: int, config_out: Path | None) -> None:
+def serve(port: int, config_out: Path | None, scheduler: str = 'slurm') -> None:
     """Run the demo server until SIGINT or SIGTERM; everything it started is stopped and removed then."""
     from aiida_firecrest.demo.launcher import DemoServer, DemoServerError
 
     for stop_signal in (signal.SIGTERM, signal.SIGINT):
         signal.signal(stop_signal, _interrupt)
     try:
-        with DemoServer(port=port) as server:
+        with DemoServer(port=port, scheduler=scheduler) as server:
             if config_out is not None:
                 config_out.write_text(json.dumps(server.config, indent=2) + '\n')
             print(describe(server.config, config_out), flush=True)
@@ -70,20 +73,27 @@ def serve(port: int, config_out: Path | None) -> None:
         sys.exit(f'The demo server did not start: {exc}')
 
 
-def main(argv: list[str] | None = None) -> None:
-    argv = sys.argv[1:] if argv is None else argv
-    if not argv:
-        from aiida_firecrest.demo.walkthrough import main as walkthrough
+SCHEDULERS = tuple(SYSTEM_NAMES)
+SCHEDULER_HELP = "the demo system's scheduler (default: slurm)"
 
-        walkthrough()
-        return
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog='firecrest_demo.py', description=__doc__.split('\n')[0])
-    commands = parser.add_subparsers(dest='command', required=True)
+    parser.add_argument('--scheduler', choices=SCHEDULERS, default='slurm', help=SCHEDULER_HELP)
+    commands = parser.add_subparsers(dest='command')
     serve_parser = commands.add_parser('serve', help='run the demo FirecREST server until Ctrl-C')
+    serve_parser.add_argument(
+        '--scheduler', choices=SCHEDULERS, default=argparse.SUPPRESS, help=SCHEDULER_HELP
+    )
     serve_parser.add_argument('--port', type=int, default=0, help='API port (default: a free one)')
     serve_parser.add_argument('--config-out', type=Path, help='write the connection details (JSON) here')
-    args = parser.parse_args(argv)
-    serve(args.port, args.config_out)
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    if args.command is None:
+        from aiida_firecrest.demo.walkthrough import main as walkthrough
+
+        walkthrough(args.scheduler)
+        return
+    serve(args.port, args.config_out, args.scheduler)
 
 
 if __name__ == '__main__':

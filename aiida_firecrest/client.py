@@ -88,8 +88,8 @@ REPEATABLE_AFTER_ANSWER_SUFFIXES = ('/ops/compress', '/ops/extract')
 #: Statuses worth a retry for an idempotent request: the server may succeed next time.
 TRANSIENT_STATUSES = frozenset({500, 502, 503, 504})
 #: Messages of FirecREST 500s that repeat on every try: a failed remote command ("Is a directory",
-#: "invalid mode", ...) or a Slurm refusal.
-DETERMINISTIC_MESSAGES = ('Remote process failed', 'Unexpected Slurm command')
+#: "invalid mode", ...), a Slurm refusal, or a PBS command's failure ("Unknown Job Id" from qstat).
+DETERMINISTIC_MESSAGES = ('Remote process failed', 'Unexpected Slurm command', 'Unexpected PBS ')
 #: Bodies up to this size are buffered so that a request can be replayed.
 MAX_REPLAYABLE_BODY = 64 * 1024 * 1024
 
@@ -545,6 +545,8 @@ _MESSAGE_ERRNOS: tuple[tuple[str, int], ...] = (
     ('not a directory', errno.ENOTDIR),
     ('directory not empty', errno.ENOTEMPTY),
     ('file_not_found', errno.ENOENT),  # the staged download job's own message
+    # qstat and qdel on a PBS system: a job PBS does not (or no longer) know, answered with a 500.
+    ('unknown job id', errno.ENOENT),
 )
 
 _STATUS_ERRNOS = {

@@ -19,7 +19,8 @@ when it was submitted, the name, partition and time limit of its own record (whi
 record Slurm shows around a quick job's completion lacks), and its final record.
 
 The pure parts (record -> ``JobInfo``, record -> ending) are module functions, tested with the
-recorded job records of a real server.
+recorded job records of a real server. PBS systems have their own plugin built on this one,
+:mod:`aiida_firecrest.pbs` (``firecrest.pbs``); each plugin refuses to submit to the other's systems.
 """
 
 from __future__ import annotations
@@ -39,13 +40,14 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from aiida.common.extendeddicts import AttributeDict
 from aiida.engine.processes.exit_code import ExitCode
 from aiida.schedulers import Scheduler, SchedulerError
-from aiida.schedulers.datastructures import JobInfo, JobState, JobTemplate
+from aiida.schedulers.datastructures import JobInfo, JobState, JobTemplate, NodeNumberJobResource
 from aiida.schedulers.plugins.slurm import SlurmJobResource, SlurmScheduler
 from plumpy import run_until_complete
 
 from .client import FirecrestClient, translate_errors
 
 __all__ = (
+    'AcceleratorResources',
     'FirecrestJobResource',
     'FirecrestScheduler',
     'clear_job_notes',
@@ -107,15 +109,18 @@ _TRANSIENT_NAME = 'allocation'
 _PLACEHOLDER_BLANKS = ('title', 'queue_name', 'requested_wallclock_time_seconds')
 """The ``JobInfo`` fields that the transient 'allocation' record cannot give."""
 
+SCHEDULER_ENTRY_POINTS = {'slurm': 'firecrest', 'pbs': 'firecrest.pbs'}
+"""The scheduler plugin for each ``scheduler.type`` that FirecREST's ``/status/systems`` reports."""
 
-class FirecrestJobResource(SlurmJobResource):
-    """The resources of core.slurm, plus ``num_gpus_per_machine`` and ``exclusive``.
 
-    * ``num_gpus_per_machine`` (int >= 1): adds ``#SBATCH --gpus-per-node=N``;
-    * ``exclusive`` (bool): ``True`` adds ``#SBATCH --exclusive`` (no other job on the nodes).
+class AcceleratorResources(NodeNumberJobResource):
+    """``num_gpus_per_machine`` and ``exclusive`` on top of a scheduler's node-number resources.
+
+    Put it before that scheduler's resource class: ``class R(AcceleratorResources, SlurmJobResource)``.
+
+    * ``num_gpus_per_machine`` (int >= 1): GPUs on each node;
+    * ``exclusive`` (bool): ``True`` asks for the nodes without other jobs on them.
     """
-
-    _default_fields = (*SlurmJobResource._default_fields, 'num_gpus_per_machine', 'exclusive')  # type: ignore[assignment]
 
     if t.TYPE_CHECKING:
         num_gpus_per_machine: int | None
@@ -123,7 +128,7 @@ class FirecrestJobResource(SlurmJobResource):
 
     @classmethod
     def validate_resources(cls, **kwargs: t.Any) -> AttributeDict:
-        """Validate core.slurm's resources and the two additions.
+        """Validate the scheduler's own resources and the two additions.
 
         :raises ValueError: if a value is invalid or a key unknown.
         """
@@ -135,6 +140,16 @@ class FirecrestJobResource(SlurmJobResource):
             raise ValueError(f'`exclusive` must be True or False, not {exclusive!r}.')
         resources.exclusive = exclusive
         return resources
+
+
+class FirecrestJobResource(AcceleratorResources, SlurmJobResource):
+    """The resources of core.slurm, plus ``num_gpus_per_machine`` and ``exclusive``.
+
+    * ``num_gpus_per_machine`` (int >= 1): adds ``#SBATCH --gpus-per-node=N``;
+    * ``exclusive`` (bool): ``True`` adds ``#SBATCH --exclusive`` (no other job on the nodes).
+    """
+
+    _default_fields = (*SlurmJobResource._default_fields, 'num_gpus_per_machine', 'exclusive')  # type: ignore[assignment]
 
 
 def _validate_gpus(value: t.Any) -> int | None:
@@ -359,6 +374,9 @@ class FirecrestScheduler(Scheduler):
     _features = {'can_query_by_user': False}
     _job_resource_class = FirecrestJobResource
 
+    scheduler_type: t.ClassVar[str] = 'slurm'
+    """The ``scheduler.type`` of the systems this plugin writes scripts for and reads the job records of."""
+
     not_found_grace_seconds: t.ClassVar[float] = 60.0
     """For this long after this process submitted a job, the server not knowing it (the Slurm
     database can lag) makes the job ``QUEUED`` rather than finished."""
@@ -427,6 +445,7 @@ class FirecrestScheduler(Scheduler):
         return job_id
 
     async def _submit(self, client: FirecrestClient, working_directory: str, filename: str) -> str:
+        await self._check_scheduler_type(client)
         script = posixpath.join(working_directory, filename)
         try:
             answer = await self._post_job(client, working_directory, script_remote_path=script)
@@ -439,6 +458,22 @@ class FirecrestScheduler(Scheduler):
         job_id = str(answer['jobId'])
         _NOTES.update(_job_key(client, job_id), submitted=time.monotonic())
         return job_id
+
+    async def _check_scheduler_type(self, client: FirecrestClient) -> None:
+        """Refuse to submit to a system whose scheduler would ignore this plugin's directives.
+
+        The type comes from the system's description (cached per process, asked at most once).
+
+        :raises SchedulerError: naming the plugin to set the computer up with instead.
+        """
+        info = await client.system_info()
+        actual = str((info.get('scheduler') or {}).get('type') or '').lower()
+        if actual and actual != self.scheduler_type:
+            plugin = SCHEDULER_ENTRY_POINTS.get(actual)
+            advice = f'set the computer up with the scheduler `{plugin}`' if plugin else 'no plugin for it'
+            raise SchedulerError(
+                f'FirecREST system {client.system} runs {actual}, not {self.scheduler_type}: {advice}.'
+            )
 
     @staticmethod
     async def _post_job(client: FirecrestClient, working_directory: str, **script: str) -> dict[str, t.Any]:
@@ -507,7 +542,7 @@ class FirecrestScheduler(Scheduler):
         records = _latest_records(listed)
         if wanted is None:
             return [
-                job_info_from_record(record, known=_NOTES.get(_job_key(client, job_id)).fields)
+                self._job_info(record, known=_NOTES.get(_job_key(client, job_id)).fields)
                 for job_id, record in records.items()
             ]
         missing = [job_id for job_id in wanted if job_id not in records]
@@ -545,8 +580,7 @@ class FirecrestScheduler(Scheduler):
             return None
         return _queued(job_id, 'submitted, not yet known to the scheduler')
 
-    @staticmethod
-    def _noted_info(client: FirecrestClient, job_id: str, record: Mapping[str, t.Any]) -> JobInfo:
+    def _noted_info(self, client: FirecrestClient, job_id: str, record: Mapping[str, t.Any]) -> JobInfo:
         """The record's ``JobInfo``, completed with what earlier polls saw; notes what this one shows.
 
         A finished job's record is kept for :meth:`get_detailed_job_info`.
@@ -555,10 +589,18 @@ class FirecrestScheduler(Scheduler):
         fields = own_fields(record)
         if fields:
             _NOTES.update(key, fields=fields)
-        info = job_info_from_record(record, known=_NOTES.get(key).fields)
+        info = self._job_info(record, known=_NOTES.get(key).fields)
         if info.job_state is JobState.DONE:
             _NOTES.update(key, final=[dict(record)])
         return info
+
+    @staticmethod
+    def _job_info(record: Mapping[str, t.Any], known: Mapping[str, t.Any] | None = None) -> JobInfo:
+        """The ``JobInfo`` of one of the system's job records (a Slurm record here).
+
+        :param known: what earlier polls saw of the job (for the fields a placeholder record lacks).
+        """
+        return job_info_from_record(record, known=known)
 
     # --- kill ---
 

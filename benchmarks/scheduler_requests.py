@@ -1,6 +1,6 @@
 """Requests to FirecREST per CalcJob and per scheduler poll: what a user's calculation costs.
 
-    python benchmarks/scheduler_requests.py [--config FILE] [--runs 3] [--poll-interval 1.0]
+    python benchmarks/scheduler_requests.py [--config FILE | --scheduler pbs] [--runs 3] [--poll-interval 1.0]
 
 1. One ``core.arithmetic.add`` CalcJob run by the engine (``run_get_node``), each run in a new Python
    process with a new AiiDA profile, so that nothing is cached (no token, no system description, no
@@ -11,10 +11,11 @@
 2. One poll cycle (``FirecrestScheduler.get_jobs``) for 1, 10 and 100 jobs, and for 10 jobs of which
    one is missing from the job list (demo server only: it needs the server's counters).
 
-Without ``--config`` a demo server is started. ``--config FILE`` is a connection file (``url``,
-``token_uri``, ``client_id``, ``client_secret``, ``compute_resource``, ``workdir``, ``temp_directory``,
-``billing_account``), as ``python firecrest_demo.py serve --config-out FILE`` writes it, or one for a
-real server: then only part 1 runs, counted from the client's side.
+Without ``--config`` a demo server is started (its system a Slurm one, or PBS with ``--scheduler pbs``).
+``--config FILE`` is a connection file (``url``, ``token_uri``, ``client_id``, ``client_secret``,
+``compute_resource``, ``workdir``, ``temp_directory``, ``billing_account``, ``scheduler``), as
+``python firecrest_demo.py serve --config-out FILE`` writes it, or one for a real server: then only
+part 1 runs, counted from the client's side.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import httpx
+
+from aiida_firecrest.demo.settings import SYSTEM_NAMES
 
 JOB_LIST = 'GET /compute/{system_name}/jobs'
 TOKEN = 'token (identity provider)'
@@ -232,6 +235,9 @@ def main() -> None:
     parser.add_argument(
         '--poll-interval', type=float, default=1.0, help="the computer's minimum job poll interval"
     )
+    parser.add_argument(
+        '--scheduler', choices=tuple(SYSTEM_NAMES), default='slurm', help="the demo system's (default: slurm)"
+    )
     parser.add_argument('--calcjob', type=Path, help=argparse.SUPPRESS)  # the child process of part 1
     options = parser.parse_args()
     if options.calcjob:
@@ -242,7 +248,7 @@ def main() -> None:
         return
     from aiida_firecrest.demo.launcher import DemoServer
 
-    with DemoServer() as server:  # in a temporary directory, removed when it stops
+    with DemoServer(scheduler=options.scheduler) as server:  # in a temporary directory, removed at its stop
         print(measure_calcjobs(server.config, options.runs, options.poll_interval), end='\n\n')
         print(poll_requests(server))
 

@@ -12,6 +12,7 @@ A test talks to one FirecREST v2 server per session, described by a connection d
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import inspect
 import io
 import json
@@ -29,7 +30,9 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from aiida_firecrest.demo.launcher import WORK_DIRECTORIES, connection_details
-from aiida_firecrest.demo.settings import DemoSettings
+from aiida_firecrest.demo.settings import SYSTEM_NAMES, DemoSettings
+from aiida_firecrest.pbs import FirecrestPbsScheduler
+from aiida_firecrest.scheduler import SCHEDULER_ENTRY_POINTS, FirecrestScheduler
 
 if TYPE_CHECKING:
     from aiida_firecrest.demo.app import DemoState
@@ -43,7 +46,10 @@ REQUIRED_KEYS = (
     'temp_directory',
     'workdir',
 )
-"""Required keys of a ``--firecrest-config`` file; ``billing_account``, ``home`` etc. are optional."""
+"""Required keys of a ``--firecrest-config`` file; ``billing_account``, ``home``, ``scheduler`` optional."""
+
+SCHEDULERS = tuple(SYSTEM_NAMES)
+"""The schedulers a demo can publish (``--firecrest-scheduler``) and a server's ``scheduler`` key names."""
 
 DOCKER_DEMO_CONFIG: dict[str, Any] = {
     'url': 'http://localhost:8000',
@@ -82,6 +88,72 @@ def load_server_config(path: Path) -> dict[str, Any]:
     if missing:
         raise HarnessConfigError(f'the FirecREST config {path} lacks {", ".join(missing)}')
     return data
+
+
+def scheduler_of(config: Mapping[str, Any]) -> str:
+    """The scheduler of the server a connection dict describes: its ``scheduler`` key, Slurm if absent."""
+    return str(config.get('scheduler') or 'slurm')
+
+
+@dataclasses.dataclass(frozen=True)
+class JobDialect:
+    """How the tests write job scripts for the session's scheduler, and what its job records then say."""
+
+    scheduler_class: type[FirecrestScheduler]
+    entry_point: str
+    job_name: str
+    """A directive naming the job ``ok-job``."""
+    hold: str
+    """A directive submitting the job held."""
+    one_second_limit: str
+    """A directive limiting the job to one second."""
+    unknown_queue: str
+    """A directive naming a queue (partition) the system does not have."""
+    unknown_queue_error: str
+    """What the server's error for it says."""
+    completed: str
+    failed: str
+    cancelled: str
+    """The beginning of a cancelled job's substate."""
+    timed_out: str
+    held_annotation: str | None
+    gpus_and_exclusive: frozenset[str]
+    """The submit script's lines for two GPUs per node and exclusive nodes, on one node."""
+
+
+DIALECTS = {
+    'slurm': JobDialect(
+        scheduler_class=FirecrestScheduler,
+        entry_point=SCHEDULER_ENTRY_POINTS['slurm'],
+        job_name='#SBATCH --job-name=ok-job',
+        hold='#SBATCH --hold',
+        one_second_limit='#SBATCH --time=00:00:01',
+        unknown_queue='#SBATCH --partition=no-such-partition',
+        unknown_queue_error='partition',
+        completed='COMPLETED',
+        failed='FAILED',
+        cancelled='CANCELLED',
+        timed_out='TIMEOUT',
+        held_annotation='JobHeldUser',
+        gpus_and_exclusive=frozenset({'#SBATCH --gpus-per-node=2', '#SBATCH --exclusive'}),
+    ),
+    'pbs': JobDialect(
+        scheduler_class=FirecrestPbsScheduler,
+        entry_point=SCHEDULER_ENTRY_POINTS['pbs'],
+        job_name='#PBS -N ok-job',
+        hold='#PBS -h',
+        one_second_limit='#PBS -l walltime=00:00:01',
+        unknown_queue='#PBS -q no-such-queue',
+        unknown_queue_error='Unknown queue',
+        completed='F',
+        failed='F',
+        cancelled='F',
+        timed_out='F',
+        held_annotation=None,
+        gpus_and_exclusive=frozenset({'#PBS -l select=1:mpiprocs=1:ngpus=2', '#PBS -l place=excl'}),
+    ),
+}
+"""The job dialect of each scheduler in :data:`SCHEDULERS`."""
 
 
 def dir_name_for(test_name: str, max_length: int = 60) -> str:
@@ -338,10 +410,12 @@ def store_firecrest_computer(
     transport_params: dict[str, Any],
     poll_interval: float,
     description: str = '',
+    scheduler_type: str = 'firecrest',
 ) -> Any:
-    """A stored ``orm.Computer`` with transport and scheduler ``firecrest``, configured in the loaded profile.
+    """A stored ``orm.Computer`` with the ``firecrest`` transport, configured in the loaded profile.
 
-    Jobs are polled every ``poll_interval`` seconds and the transport may be opened again at once.
+    Its scheduler is ``scheduler_type`` (``firecrest``, or ``firecrest.pbs`` for a PBS system). Jobs are
+    polled every ``poll_interval`` seconds and the transport may be opened again at once.
     """
     from aiida import orm
 
@@ -350,7 +424,7 @@ def store_firecrest_computer(
         hostname=hostname,
         description=description,
         transport_type='firecrest',
-        scheduler_type='firecrest',
+        scheduler_type=scheduler_type,
         workdir=workdir,
     ).store()
     computer.set_minimum_job_poll_interval(poll_interval)

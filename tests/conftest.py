@@ -7,7 +7,9 @@ Options (see README, "Tests"):
   ``python firecrest_demo.py serve --config-out FILE``) instead of starting the demo server;
 * ``--firecrest-docker`` (with ``--firecrest-docker-compose FILE`` or ``$FIRECREST_DOCKER_COMPOSE``):
   start FirecREST's official docker demo with pytest-docker and run against it;
-* ``--firecrest-requests``: print, at the end, the requests each test made to FirecREST, by endpoint.
+* ``--firecrest-requests``: print, at the end, the requests each test made to FirecREST, by endpoint;
+* ``--firecrest-scheduler slurm|pbs``: the scheduler of the demo server's system (default slurm); for
+  another server, its scheduler when its FILE has no ``scheduler`` key.
 
 The AiiDA profile is created lazily: only tests that use ``aiida_profile`` (directly or through
 ``firecrest_computer``) pay for it.
@@ -48,16 +50,20 @@ from aiida.tools.pytest_fixtures import (  # noqa: F401
 )
 
 from tests._harness import (
+    DIALECTS,
     DOCKER_DEMO_CONFIG,
+    SCHEDULERS,
     DemoHandle,
     HarnessConfigError,
     InProcessDemo,
+    JobDialect,
     RemoteFiles,
     RemoteHandle,
     RequestLog,
     dir_name_for,
     docker_engine_problem,
     load_server_config,
+    scheduler_of,
     store_firecrest_computer,
 )
 
@@ -90,6 +96,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action='store_true',
         default=False,
         help='At the end, print the requests each test made to FirecREST, by endpoint (demo server only).',
+    )
+    group.addoption(
+        '--firecrest-scheduler',
+        choices=SCHEDULERS,
+        default='slurm',
+        help="The scheduler of the demo server's system (default: slurm); for a server given by "
+        '--firecrest-config, its scheduler unless FILE names one (key "scheduler").',
     )
     group.addoption(
         '--firecrest-docker',
@@ -136,7 +149,8 @@ def pytest_report_header(config: pytest.Config) -> str:
         return f'FirecREST: docker demo from {config.getoption("firecrest_docker_compose")}'
     if not _uses_demo(config):
         return f'FirecREST: the server in {config.getoption("firecrest_config")}'
-    return 'FirecREST: demo server (started once per session, on free 127.0.0.1 ports)'
+    scheduler = config.getoption('firecrest_scheduler')
+    return f'FirecREST: demo server, {scheduler} system (started once per session, on free 127.0.0.1 ports)'
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
@@ -186,14 +200,16 @@ def firecrest_server(
 ) -> Iterator[DemoHandle | RemoteHandle]:
     """The FirecREST v2 server of this session: the demo server unless an option names another."""
     details = request.config.stash[SERVER_CONFIG]
+    scheduler = request.config.getoption('firecrest_scheduler')
     if request.config.getoption('firecrest_docker'):
         yield _docker_server(request, details or {})
     elif details is not None:
+        details = {'scheduler': scheduler, **details}
         yield RemoteHandle(details, f'the server in {request.config.getoption("firecrest_config")}')
     else:
         from aiida_firecrest.demo.launcher import DemoServer
 
-        with DemoServer(root=tmp_path_factory.mktemp('firecrest-demo')) as server:
+        with DemoServer(root=tmp_path_factory.mktemp('firecrest-demo'), scheduler=scheduler) as server:
             yield DemoHandle(server)
 
 
@@ -226,6 +242,12 @@ def _answers(url: str) -> bool:
 def docker_compose_file(pytestconfig: pytest.Config) -> str:
     """pytest-docker's compose file: FirecREST's own, from --firecrest-docker-compose."""
     return str(Path(pytestconfig.getoption('firecrest_docker_compose') or 'docker-compose.yml').resolve())
+
+
+@pytest.fixture(scope='session')
+def job_dialect(firecrest_server: DemoHandle | RemoteHandle) -> JobDialect:
+    """How to write job scripts for the session's scheduler (Slurm or PBS) and what its records say."""
+    return DIALECTS[scheduler_of(firecrest_server.config)]
 
 
 @pytest.fixture
@@ -364,8 +386,9 @@ def firecrest_computer(
     firecrest_server: DemoHandle | RemoteHandle,
     transport_params: dict[str, Any],
     remote_dir: PurePosixPath,
+    job_dialect: JobDialect,
 ) -> orm.Computer:
-    """A stored computer with the ``firecrest`` transport and scheduler, configured for the session's server.
+    """A stored computer with the ``firecrest`` transport and the scheduler plugin of the session's server.
 
     Its work directory is this test's ``remote_dir``; jobs are polled every :data:`MIN_POLL_INTERVAL` seconds
     and the transport may be opened again at once (safe interval 0).
@@ -374,7 +397,13 @@ def firecrest_computer(
     label = f'firecrest-{remote_dir.name}'
     description = f'FirecREST test computer on {firecrest_server.description}'
     return store_firecrest_computer(
-        label, hostname, str(remote_dir), transport_params, MIN_POLL_INTERVAL, description
+        label,
+        hostname,
+        str(remote_dir),
+        transport_params,
+        MIN_POLL_INTERVAL,
+        description,
+        job_dialect.entry_point,
     )
 
 
@@ -382,14 +411,17 @@ def firecrest_computer(
 
 
 @pytest.fixture
-def asgi_transport(tmp_path: Path) -> Iterator[InProcessDemo]:
+def asgi_transport(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[InProcessDemo]:
     """The fast tier: an ``httpx.AsyncBaseTransport`` calling a fresh in-process demo app (no sockets, no S3).
+
+    Its system has the scheduler of ``--firecrest-scheduler``.
 
     It also carries ``.settings`` (flip switches in-process), ``.config`` (connection details with a
     placeholder URL), ``.state`` and ``.counters()`` / ``.reset_counters()``.
     """
     from aiida_firecrest.demo.settings import DemoSettings
 
-    transport = InProcessDemo(DemoSettings(root=tmp_path / 'firecrest-demo'))
+    scheduler = request.config.getoption('firecrest_scheduler')
+    transport = InProcessDemo(DemoSettings(root=tmp_path / 'firecrest-demo', scheduler=scheduler))
     yield transport
     transport.shutdown()

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests._harness import REQUIRED_KEYS, DemoHandle, InProcessDemo, RequestLog, dir_name_for
+from tests._harness import REQUIRED_KEYS, DemoHandle, InProcessDemo, JobDialect, RequestLog, dir_name_for
 
 CONFTEST = 'from tests.conftest import *  # noqa: F403\npytest_plugins = ()\n'
 """An inner pytest session (pytester) with this suite's options and fixtures."""
@@ -233,12 +233,47 @@ def test_requests_option_prints_the_requests_of_each_test(pytester: pytest.Pytes
 
 
 def test_firecrest_computer_reaches_its_work_directory(
-    firecrest_computer: Any, remote_dir: PurePosixPath
+    firecrest_computer: Any, remote_dir: PurePosixPath, job_dialect: JobDialect
 ) -> None:
     assert (firecrest_computer.transport_type, firecrest_computer.scheduler_type) == (
         'firecrest',
-        'firecrest',
+        job_dialect.entry_point,
     )
     assert firecrest_computer.get_workdir() == str(remote_dir)
     with firecrest_computer.get_transport() as transport:
         assert transport.listdir(str(remote_dir)) == []
+
+
+def test_the_scheduler_option_gives_the_fast_tier_a_pbs_system(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(
+        """
+        def test_pbs(asgi_transport):
+            config = asgi_transport.config
+            assert (config['compute_resource'], config['scheduler']) == ('cluster-pbs', 'pbs')
+        """
+    )
+    pytester.runpytest_inprocess('--firecrest-scheduler=pbs').assert_outcomes(passed=1)
+
+
+@pytest.mark.parametrize(
+    ('in_file', 'option', 'plugin'),
+    [
+        ({'scheduler': 'pbs'}, [], 'firecrest.pbs'),
+        ({}, ['--firecrest-scheduler=pbs'], 'firecrest.pbs'),
+        ({}, [], 'firecrest'),
+    ],
+)
+def test_another_servers_scheduler_comes_from_its_file_or_the_option(
+    pytester: pytest.Pytester, in_file: dict[str, str], option: list[str], plugin: str
+) -> None:
+    path = pytester.path / 'server.json'
+    path.write_text(json.dumps({**{key: f'/{key}' for key in REQUIRED_KEYS}, **in_file}))
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(
+        f"""
+        def test_dialect(job_dialect):
+            assert job_dialect.entry_point == {plugin!r}
+        """
+    )
+    pytester.runpytest_inprocess('--firecrest-config', str(path), *option).assert_outcomes(passed=1)

@@ -15,7 +15,6 @@ from fastapi import Path as PathParameter
 
 from .auth import CurrentUser, SystemName
 from .coreutils import remote_errors
-from .errors import FirecrestHTTPError
 from .jobs import HISTORY_SECONDS, LEGACY_HISTORY, Job, JobRequest, JobRunner
 from .routing import CamelModel, no_content
 
@@ -59,6 +58,7 @@ class JobDescription(CamelModel):
             script_path=self.script_path,
             name=self.name,
             partition=self.partition,
+            account=self.account,
             standard_input=self.standard_input,
             standard_output=self.standard_output,
             standard_error=self.standard_error,
@@ -79,14 +79,11 @@ def _runner(request: Request) -> JobRunner:
 
 
 def _find(request: Request, job_id: str, user: str) -> Job:
-    """The job, or the real server's 500 (non-numeric id, from sacct) or 404."""
-    if not job_id.isdigit():
-        stderr = f'sacct: fatal: Bad job/step specified: {job_id}\n'
-        cause = f'Unexpected Slurm command response. exit_status:1 std_err:{stderr}'
-        raise FirecrestHTTPError(500, 'Error executing Slurm command.', caused_by=[cause], user=user)
-    job = _runner(request).find(job_id)
+    """The job, or the real server's error for one its scheduler does not know."""
+    runner = _runner(request)
+    job = runner.find(job_id)
     if job is None:
-        raise FirecrestHTTPError(404, 'Job not found.', user=user)
+        raise runner.not_found_error(job_id, user)
     return job
 
 
@@ -118,7 +115,9 @@ async def list_jobs(
     runner = _runner(request)
     default = runner.settings.jobs_default_time_window
     window = LEGACY_HISTORY if default is None else (time_window.value if time_window else default)
-    listed = runner.jobs(name=name, account=account, history=HISTORY_SECONDS[window])
+    # PBS's qstat -x lists what PBS keeps in its history, whatever the window (the real server ignores it)
+    history = None if runner.settings.scheduler == 'pbs' else HISTORY_SECONDS[window]
+    listed = runner.jobs(name=name, account=account, history=history)
     return {'jobs': [runner.record(job) for job in listed]}
 
 
@@ -131,7 +130,7 @@ async def get_job(request: Request, job_id: JobId, system: SystemName, user: Cur
 async def get_job_metadata(
     request: Request, job_id: JobId, system: SystemName, user: CurrentUser
 ) -> dict[str, Any]:
-    return {'jobs': [JobRunner.metadata(_find(request, job_id, user))]}
+    return {'jobs': [_runner(request).metadata(_find(request, job_id, user))]}
 
 
 @router.delete('/compute/{system_name}/jobs/{job_id}', status_code=204)

@@ -102,6 +102,7 @@ class JobRequest:
     script_path: str | None = None
     name: str | None = None
     partition: str | None = None
+    account: str | None = None
     standard_input: str | None = None
     standard_output: str | None = None
     standard_error: str | None = None
@@ -282,10 +283,13 @@ class JobRunner:
 
     @classmethod
     def of(cls, state: DemoState) -> JobRunner:
-        """The runner of a server, created on first use."""
+        """The runner of a server, created on first use (:class:`.pbs_jobs.PbsJobRunner` on a PBS system)."""
         runner = state.extra.get('jobs')
         if runner is None:
-            runner = state.extra['jobs'] = cls(state)
+            from .pbs_jobs import PbsJobRunner  # it builds on this module
+
+            kind = PbsJobRunner if state.settings.scheduler == 'pbs' else cls
+            runner = state.extra['jobs'] = kind(state)
         return runner
 
     @property
@@ -371,6 +375,14 @@ class JobRunner:
         """The job with this id, if it exists and is visible."""
         job = self._jobs.get(int(job_id)) if job_id.isdigit() else None
         return job if job is not None and self._visible(job) else None
+
+    def not_found_error(self, job_id: str, user: str) -> FirecrestHTTPError:
+        """The real server's answer for a job it cannot find: 500 from sacct for a malformed id, else 404."""
+        if not job_id.isdigit():
+            stderr = f'sacct: fatal: Bad job/step specified: {job_id}\n'
+            cause = f'Unexpected Slurm command response. exit_status:1 std_err:{stderr}'
+            return FirecrestHTTPError(500, 'Error executing Slurm command.', caused_by=[cause], user=user)
+        return FirecrestHTTPError(404, 'Job not found.', user=user)
 
     def jobs(
         self, name: str | None = None, account: str | None = None, history: float | None = None
@@ -467,7 +479,7 @@ class JobRunner:
             job.process = await asyncio.create_subprocess_exec(
                 'bash',
                 str(script),
-                cwd=job.spec.working_directory,
+                cwd=self.job_directory(job),
                 env=self.job_environment(job),
                 stdin=stdin,
                 stdout=stdout,
@@ -477,6 +489,10 @@ class JobRunner:
         returncode = await job.process.wait()
         _signal_group(job.process.pid, signal.SIGKILL)  # what the script left behind ends with the job
         return returncode
+
+    def job_directory(self, job: Job) -> str:
+        """Where the job's script runs: Slurm starts it in its working directory."""
+        return job.spec.working_directory
 
     @staticmethod
     def _open_streams(job: Job, files: contextlib.ExitStack) -> tuple[IO[bytes], IO[bytes], IO[bytes]]:

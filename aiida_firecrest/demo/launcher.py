@@ -76,6 +76,7 @@ def connection_details(settings: DemoSettings, url: str) -> dict[str, Any]:
         'billing_account': settings.account,
         'home': str(settings.home),
         'max_ops_file_size': settings.max_ops_file_size,
+        'scheduler': settings.scheduler,
     }
 
 

@@ -11,6 +11,9 @@ from typing import Any
 
 MIB = 1024 * 1024
 
+SYSTEM_NAMES = {'slurm': 'cluster-slurm-ssh', 'pbs': 'cluster-pbs'}
+"""The system a demo publishes for each scheduler (the names FirecREST's own demo configuration uses)."""
+
 
 @dataclasses.dataclass
 class FaultRule:
@@ -36,7 +39,10 @@ class DemoSettings:
 
     root: Path
     """Base directory: the file systems are ``root/home`` and ``root/scratch``."""
-    system_name: str = 'cluster-slurm-ssh'
+    scheduler: str = 'slurm'
+    """The published system's scheduler, ``slurm`` or ``pbs``: its directives, job records and errors."""
+    system_name: str = ''
+    """The published system; empty: the scheduler's name in :data:`SYSTEM_NAMES`."""
     username: str = dataclasses.field(default_factory=getpass.getuser)
     account: str = 'myproject'
     client_id: str = 'firecrest-demo-client'
@@ -64,6 +70,11 @@ class DemoSettings:
     """The job list's default ``time_window`` (FirecREST 2.5.7+); None: no such parameter, 7 days listed."""
     job_age_offset: float = 0.0
     """Seconds added to the age of every finished job for the job list's time window (a clock trick)."""
+
+    def __post_init__(self) -> None:
+        if self.scheduler not in SYSTEM_NAMES:
+            raise ValueError(f'scheduler must be one of {", ".join(SYSTEM_NAMES)}, not {self.scheduler!r}')
+        self.system_name = self.system_name or SYSTEM_NAMES[self.scheduler]
 
     @property
     def home_root(self) -> Path:

@@ -1,9 +1,9 @@
 """Demo server: the ``/status`` endpoints (systems, user info, partitions, nodes, reservations, liveness).
 
 The shapes copy the real server's answers recorded in ``01``-``07`` of the exchanges: one system
-(``settings.system_name``) with a Slurm scheduler, two file systems (the home root, the default
-work directory, and the scratch root) and the ``dataOperation`` block that clients read
-``max_ops_file_size`` from.
+(``settings.system_name``) with a Slurm scheduler (or a PBS one, see :mod:`.pbs`), two file systems
+(the home root, the default work directory, and the scratch root) and the ``dataOperation`` block
+that clients read ``max_ops_file_size`` from.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from . import pbs
 from .auth import CurrentUser, SystemName
 from .routing import Settings
 from .settings import DemoSettings
@@ -50,18 +51,19 @@ def _health(service_type: str, path: str | None = None, message: str | None = No
     return health
 
 
-def _scheduler_ping() -> str:
+def _scheduler_ping(settings: DemoSettings) -> str:
     """The scheduler health message (``scontrol ping`` as the real server renders it)."""
+    if settings.scheduler == 'pbs':
+        return pbs.ping_message(socket.gethostname().split('.')[0])
     return str([{'mode': 'primary', 'hostname': socket.gethostname(), 'pinged': 'UP'}])
 
 
 def _data_operation(settings: DemoSettings) -> dict[str, Any]:
+    slurm_directives = ['#SBATCH --nodes=1', '#SBATCH --time=0-00:15:00', '#SBATCH --partition=xfer']
     return {
-        'datatransfer_jobs_directives': [
-            '#SBATCH --nodes=1',
-            '#SBATCH --time=0-00:15:00',
-            '#SBATCH --partition=xfer',
-        ],
+        'datatransfer_jobs_directives': (
+            pbs.TRANSFER_DIRECTIVES if settings.scheduler == 'pbs' else slurm_directives
+        ),
         'max_ops_file_size': settings.max_ops_file_size,
         'data_transfer': {
             'serviceType': 's3',
@@ -81,6 +83,19 @@ def _data_operation(settings: DemoSettings) -> dict[str, Any]:
             },
             'bucketLifecycleConfiguration': {'days': 10},
         },
+    }
+
+
+def _scheduler(settings: DemoSettings, timeout: int) -> dict[str, Any]:
+    if settings.scheduler == 'pbs':
+        return pbs.scheduler_description(timeout)
+    return {
+        'type': 'slurm',
+        'connectionMode': 'ssh',
+        'version': SLURM_VERSION,
+        'apiUrl': None,
+        'apiVersion': None,
+        'timeout': timeout,
     }
 
 
@@ -104,16 +119,9 @@ def system_description(settings: DemoSettings) -> dict[str, Any]:
                 'keepAlive': 5,
             },
         },
-        'scheduler': {
-            'type': 'slurm',
-            'connectionMode': 'ssh',
-            'version': SLURM_VERSION,
-            'apiUrl': None,
-            'apiVersion': None,
-            'timeout': timeout,
-        },
+        'scheduler': _scheduler(settings, timeout),
         'servicesHealth': [
-            _health('scheduler', message=_scheduler_ping()),
+            _health('scheduler', message=_scheduler_ping(settings)),
             _health('ssh'),
             _health('filesystem', home_root),
             _health('filesystem', scratch_root),
@@ -160,7 +168,9 @@ async def get_userinfo(settings: Settings, system: SystemName) -> dict[str, Any]
 
 
 @router.get('/status/{system_name}/partitions')
-async def get_partitions(system: SystemName, show_hidden: bool = False) -> dict[str, Any]:
+async def get_partitions(settings: Settings, system: SystemName, show_hidden: bool = False) -> dict[str, Any]:
+    if settings.scheduler == 'pbs':
+        return {'partitions': pbs.partitions()}
     cpus = os.cpu_count() or 1
     return {
         'partitions': [

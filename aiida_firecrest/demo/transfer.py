@@ -81,7 +81,7 @@ def job_script(title: str, command: str, done: str, verb: str) -> str:
     return (
         '#!/bin/bash\n'
         'export LC_ALL=C\n'
-        f'echo "$(date -u) {title} Job (id:$SLURM_JOB_ID)"\n'
+        f'echo "$(date -u) {title} Job (id:${{SLURM_JOB_ID:-${{PBS_JOBID:-unknown}}}})"\n'
         f'if {command}; then\n'
         f'    echo "$(date -u) Files were successfully {done}."\n'
         'else\n'

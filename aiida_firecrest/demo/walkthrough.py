@@ -1,8 +1,9 @@
 """What ``python firecrest_demo.py`` (no arguments) runs: a real AiiDA CalcJob through FirecREST.
 
-Everything is temporary and local: a demo FirecREST v2 server on 127.0.0.1, a throwaway AiiDA
-profile (SQLite, no broker) in a temporary directory, a computer using the ``firecrest`` transport
-and scheduler, and one ``core.arithmetic.add`` calculation run with ``/bin/bash`` on the "cluster".
+Everything is temporary and local: a demo FirecREST v2 server on 127.0.0.1 (its system runs Slurm,
+or PBS), a throwaway AiiDA profile (SQLite, no broker) in a temporary directory, a computer using the
+``firecrest`` transport and scheduler (``firecrest.pbs`` on PBS), and one ``core.arithmetic.add``
+calculation run with ``/bin/bash`` on the "cluster".
 Each step is printed, then the result, the requests sent to FirecREST and the time taken; at the
 end everything is removed again.
 """
@@ -122,6 +123,13 @@ def write_secret(directory: Path, secret: str) -> Path:
     return path
 
 
+def scheduler_plugin(server_config: dict[str, Any]) -> str:
+    """The scheduler plugin for the server's system (``firecrest``, or ``firecrest.pbs`` on PBS)."""
+    from aiida_firecrest.scheduler import SCHEDULER_ENTRY_POINTS
+
+    return SCHEDULER_ENTRY_POINTS[server_config.get('scheduler') or 'slurm']
+
+
 def setup_computer(server_config: dict[str, Any], secret_file: Path) -> orm.Computer:
     """``verdi computer setup`` + ``configure`` for the demo server, through AiiDA's API."""
     from aiida import orm
@@ -131,7 +139,7 @@ def setup_computer(server_config: dict[str, Any], secret_file: Path) -> orm.Comp
         hostname='localhost',
         description='The demo FirecREST server started by this walkthrough',
         transport_type='firecrest',
-        scheduler_type='firecrest',
+        scheduler_type=scheduler_plugin(server_config),
         workdir=server_config['workdir'],
     ).store()
     computer.set_minimum_job_poll_interval(POLL_INTERVAL)
@@ -187,12 +195,15 @@ def report_calculation(node: orm.CalcJobNode, counters: dict[str, int], seconds:
     return bool(node.is_finished_ok and total == X + Y)
 
 
-def tour(workspace: Path) -> bool:
-    """All the steps, inside ``workspace``; True if the calculation gave the right result."""
+def tour(workspace: Path, scheduler: str = 'slurm') -> bool:
+    """All the steps, inside ``workspace``, on a ``scheduler`` system; True if the calculation added up."""
     from .launcher import DemoServer
 
-    step(1, 'Starting a demo FirecREST v2 server (API, token endpoint, S3) on 127.0.0.1 ...')
-    with DemoServer(root=workspace / 'cluster') as server:
+    step(
+        1,
+        f'Starting a demo FirecREST v2 server (API, token endpoint, S3; {scheduler} system) on 127.0.0.1 ...',
+    )
+    with DemoServer(root=workspace / 'cluster', scheduler=scheduler) as server:
         say(f'    FirecREST API at {server.url}, system {server.config["compute_resource"]!r}')
         return tour_with_server(server, workspace)
 
@@ -202,7 +213,8 @@ def tour_with_server(server: DemoServer, workspace: Path) -> bool:
     step(2, f'Creating a throwaway AiiDA profile (SQLite, no broker) in {workspace / "aiida"} ...')
     with throwaway_profile(workspace / 'aiida') as profile:
         say(f'    profile {profile.name!r} loaded')
-        step(3, "Setting up the computer 'firecrest-demo': transport 'firecrest', scheduler 'firecrest' ...")
+        plugin = scheduler_plugin(server.config)
+        step(3, f"Setting up the computer 'firecrest-demo': transport 'firecrest', scheduler {plugin!r} ...")
         secret_file = write_secret(workspace, str(server.config['client_secret']))
         computer = setup_computer(server.config, secret_file)
         say(f'    configured for {server.config["url"]}, work directory {computer.get_workdir()}')
@@ -217,12 +229,13 @@ def tour_with_server(server: DemoServer, workspace: Path) -> bool:
         return report_calculation(node, server.counters(), seconds)
 
 
-def main() -> None:
-    """Run the walkthrough and clean up; exit with status 1 if the calculation did not give X + Y."""
+def main(scheduler: str = 'slurm') -> None:
+    """Run the walkthrough on a ``scheduler`` (slurm or pbs) system and clean up; exit with status 1
+    if the calculation did not give X + Y."""
     started = time.monotonic()
     say('aiida-firecrest walkthrough: a real AiiDA calculation through a (local, demo) FirecREST server')
     with tempfile.TemporaryDirectory(prefix='aiida-firecrest-walkthrough-') as workspace:
-        succeeded = tour(Path(workspace))
+        succeeded = tour(Path(workspace), scheduler)
     step(6, 'Cleaned up: demo server stopped, profile and all temporary files removed.')
     say(f'\n{"Done" if succeeded else "FAILED"} in {time.monotonic() - started:.1f} s.')
     if not succeeded:

@@ -155,11 +155,28 @@ def test_children_of_a_killed_serve_exit_by_themselves(tmp_path: Path) -> None:
     shutil.rmtree(root)
 
 
-def test_no_arguments_runs_the_walkthrough(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(('argv', 'scheduler'), [([], 'slurm'), (['--scheduler', 'pbs'], 'pbs')])
+def test_no_command_runs_the_walkthrough(
+    monkeypatch: pytest.MonkeyPatch, argv: list[str], scheduler: str
+) -> None:
     import firecrest_demo
     from aiida_firecrest.demo import walkthrough
 
-    calls: list[bool] = []
-    monkeypatch.setattr(walkthrough, 'main', lambda: calls.append(True))
-    firecrest_demo.main([])
-    assert calls == [True]
+    calls: list[str] = []
+    monkeypatch.setattr(walkthrough, 'main', calls.append)
+    firecrest_demo.main(argv)
+    assert calls == [scheduler]
+
+
+def test_serve_passes_the_scheduler_to_the_demo_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    import firecrest_demo
+
+    calls: list[tuple[object, ...]] = []
+    monkeypatch.setattr(firecrest_demo, 'serve', lambda *args: calls.append(args))
+    firecrest_demo.main(['serve', '--scheduler', 'pbs', '--port', '5000'])
+    assert calls == [(5000, None, 'pbs')]
+
+
+def test_a_pbs_demo_names_its_system_and_scheduler_in_the_connection_details(tmp_path: Path) -> None:
+    config = DemoServer(root=tmp_path, scheduler='pbs').config
+    assert (config['compute_resource'], config['scheduler']) == ('cluster-pbs', 'pbs')

@@ -13,6 +13,8 @@ from aiida.engine import CalcJob, run_get_node
 from aiida.manage import get_manager
 from aiida.plugins import CalculationFactory
 
+from tests._harness import JobDialect
+
 from .calcjobs import BIG_FILE_LINES, FileTreeCalculation
 from .conftest import Remote
 
@@ -59,7 +61,9 @@ def test_arithmetic_add_submits_once_and_polls_with_the_job_list(
     assert ONE_JOB not in counters, 'the detailed job info is the record of the poll that found the job done'
 
 
-def test_gpus_and_exclusive_nodes_reach_the_submit_script(bash_code: orm.InstalledCode) -> None:
+def test_gpus_and_exclusive_nodes_reach_the_submit_script(
+    bash_code: orm.InstalledCode, job_dialect: JobDialect
+) -> None:
     resources = {
         'num_machines': 1,
         'num_mpiprocs_per_machine': 1,
@@ -69,7 +73,7 @@ def test_gpus_and_exclusive_nodes_reach_the_submit_script(bash_code: orm.Install
     node = _add(bash_code, resources=resources)
     assert node.is_finished_ok, node.exit_message
     script = node.base.repository.get_object_content('_aiidasubmit.sh').splitlines()
-    assert {'#SBATCH --gpus-per-node=2', '#SBATCH --exclusive'} <= set(script)
+    assert job_dialect.gpus_and_exclusive <= set(script)
 
 
 @pytest.fixture
@@ -139,19 +143,23 @@ def test_stash_and_unstash(
     assert remote.read(f'{workdir}/aiida.out').strip() == '9'
 
 
-def test_a_job_exiting_non_zero_fails_and_keeps_its_exit_code(bash_code: orm.InstalledCode) -> None:
+def test_a_job_exiting_non_zero_fails_and_keeps_its_exit_code(
+    bash_code: orm.InstalledCode, job_dialect: JobDialect
+) -> None:
     node = _add(bash_code, prepend_text='exit 3')
     assert node.exit_status == ArithmeticAddCalculation.exit_codes.ERROR_READING_OUTPUT_FILE.status
     job = node.get_last_job_info()
     assert job is not None
-    assert (job.job_substate, job.exit_status) == ('FAILED', 3)
+    assert (job.job_substate, job.exit_status) == (job_dialect.failed, 3)
 
 
 @pytest.mark.slow
-def test_a_job_over_its_wall_time_is_out_of_walltime(bash_code: orm.InstalledCode) -> None:
+def test_a_job_over_its_wall_time_is_out_of_walltime(
+    bash_code: orm.InstalledCode, job_dialect: JobDialect
+) -> None:
     """The demo kills the job after 1 s; Slurm rounds the limit up to a minute (TIMEOUT after ~85 s)."""
     node = _add(bash_code, append_text='sleep 240', max_wallclock_seconds=1)
     assert node.exit_status == CalcJob.exit_codes.ERROR_SCHEDULER_OUT_OF_WALLTIME.status
     job = node.get_last_job_info()
     assert job is not None
-    assert job.job_substate == 'TIMEOUT'
+    assert job.job_substate == job_dialect.timed_out

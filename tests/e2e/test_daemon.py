@@ -19,7 +19,7 @@ from aiida import orm
 from aiida.calculations.arithmetic.add import ArithmeticAddCalculation
 from aiida.engine import submit
 
-from tests._harness import store_firecrest_computer
+from tests._harness import JobDialect, store_firecrest_computer
 
 NUM_JOBS = 20
 NUM_WORKERS = 2
@@ -65,11 +65,17 @@ def daemon(zeromq_profile: t.Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[t
 
 @pytest.fixture
 def daemon_code(
-    daemon: t.Any, firecrest_server: t.Any, transport_params: dict[str, t.Any], remote_dir: PurePosixPath
+    daemon: t.Any,
+    firecrest_server: t.Any,
+    transport_params: dict[str, t.Any],
+    remote_dir: PurePosixPath,
+    job_dialect: JobDialect,
 ) -> orm.InstalledCode:
     """``/bin/bash`` on a ``firecrest`` computer of the ZeroMQ profile, working in ``remote_dir``."""
     label = f'daemon-{remote_dir.name}'
-    computer = store_firecrest_computer(label, 'localhost', str(remote_dir), transport_params, POLL_INTERVAL)
+    computer = store_firecrest_computer(
+        label, 'localhost', str(remote_dir), transport_params, POLL_INTERVAL, '', job_dialect.entry_point
+    )
     return orm.InstalledCode(computer=computer, filepath_executable='/bin/bash', label='bash').store()
 
 

@@ -13,6 +13,8 @@ from aiida.manage import get_manager
 from aiida.schedulers.datastructures import JobState
 from plumpy import ensure_portal
 
+from tests._harness import JobDialect
+
 RUNNING_TIMEOUT = 30.0
 """Seconds the job gets to reach RUNNING before the test gives up."""
 
@@ -34,7 +36,7 @@ async def _kill_once_running(process: t.Any, node: orm.CalcJobNode) -> None:
         await result
 
 
-def test_a_running_job_is_killed(bash_code: orm.InstalledCode) -> None:
+def test_a_running_job_is_killed(bash_code: orm.InstalledCode, job_dialect: JobDialect) -> None:
     runner = get_manager().get_runner()
     options = {'resources': {'num_machines': 1}, 'max_wallclock_seconds': 120, 'prepend_text': 'sleep 60'}
     process = instantiate_process(
@@ -58,4 +60,4 @@ def test_a_running_job_is_killed(bash_code: orm.InstalledCode) -> None:
     with node.computer.get_transport() as transport:
         scheduler.set_transport(transport)
         job = scheduler.get_jobs(jobs=[job_id], as_dict=True)[job_id]
-    assert (job.job_state, job.job_substate.split()[0]) == (JobState.DONE, 'CANCELLED')
+    assert (job.job_state, job.job_substate.split()[0]) == (JobState.DONE, job_dialect.cancelled)

@@ -13,14 +13,17 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.slow
-def test_walkthrough_runs_a_calcjob_and_cleans_up(tmp_path: Path) -> None:
+def test_walkthrough_runs_a_calcjob_and_cleans_up(tmp_path: Path, pytestconfig: pytest.Config) -> None:
+    """On a system of the session's ``--firecrest-scheduler`` (no option at all for Slurm)."""
+    scheduler = pytestconfig.getoption('firecrest_scheduler')
+    options = [] if scheduler == 'slurm' else ['--scheduler', scheduler]
     home, scratch = tmp_path / 'home', tmp_path / 'tmp'
     home.mkdir()
     scratch.mkdir()
     env = {**os.environ, 'HOME': str(home), 'TMPDIR': str(scratch)}
     env.pop('AIIDA_PATH', None)
     result = subprocess.run(
-        [sys.executable, str(REPO / 'firecrest_demo.py')],
+        [sys.executable, str(REPO / 'firecrest_demo.py'), *options],
         env=env,
         cwd=tmp_path,
         capture_output=True,

@@ -1,7 +1,9 @@
 """The scheduler against the session's FirecREST server (the demo server unless told otherwise).
 
 The scheduler runs on a real :class:`~aiida_firecrest.client.FirecrestClient` through a minimal
-bridge (its own event loop), so these tests need neither the transport nor an AiiDA profile.
+bridge (its own event loop), so these tests need neither the transport nor an AiiDA profile. The
+scheduler plugin, the scripts' directives and the expected substates are those of the server's
+scheduler (``job_dialect``: Slurm, or PBS with ``--firecrest-scheduler=pbs``).
 """
 
 from __future__ import annotations
@@ -21,12 +23,14 @@ from aiida.schedulers.datastructures import JobInfo, JobState
 from aiida_firecrest.client import FirecrestClient
 from aiida_firecrest.config import TransportConfig
 from aiida_firecrest.scheduler import FirecrestScheduler
+from tests._harness import DIALECTS, JobDialect
 
 JOB_LIST = 'GET /compute/{system_name}/jobs'
 ONE_JOB = 'GET /compute/{system_name}/jobs/{job_id}'
 SUBMIT = 'POST /compute/{system_name}/jobs'
-SLURM_TIMEOUT_WAIT = 200
-"""Seconds to wait for a job with a 1 s limit to time out: Slurm makes that a minute (~85 s recorded)."""
+TIMEOUT_WAIT = 200
+"""Seconds to wait for a job with a 1 s limit to time out: Slurm makes that a minute (~85 s recorded),
+PBS's MoM checks the walltime every 10 to 120 s."""
 
 
 class LoopBridge:
@@ -47,10 +51,10 @@ class LoopBridge:
 
 
 @pytest.fixture
-def scheduler(transport_params: dict[str, t.Any]) -> Iterator[FirecrestScheduler]:
+def scheduler(transport_params: dict[str, t.Any], job_dialect: JobDialect) -> Iterator[FirecrestScheduler]:
     """A scheduler that asks the server from the first poll on, even right after a submission."""
     bridge = LoopBridge(transport_params)
-    scheduler = FirecrestScheduler()
+    scheduler = job_dialect.scheduler_class()
     scheduler.just_submitted_seconds = 0  # type: ignore[misc]
     scheduler.set_transport(bridge)  # type: ignore[arg-type]
     yield scheduler
@@ -86,13 +90,13 @@ def _wait_for(
 
 
 def test_a_job_runs_to_completion(
-    scheduler: FirecrestScheduler, put_script: t.Callable[..., str], remote_dir
+    scheduler: FirecrestScheduler, put_script: t.Callable[..., str], remote_dir, job_dialect: JobDialect
 ) -> None:
     """Its title survives Slurm's placeholder record, which a quick job shows when it has just ended."""
-    job_id = scheduler.submit_job(str(remote_dir), put_script('ok.sh', '#SBATCH --job-name=ok-job\necho hi'))
+    job_id = scheduler.submit_job(str(remote_dir), put_script('ok.sh', f'{job_dialect.job_name}\necho hi'))
     assert isinstance(job_id, str)
     info = _wait_for(scheduler, job_id, {JobState.DONE})
-    assert (info.job_substate, info.exit_status, info.title) == ('COMPLETED', 0, 'ok-job')
+    assert (info.job_substate, info.exit_status, info.title) == (job_dialect.completed, 0, 'ok-job')
     assert scheduler.parse_output(scheduler.get_detailed_job_info(job_id)) is None
 
 
@@ -122,12 +126,14 @@ def test_a_poll_right_after_submission_sends_no_request(
 
 
 def test_a_held_job_is_queued_held_and_is_killed(
-    scheduler: FirecrestScheduler, put_script: t.Callable[..., str], remote_dir
+    scheduler: FirecrestScheduler, put_script: t.Callable[..., str], remote_dir, job_dialect: JobDialect
 ) -> None:
-    job_id = str(scheduler.submit_job(str(remote_dir), put_script('held.sh', '#SBATCH --hold\ntrue')))
-    assert _wait_for(scheduler, job_id, {JobState.QUEUED_HELD}).annotation == 'JobHeldUser'
+    job_id = str(scheduler.submit_job(str(remote_dir), put_script('held.sh', f'{job_dialect.hold}\ntrue')))
+    assert (
+        _wait_for(scheduler, job_id, {JobState.QUEUED_HELD}).get('annotation') == job_dialect.held_annotation
+    )
     assert scheduler.kill_job(job_id) is True
-    assert _wait_for(scheduler, job_id, {JobState.DONE}).job_substate.startswith('CANCELLED')
+    assert _wait_for(scheduler, job_id, {JobState.DONE}).job_substate.startswith(job_dialect.cancelled)
 
 
 def test_killing_a_finished_job_is_refused(
@@ -139,33 +145,48 @@ def test_killing_a_finished_job_is_refused(
 
 
 def test_a_failing_job_reports_its_exit_code(
-    scheduler: FirecrestScheduler, put_script: t.Callable[..., str], remote_dir
+    scheduler: FirecrestScheduler, put_script: t.Callable[..., str], remote_dir, job_dialect: JobDialect
 ) -> None:
     job_id = str(scheduler.submit_job(str(remote_dir), put_script('fail.sh', 'exit 3')))
     info = _wait_for(scheduler, job_id, {JobState.DONE})
-    assert (info.job_substate, info.exit_status) == ('FAILED', 3)
+    assert (info.job_substate, info.exit_status) == (job_dialect.failed, 3)
 
 
 @pytest.mark.slow
 def test_a_job_over_its_time_limit_is_out_of_walltime(
-    scheduler: FirecrestScheduler, put_script: t.Callable[..., str], remote_dir
+    scheduler: FirecrestScheduler, put_script: t.Callable[..., str], remote_dir, job_dialect: JobDialect
 ) -> None:
     """The demo kills the job after 1 s; Slurm rounds the limit up to a minute (TIMEOUT after ~85 s)."""
-    job_id = str(
-        scheduler.submit_job(str(remote_dir), put_script('long.sh', '#SBATCH --time=00:00:01\nsleep 240'))
-    )
-    info = _wait_for(scheduler, job_id, {JobState.DONE}, timeout=SLURM_TIMEOUT_WAIT)
-    assert info.job_substate == 'TIMEOUT'
+    script = put_script('long.sh', f'{job_dialect.one_second_limit}\nsleep 240')
+    job_id = str(scheduler.submit_job(str(remote_dir), script))
+    info = _wait_for(scheduler, job_id, {JobState.DONE}, timeout=TIMEOUT_WAIT)
+    assert info.job_substate == job_dialect.timed_out
     exit_code = scheduler.parse_output(scheduler.get_detailed_job_info(job_id))
     assert exit_code == CalcJob.exit_codes.ERROR_SCHEDULER_OUT_OF_WALLTIME
 
 
 def test_a_rejected_submission_carries_the_servers_message(
-    scheduler: FirecrestScheduler, put_script: t.Callable[..., str], remote_dir
+    scheduler: FirecrestScheduler, put_script: t.Callable[..., str], remote_dir, job_dialect: JobDialect
 ) -> None:
-    script = put_script('bad.sh', '#SBATCH --partition=no-such-partition\ntrue')
-    with pytest.raises(SchedulerError, match='partition'):
+    script = put_script('bad.sh', f'{job_dialect.unknown_queue}\ntrue')
+    with pytest.raises(SchedulerError, match=job_dialect.unknown_queue_error):
         scheduler.submit_job(str(remote_dir), script)
+
+
+def test_the_plugin_of_another_scheduler_is_refused_before_submitting(
+    transport_params: dict[str, t.Any], put_script: t.Callable[..., str], remote_dir, job_dialect: JobDialect
+) -> None:
+    """Its directives would be ignored: the job would run with the scheduler's defaults."""
+    other = next(dialect for dialect in DIALECTS.values() if dialect != job_dialect).scheduler_class()
+    bridge = LoopBridge(transport_params)
+    other.set_transport(bridge)  # type: ignore[arg-type]
+    try:
+        with pytest.raises(
+            SchedulerError, match=f'not {other.scheduler_type}: .*`{job_dialect.entry_point}`'
+        ):
+            other.submit_job(str(remote_dir), put_script('wrong.sh', 'true'))
+    finally:
+        bridge.close()
 
 
 def test_an_unknown_job_is_left_out(scheduler: FirecrestScheduler) -> None:

@@ -99,11 +99,17 @@ class FakeApi:
 
 
 class FakeTransport:
-    """A transport that has a FirecREST ``client`` and AiiDA's blocking bridge."""
+    """A transport with a FirecREST ``client`` (on a ``scheduler_type`` system) and AiiDA's bridge."""
 
-    def __init__(self, api: FakeApi) -> None:
+    def __init__(self, api: FakeApi, scheduler_type: str = 'slurm') -> None:
         config = SimpleNamespace(url='http://firecrest.test')
-        self.client = SimpleNamespace(api=api, system='cluster', account='myproject', config=config)
+
+        async def system_info() -> dict[str, t.Any]:
+            return {'name': 'cluster', 'scheduler': {'type': scheduler_type}}
+
+        self.client = SimpleNamespace(
+            api=api, system='cluster', account='myproject', config=config, system_info=system_info
+        )
 
     def run_command_blocking(self, func: t.Callable[..., t.Awaitable[t.Any]], *args: t.Any) -> t.Any:
         return asyncio.run(func(*args))
@@ -115,12 +121,14 @@ def _fresh_process() -> None:
     clear_job_notes()
 
 
-def _scheduler(api: FakeApi, grace: float = 60.0, just_submitted: float = 0.0) -> FirecrestScheduler:
+def _scheduler(
+    api: FakeApi, grace: float = 60.0, just_submitted: float = 0.0, scheduler_type: str = 'slurm'
+) -> FirecrestScheduler:
     """A scheduler on ``api``; by default it polls a job it has just submitted (``just_submitted`` 0)."""
     scheduler = FirecrestScheduler()
     scheduler.not_found_grace_seconds = grace  # type: ignore[misc]
     scheduler.just_submitted_seconds = just_submitted  # type: ignore[misc]
-    scheduler.set_transport(FakeTransport(api))  # type: ignore[arg-type]
+    scheduler.set_transport(FakeTransport(api, scheduler_type))  # type: ignore[arg-type]
     return scheduler
 
 
@@ -137,6 +145,22 @@ def test_submit_is_one_request_naming_the_uploaded_script() -> None:
             'myproject',
         )
     ]
+
+
+@pytest.mark.parametrize(
+    ('scheduler_type', 'advice'), [('pbs', '`firecrest.pbs`'), ('lsf', 'no plugin for it')]
+)
+def test_a_system_of_another_scheduler_is_refused_before_submitting(scheduler_type: str, advice: str) -> None:
+    """Its scheduler would ignore the script's #SBATCH directives and run the job with its defaults."""
+    api = FakeApi([])
+    with pytest.raises(SchedulerError, match=rf'runs {scheduler_type}, not slurm: .*{advice}'):
+        _scheduler(api, scheduler_type=scheduler_type).submit_job('/scratch/u/aa', '_aiidasubmit.sh')
+    assert api.calls == []
+
+
+def test_a_system_that_does_not_name_its_scheduler_is_submitted_to() -> None:
+    api = FakeApi([])
+    assert _scheduler(api, scheduler_type='').submit_job('/scratch/u/aa', '_aiidasubmit.sh') == '74'
 
 
 def test_a_script_the_server_cannot_open_by_path_is_sent_inline() -> None:

@@ -94,15 +94,27 @@ def test_server_errors_are_not_retried_for_non_idempotent_posts(path: str) -> No
     assert (response.status_code, script.calls) == (503, 1)
 
 
-def test_a_failed_remote_command_is_not_retried() -> None:
+@pytest.mark.parametrize(
+    ('path', 'message'),
+    [
+        (
+            '/filesystem/s/ops/ls',
+            'Remote process failed with exit status:1 and error message:ls: Not a directory',
+        ),
+        (
+            '/compute/s/jobs/99',
+            'Unexpected PBS qstat response. exit_status:153 std_err:qstat: Unknown Job Id 99.pbs\n',
+        ),
+    ],
+)
+def test_a_failed_remote_command_is_not_retried(path: str, message: str) -> None:
     def answer(request: httpx.Request) -> httpx.Response:
         calls.append(request)
-        message = 'Remote process failed with exit status:1 and error message:ls: Not a directory'
         return httpx.Response(500, json={'errorType': 'error', 'message': message})
 
     calls: list[httpx.Request] = []
     transport = RetryingTransport(httpx.MockTransport(answer), RetryPolicy(3))
-    response = asyncio.run(httpx.AsyncClient(transport=transport).get('http://f/filesystem/s/ops/ls'))
+    response = asyncio.run(httpx.AsyncClient(transport=transport).get(f'http://f{path}'))
     assert (response.status_code, len(calls)) == (500, 1)
 
 
@@ -229,6 +241,12 @@ def firecrest_error(status: int, message: str) -> UnexpectedStatusException:
             'Remote process failed with exit status:1 and error message:x: Not a directory',
             NotADirectoryError,
             errno.ENOTDIR,
+        ),
+        (
+            500,
+            'Unexpected PBS qstat response. exit_status:153 std_err:qstat: Unknown Job Id 99.pbs\n',
+            FileNotFoundError,
+            errno.ENOENT,
         ),
         (413, 'File to upload is too large.', OSError, errno.EFBIG),
         (500, 'Unexpected error', OSError, errno.EIO),

@@ -16,6 +16,7 @@ import pytest
 
 from aiida_firecrest.client import TransferProgress
 from aiida_firecrest.transport import FirecrestTransport
+from tests._harness import JobDialect
 
 LOGGER = 'aiida.transport.FirecrestTransport'
 BYTES = re.compile(r': (\d+) of (\d+) bytes')
@@ -92,7 +93,7 @@ def test_a_staged_tree_archive_reports_increasing_bytes_up_to_its_size(
 
 @pytest.mark.slow
 def test_a_staged_upload_reports_the_state_of_its_transfer_job(
-    with_transport, remote_dir, local_dir: Path, progress_log
+    with_transport, remote_dir, local_dir: Path, progress_log, job_dialect: JobDialect
 ) -> None:
     (local_dir / 'big.bin').write_bytes(os.urandom(100_000))
 
@@ -102,7 +103,7 @@ def test_a_staged_upload_reports_the_state_of_its_transfer_job(
     with_transport(scenario, small_file_size_mb=0.05)
     states = matches(progress_log, JOB)
     assert states
-    assert states[-1][1] == 'COMPLETED'
+    assert states[-1][1] == job_dialect.completed
 
 
 def test_small_direct_transfers_report_no_progress(
