@@ -120,6 +120,11 @@ def attributes_from_stat(output: dict[str, Any]) -> FileAttribute:
     return attributes
 
 
+#: A tree of fewer entries than this, all small files, goes as direct uploads rather than as an archive
+#: (which costs an upload, a server-side extraction and the archive's removal).
+FEWEST_FILES_FOR_AN_ARCHIVE = 3
+
+
 class FirecrestTransport(AsyncTransport):
     """Transport through the FirecREST v2 REST API (file operations and transfers, no command execution)."""
 
@@ -750,6 +755,9 @@ class FirecrestTransport(AsyncTransport):
         if not os.path.isdir(local):
             raise ValueError(f'Input localpath is not a folder: {local}')
         remote = self._remote(remote)
+        if overwrite and local.endswith('/'):  # 'dir/': its contents go into remote, existing or not
+            await self._put_contents(Path(local), remote, dereference)
+            return
         existing = await self._stat(remote, dereference=True)
         if existing is not None and not overwrite:
             raise FileExistsError(errno.EEXIST, "Can't overwrite existing files", remote)
@@ -764,8 +772,44 @@ class FirecrestTransport(AsyncTransport):
         else:
             target_dir = remote
             sources = [(Path(local), os.path.basename(local))]
-        if not sources:
+        if sources:
+            await self._upload_tree(sources, target_dir, dereference)
+
+    async def _put_contents(self, local: Path, remote: str, dereference: bool) -> None:
+        """Upload what the local directory ``local`` holds into the remote directory ``remote``.
+
+        A few small files go as direct uploads (one request each, fewer than the archive's upload,
+        extraction and removal); anything else as one archive.
+        """
+        entries = sorted(local.iterdir())
+        if not entries:
+            await self.makedirs_async(remote, ignore_existing=True)
             return
+        if len(entries) < FEWEST_FILES_FOR_AN_ARCHIVE and all(
+            [await self._goes_direct(entry, dereference) for entry in entries]
+        ):
+            try:
+                await self._upload_files(entries, remote)
+            except FileNotFoundError:
+                await self.makedirs_async(remote, ignore_existing=True)
+                await self._upload_files(entries, remote)
+            return
+        await self._upload_tree([(entry, entry.name) for entry in entries], remote, dereference)
+
+    async def _upload_files(self, files: list[Path], remote: str) -> None:
+        """Upload local files into the remote directory ``remote``, concurrently (within the I/O slots)."""
+        await asyncio.gather(
+            *(self.transfers.upload_file(file, posixpath.join(remote, file.name)) for file in files)
+        )
+
+    async def _goes_direct(self, entry: Path, dereference: bool) -> bool:
+        """Whether the local ``entry`` is a file that one direct upload moves as it is."""
+        if not entry.is_file() or (entry.is_symlink() and not dereference):
+            return False
+        return await self.transfers.upload_method(entry.stat().st_size, entry.name) is Method.DIRECT
+
+    async def _upload_tree(self, sources: list[tuple[Path, str]], target_dir: str, dereference: bool) -> None:
+        """One archive of ``sources`` extracted into ``target_dir``, created first if it is missing."""
         try:
             await self.transfers.upload_tree(sources, target_dir, dereference)
         except FileNotFoundError:

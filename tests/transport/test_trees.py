@@ -155,6 +155,35 @@ def test_a_trailing_slash_moves_the_contents_of_a_directory(
     assert read_tree(local_dir / 'back') == read_tree(local_dir / 'src')
 
 
+@pytest.mark.parametrize('existing', [True, False], ids=['into-existing', 'into-new'])
+@pytest.mark.parametrize('files', [1, 2, 5], ids=['one-file', 'two-files', 'five-files'])
+def test_the_contents_of_a_directory_go_where_asked_without_a_question_first(
+    with_transport, counted_if_demo, remote_dir, remote_files, local_dir: Path, files: int, existing: bool
+) -> None:
+    """``put('dir/', remote)``: no stat; a few small files as direct uploads, more as one archive."""
+    for index in range(files):
+        (local_dir / 'src' / f'f{index}.txt').parent.mkdir(exist_ok=True)
+        (local_dir / 'src' / f'f{index}.txt').write_text(f'file {index}')
+    if existing:
+        remote_files.mkdir(remote_dir / 'dest')
+
+    async def scenario(t: FirecrestTransport) -> dict[str, int] | None:
+        counted_if_demo()
+        await t.put_async(f'{local_dir / "src"}/', remote_dir / 'dest')
+        return counted_if_demo()
+
+    counts = with_transport(scenario)
+    assert remote_files.names(remote_dir / 'dest') == [f'f{index}.txt' for index in range(files)]
+    assert remote_files.read_text(remote_dir / 'dest' / 'f0.txt') == 'file 0'
+    if counts is not None and existing:
+        upload, extract, remove = (
+            f'{method} /filesystem/{{system_name}}/ops/{op}'
+            for method, op in (('POST', 'upload'), ('POST', 'extract'), ('DELETE', 'rm'))
+        )
+        archive = {upload: 1, extract: 1, remove: 1}
+        assert counts == ({upload: files} if files < 3 else archive)
+
+
 def test_a_missing_server_temp_directory_is_created_on_first_use(
     with_transport, remote_dir, remote_files, local_dir
 ) -> None:
