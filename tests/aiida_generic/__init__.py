@@ -1,1 +1,1 @@
-"""aiida-core's generic transport suite with the firecrest transport (the suite file is a copy kept outside)."""
+"""aiida-core's generic transport suite with the firecrest transport (the suite is a copy, see suite.py)."""
