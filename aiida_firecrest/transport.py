@@ -308,7 +308,10 @@ class FirecrestTransport(AsyncTransport):
         """
         if not str(path):
             return False
-        output = await self._stat(self._remote(path), dereference=True)
+        remote = self._remote(path)
+        if remote == '/':
+            return True  # the server refuses paths outside its file systems, '/' included
+        output = await self._stat(remote, dereference=True)
         return output is not None and stat.S_ISDIR(int(output['mode']))
 
     async def isfile_async(self, path: TransportPath) -> bool:
@@ -328,7 +331,8 @@ class FirecrestTransport(AsyncTransport):
         """
         if not str(path):
             return False
-        return await self._stat(self._remote(path), dereference=False) is not None
+        remote = self._remote(path)
+        return remote == '/' or await self._stat(remote, dereference=False) is not None
 
     async def listdir_async(self, path: TransportPath, pattern: str | None = None) -> list[str]:
         """The names in directory ``path`` (hidden ones included), in one request.

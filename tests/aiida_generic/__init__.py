@@ -1,1 +1,1 @@
-"""aiida-core's generic transport suite with the firecrest transport (the suite is fetched at test time)."""
+"""aiida-core's generic transport suite with the firecrest transport (the suite is a copy, see suite.py)."""

@@ -4,8 +4,15 @@ Loaded with ``-p tests.aiida_generic.firecrest_plugin`` by :mod:`.test_generic_s
 process. It keeps one parametrization of the suite's ``custom_transport`` fixture and makes it build a
 :class:`FirecrestTransport` for the demo server described by ``$FIRECREST_GENERIC_CONFIG`` (JSON). The
 suite's "remote" paths are pytest temporary directories, so ``--basetemp`` must lie inside one of the
-server's file systems. Cases that need command execution, or a path FirecREST refuses by design, are
-skipped with their reason (:data:`SKIPPED`).
+server's file systems. Cases that need command execution are skipped with their reason
+(:data:`COMMAND_EXECUTION_CASES`); a case that uses a path this transport refuses by design is a strict
+expected failure (:data:`REFUSED_BY_DESIGN`): it runs, must fail with that refusal, and fails the run if it
+ever passes.
+
+Some cases fake a failing ``tar`` by replacing the transport's ``exec_command_wait(_async)``, which this
+transport never calls: its archives are made by the server. While such a replacement is in place,
+:class:`FailingTarServer` answers the server's ``compress`` and ``extract`` requests as the real server
+answers when its ``tar`` exits with status 1, so the case checks what the transport makes of that failure.
 """
 
 from __future__ import annotations
@@ -17,18 +24,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
+from aiida_firecrest.demo.errors import FirecrestHTTPError
 from aiida_firecrest.transport import FirecrestTransport
 
 pytest_plugins = ('aiida.tools.pytest_fixtures',)
 
 NO_EXEC = 'FirecREST offers no command execution (exec_command_wait raises NotImplementedError)'
-PATCHES_EXEC = (
-    'its last step simulates a failing tar by patching exec_command_wait_async, which a transport without '
-    'command execution never calls (the rest of the case is covered in tests/transport/test_archives.py)'
-)
-SKIPPED = {
+COMMAND_EXECUTION_CASES = {
     'test_exec_with_stdin_string': NO_EXEC,
     'test_exec_with_stdin_bytes': NO_EXEC,
     'test_exec_with_stdin_filelike': NO_EXEC,
@@ -37,13 +42,18 @@ SKIPPED = {
     'test_exec_with_wrong_stdin': NO_EXEC,
     'test_transfer_big_stdout': NO_EXEC,
     'test_asynchronous_execution': f'{NO_EXEC}; it submits through the core.direct scheduler',
-    'test_compress_error_handling': PATCHES_EXEC,
-    'test_extract': PATCHES_EXEC,
+}
+"""The suite's cases that need command execution, skipped with their reason: the only cases not run."""
+REFUSED_BY_DESIGN = {
     'test_put_and_get_with_special_chars[quotes]': (
         "FirecREST quotes its shell commands with ', so the transport refuses a ' in a remote path with "
         'ValueError before any request (tests/transport/test_special_names.py)'
     ),
 }
+"""Cases that fail with ``ValueError`` because the transport refuses their remote path, with the reason."""
+FAKED_COMMANDS = ('exec_command_wait', 'exec_command_wait_async')
+"""The methods the suite replaces on a transport to fake a failing ``tar``."""
+TAR_ENDPOINTS = ('/ops/compress', '/ops/extract')
 KEPT_PARAMETRIZATION = ('core.local', None)
 """The suite's ``custom_transport`` parameter whose factory is replaced by the firecrest transport."""
 
@@ -62,20 +72,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         ):
             deselected.append(item)
             continue
-        reason = SKIPPED.get(item.originalname) or SKIPPED.get(_short_id(item))  # type: ignore[attr-defined]
-        if reason:
-            item.add_marker(pytest.mark.skip(reason=reason))
+        name = case_name(item.name)
+        if name.split('[')[0] in COMMAND_EXECUTION_CASES:
+            item.add_marker(pytest.mark.skip(reason=COMMAND_EXECUTION_CASES[name.split('[')[0]]))
+        elif name in REFUSED_BY_DESIGN:
+            item.add_marker(pytest.mark.xfail(reason=REFUSED_BY_DESIGN[name], raises=ValueError, strict=True))
         kept.append(item)
     config.hook.pytest_deselected(items=deselected)
     items[:] = kept
 
 
-def _short_id(item: pytest.Item) -> str:
-    """``test_name[param]`` without the ``custom_transport`` part of the id."""
-    name = item.name
-    for part in ('-custom_transport0', 'custom_transport0-', 'custom_transport0'):
-        name = name.replace(part, '')
-    return name.replace('[]', '')
+def case_name(test_name: str) -> str:
+    """``test_name[params]`` without the ``custom_transport`` parameter: ``test_copy``, ``test_x[quotes]``."""
+    for part in ('custom_transport0-', '-custom_transport0', 'custom_transport0'):
+        test_name = test_name.replace(part, '')
+    return test_name.removesuffix('[]')
 
 
 @pytest.fixture(autouse=True)
@@ -87,9 +98,51 @@ def firecrest_transport_factory(request: pytest.FixtureRequest, monkeypatch: pyt
     }
     params.update(temp_directory=config['temp_directory'], billing_account=config.get('billing_account', ''))
     factory: Callable[..., FirecrestTransport] = functools.partial(
-        FirecrestTransport, machine='localhost', safe_interval=0, **params
+        SuiteTransport, machine='localhost', safe_interval=0, **params
     )
     monkeypatch.setattr(request.module, 'TransportFactory', lambda name: factory, raising=False)
+
+
+class SuiteTransport(FirecrestTransport):
+    """The firecrest transport, its requests sent through a :class:`FailingTarServer`."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(http_transport=FailingTarServer(self), **kwargs)
+
+    def fakes_a_command(self) -> bool:
+        """Whether the suite has replaced this transport's command execution (to fake a failing ``tar``)."""
+        own = type(self)
+        return any(
+            getattr(getattr(self, name), '__func__', None) is not getattr(own, name)
+            for name in FAKED_COMMANDS
+        )
+
+
+class FailingTarServer(httpx.AsyncBaseTransport):
+    """Sends requests to the server, except archive requests of a transport whose ``tar`` is faked to fail.
+
+    Those are answered as the real server answers when its ``tar`` exits with status 1 and prints nothing
+    (HTTP 500, ``Remote process failed with exit status:1``), which is what the suite's fake returns.
+    """
+
+    def __init__(self, transport: SuiteTransport) -> None:
+        self._transport = transport
+        self._server = httpx.AsyncHTTPTransport(retries=0)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if (
+            request.method == 'POST'
+            and request.url.path.endswith(TAR_ENDPOINTS)
+            and self._transport.fakes_a_command()
+        ):
+            answer = FirecrestHTTPError(500, 'Remote process failed with exit status:1').response()
+            return httpx.Response(
+                answer.status_code, content=bytes(answer.body), headers=dict(answer.headers)
+            )
+        return await self._server.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._server.aclose()
 
 
 @pytest.fixture

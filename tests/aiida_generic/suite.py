@@ -1,97 +1,35 @@
-"""Obtain aiida-core's generic transport suite (``tests/transports/test_all_plugins.py``), installed version.
+"""Where aiida-core's generic transport suite (``tests/transports/test_all_plugins.py``) is read from.
 
-aiida-core's test code is not part of this repository. In order, the suite file comes from:
-
-1. ``$AIIDA_TRANSPORT_SUITE``: a path to a copy of the file;
-2. the cache, ``$XDG_CACHE_HOME/aiida-firecrest/aiida-core-<version>/test_all_plugins.py``;
-3. aiida-core's source distribution on PyPI (``pip download aiida-core==<version> --no-binary :all:``),
-   if it contains ``tests/`` (the 2.9.x sdists do not);
-4. the release tag on GitHub (developer machines; CI reaches only PyPI).
-
-Whatever is found is cached, so each version is fetched once.
+aiida-core ships no tests in its wheels or source distributions, and the file is not part of this
+repository. A copy is kept in ``shared/aiida-core-suite`` beside this repository (the layout of the project's
+own CI, ``.ci/run``), or wherever ``AIIDA_TRANSPORT_SUITE`` points. Without it the generic suite is skipped
+with that reason, unless ``FIRECREST_REQUIRE_AIIDA_SUITE`` is set (as ``.ci/run`` sets it), where a missing
+file is an error rather than a skip.
 """
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import tarfile
-import tempfile
 from pathlib import Path
 
-import httpx
-from aiida import __version__ as AIIDA_VERSION  # noqa: N812
+import pytest
 
-SUITE_MEMBER = 'tests/transports/test_all_plugins.py'
-GITHUB_URL = 'https://raw.githubusercontent.com/aiidateam/aiida-core/v{version}/' + SUITE_MEMBER
-
-
-class SuiteUnavailableError(RuntimeError):
-    """The generic suite could not be obtained; the message says from where it was tried."""
-
-
-def cache_dir(version: str = AIIDA_VERSION) -> Path:
-    base = Path(os.environ.get('XDG_CACHE_HOME') or Path.home() / '.cache')
-    return base / 'aiida-firecrest' / f'aiida-core-{version}'
-
-
-def obtain_suite(version: str = AIIDA_VERSION) -> Path:
-    """The path of the generic suite for aiida-core ``version``.
-
-    :raises SuiteUnavailableError: if no source has it.
-    """
-    explicit = os.environ.get('AIIDA_TRANSPORT_SUITE')
-    if explicit:
-        if not Path(explicit).is_file():
-            raise SuiteUnavailableError(f'$AIIDA_TRANSPORT_SUITE names no file: {explicit}')
-        return Path(explicit)
-    cached = cache_dir(version) / 'test_all_plugins.py'
-    if cached.is_file():
-        return cached
-    attempts = []
-    for source in (_from_sdist, _from_github):
-        try:
-            text = source(version)
-        except SuiteUnavailableError as exc:
-            attempts.append(str(exc))
-            continue
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        cached.write_text(text)
-        return cached
-    raise SuiteUnavailableError(
-        '; '.join(attempts)
-        + f'. Set AIIDA_TRANSPORT_SUITE to a copy of {SUITE_MEMBER} from aiida-core v{version}.'
+REPOSITORY = Path(__file__).resolve().parents[2]
+SUITE = Path(
+    os.environ.get(
+        'AIIDA_TRANSPORT_SUITE', REPOSITORY.parent / 'shared' / 'aiida-core-suite' / 'test_all_plugins.py'
     )
+).resolve()
 
 
-def _from_sdist(version: str) -> str:
-    with tempfile.TemporaryDirectory() as scratch:
-        command = [sys.executable, '-m', 'pip', 'download', f'aiida-core=={version}', '--no-binary', ':all:']
-        command += ['--no-deps', '--quiet', '--dest', scratch]
-        result = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
-        archives = list(Path(scratch).glob('aiida_core-*.tar.gz')) + list(
-            Path(scratch).glob('aiida-core-*.tar.gz')
-        )
-        if result.returncode != 0 or not archives:
-            raise SuiteUnavailableError(
-                f'pip could not download the aiida-core {version} sdist: {result.stderr[-300:]}'
-            )
-        with tarfile.open(archives[0]) as sdist:
-            for member in sdist.getmembers():
-                if member.name.endswith('/' + SUITE_MEMBER):
-                    handle = sdist.extractfile(member)
-                    if handle is not None:
-                        return handle.read().decode()
-    raise SuiteUnavailableError(f'the aiida-core {version} sdist on PyPI has no tests/ directory')
-
-
-def _from_github(version: str) -> str:
-    url = GITHUB_URL.format(version=version)
-    try:
-        response = httpx.get(url, timeout=15.0, follow_redirects=True)
-    except httpx.HTTPError as exc:
-        raise SuiteUnavailableError(f'{url} is unreachable ({type(exc).__name__})') from exc
-    if response.status_code != 200:
-        raise SuiteUnavailableError(f'{url} answered HTTP {response.status_code}')
-    return response.text
+def require_suite() -> Path:
+    """The suite's path; skips the calling test when it is absent, or fails where it is required."""
+    if SUITE.is_file():
+        return SUITE
+    reason = (
+        f"aiida-core's generic transport suite not found at {SUITE} (set AIIDA_TRANSPORT_SUITE to a copy of "
+        "aiida-core's tests/transports/test_all_plugins.py)"
+    )
+    if os.environ.get('FIRECREST_REQUIRE_AIIDA_SUITE'):
+        pytest.fail(reason, pytrace=False)
+    pytest.skip(reason)

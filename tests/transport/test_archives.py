@@ -75,6 +75,19 @@ def test_compress_of_root_dir_itself_has_no_top_directory(with_transport, remote
     assert members(remote_files.mirror(remote_dir / 'all.tar'))[:2] == ['calc', 'calc/aiida.out']
 
 
+def test_compress_relative_to_the_filesystem_root_names_members_by_their_absolute_path(
+    with_transport, remote_dir, remote_files
+) -> None:
+    populate(remote_files, remote_dir)
+
+    async def scenario(t: FirecrestTransport) -> None:
+        await t.compress_async('tar', remote_dir / 'calc', remote_dir / 'all.tar', root_dir='/')
+
+    with_transport(scenario)
+    calc = str(remote_dir / 'calc').lstrip('/')
+    assert f'{calc}/out/data.txt' in members(remote_files.mirror(remote_dir / 'all.tar'))
+
+
 @pytest.mark.parametrize(
     ('arguments', 'error', 'message'),
     [

@@ -300,6 +300,13 @@ def test_an_unknown_path_is_neither_file_nor_directory(with_transport, remote_di
     assert with_transport(scenario) == (False, False, False)
 
 
+def test_the_filesystem_root_is_an_existing_directory(with_transport) -> None:
+    async def scenario(t: FirecrestTransport) -> tuple[bool, ...]:
+        return await t.isdir_async('/'), await t.path_exists_async('/')
+
+    assert with_transport(scenario) == (True, True)
+
+
 def test_put_of_a_small_file_into_an_existing_directory(
     with_transport, counted_if_demo, remote_dir, remote_files, local_dir
 ) -> None:
