@@ -7,7 +7,9 @@ Options (see README, "Tests"):
   ``python firecrest_demo.py serve --config-out FILE``) instead of starting the demo server;
 * ``--firecrest-docker`` (with ``--firecrest-docker-compose FILE`` or ``$FIRECREST_DOCKER_COMPOSE``):
   start FirecREST's official docker demo with pytest-docker and run against it;
-* ``--firecrest-requests``: print, at the end, the requests each test made to FirecREST, by endpoint.
+* ``--firecrest-requests``: print, at the end, the requests each test made to FirecREST, by endpoint;
+* ``--firecrest-server-version=2.2.8|2.4.2|2.5.6|2.6``: the demo server (session, in-process and the
+  demo's own tests) answers as that FirecREST release (default ``2.x.x``: as the recorded server).
 
 The AiiDA profile is created lazily: only tests that use ``aiida_profile`` (directly or through
 ``firecrest_computer``) pay for it.
@@ -47,6 +49,7 @@ from aiida.tools.pytest_fixtures import (  # noqa: F401
     submit_and_await,
 )
 
+from aiida_firecrest.demo.versions import RECORDED, VERSIONS
 from tests._harness import (
     DOCKER_DEMO_CONFIG,
     DemoHandle,
@@ -71,6 +74,7 @@ pytest_plugins = ('pytester',)
 
 REQUEST_LOG = pytest.StashKey[RequestLog]()
 SERVER_CONFIG = pytest.StashKey['dict[str, Any] | None']()
+SERVER_VERSION = pytest.StashKey[str]()
 MIN_POLL_INTERVAL = 0.5
 """Seconds between two polls of the firecrest_computer's scheduler."""
 
@@ -92,6 +96,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help='At the end, print the requests each test made to FirecREST, by endpoint (demo server only).',
     )
     group.addoption(
+        '--firecrest-server-version',
+        metavar='RELEASE',
+        choices=tuple(VERSIONS),
+        default=None,
+        help=f'Make the demo server answer as this FirecREST release ({", ".join(VERSIONS)}; '
+        f'default {RECORDED}: as the recorded server).',
+    )
+    group.addoption(
         '--firecrest-docker',
         action='store_true',
         default=False,
@@ -109,6 +121,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line('markers', 'demo_only: needs the demo server (counters, switches, local files)')
     config.stash[REQUEST_LOG] = RequestLog()
     config.stash[SERVER_CONFIG] = _read_config_option(config)
+    config.stash[SERVER_VERSION] = _read_server_version_option(config)
     compose = config.getoption('firecrest_docker_compose')
     if config.getoption('firecrest_docker') and not (compose and Path(compose).is_file()):
         raise pytest.UsageError(
@@ -127,6 +140,18 @@ def _read_config_option(config: pytest.Config) -> dict[str, Any] | None:
         raise pytest.UsageError(f'--firecrest-config: {exc}') from exc
 
 
+def _read_server_version_option(config: pytest.Config) -> str:
+    version = config.getoption('firecrest_server_version')
+    if version is not None and (
+        config.stash[SERVER_CONFIG] is not None or config.getoption('firecrest_docker')
+    ):
+        raise pytest.UsageError(
+            '--firecrest-server-version chooses what the demo server answers as; '
+            'it has no effect on the server of --firecrest-config or --firecrest-docker'
+        )
+    return version or RECORDED
+
+
 def _uses_demo(config: pytest.Config) -> bool:
     return config.stash[SERVER_CONFIG] is None and not config.getoption('firecrest_docker')
 
@@ -136,7 +161,10 @@ def pytest_report_header(config: pytest.Config) -> str:
         return f'FirecREST: docker demo from {config.getoption("firecrest_docker_compose")}'
     if not _uses_demo(config):
         return f'FirecREST: the server in {config.getoption("firecrest_config")}'
-    return 'FirecREST: demo server (started once per session, on free 127.0.0.1 ports)'
+    return (
+        f'FirecREST: demo server as release {config.stash[SERVER_VERSION]} '
+        '(started once per session, on free 127.0.0.1 ports)'
+    )
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
@@ -193,7 +221,8 @@ def firecrest_server(
     else:
         from aiida_firecrest.demo.launcher import DemoServer
 
-        with DemoServer(root=tmp_path_factory.mktemp('firecrest-demo')) as server:
+        root = tmp_path_factory.mktemp('firecrest-demo')
+        with DemoServer(root=root, server_version=request.config.stash[SERVER_VERSION]) as server:
             yield DemoHandle(server)
 
 
@@ -226,6 +255,12 @@ def _answers(url: str) -> bool:
 def docker_compose_file(pytestconfig: pytest.Config) -> str:
     """pytest-docker's compose file: FirecREST's own, from --firecrest-docker-compose."""
     return str(Path(pytestconfig.getoption('firecrest_docker_compose') or 'docker-compose.yml').resolve())
+
+
+@pytest.fixture(scope='session')
+def demo_server_version(pytestconfig: pytest.Config) -> str:
+    """The FirecREST release the demo server of this session answers as (``--firecrest-server-version``)."""
+    return pytestconfig.stash[SERVER_VERSION]
 
 
 @pytest.fixture
@@ -382,7 +417,7 @@ def firecrest_computer(
 
 
 @pytest.fixture
-def asgi_transport(tmp_path: Path) -> Iterator[InProcessDemo]:
+def asgi_transport(tmp_path: Path, demo_server_version: str) -> Iterator[InProcessDemo]:
     """The fast tier: an ``httpx.AsyncBaseTransport`` calling a fresh in-process demo app (no sockets, no S3).
 
     It also carries ``.settings`` (flip switches in-process), ``.config`` (connection details with a
@@ -390,6 +425,6 @@ def asgi_transport(tmp_path: Path) -> Iterator[InProcessDemo]:
     """
     from aiida_firecrest.demo.settings import DemoSettings
 
-    transport = InProcessDemo(DemoSettings(root=tmp_path / 'firecrest-demo'))
+    transport = InProcessDemo(DemoSettings.for_release(demo_server_version, root=tmp_path / 'firecrest-demo'))
     yield transport
     transport.shutdown()

@@ -57,6 +57,18 @@ class DemoSettings:
     faults: list[FaultRule] = dataclasses.field(default_factory=list)
     job_not_found_for: float = 0.0
     """A job answers 404 for this many seconds after submission (the real Slurm database lags)."""
+    jobs_default_time_window: str | None = '24h'
+    """How far back ``GET /compute/{system}/jobs`` lists finished jobs by default (None: no ``time_window``
+    parameter, 7 days), as a release of ``server_version`` does (:func:`.versions.settings_for`)."""
+    server_version: str = '2.x.x'
+    """The FirecREST release the server answers as (:data:`.versions.VERSIONS`); ``2.x.x``: as recorded."""
+    transfer_method: str = 's3'
+    """The staged transfer method the system offers: ``s3``, ``streamer`` or ``wormhole`` (only s3 works)."""
+
+    def __post_init__(self) -> None:
+        from .versions import server_version
+
+        server_version(self.server_version, self.transfer_method)  # a release that cannot be: ValueError
 
     @property
     def home_root(self) -> Path:
@@ -92,6 +104,16 @@ class DemoSettings:
     def create_directories(self) -> None:
         for path in (self.home, self.scratch):
             path.mkdir(parents=True, exist_ok=True)
+
+    @classmethod
+    def for_release(cls, server_version: str, **fields: Any) -> DemoSettings:
+        """Settings of a server of release ``server_version``: what the release implies, then ``fields``.
+
+        :raises ValueError: for a release the demo cannot be (see :mod:`.versions`).
+        """
+        from .versions import settings_for
+
+        return cls(**{**settings_for(server_version), **fields})
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
