@@ -88,6 +88,7 @@ def test_the_direct_transfer_limit_is_published_where_the_release_puts_it(
     assert answer['max_ops_file_size'] == demo_settings.max_ops_file_size
 
 
+@pytest.mark.parametrize('demo_release', LATER_THAN_2_5)
 def test_a_streamer_system_publishes_its_method(demo_client: TestClient, demo_settings: DemoSettings) -> None:
     demo_settings.transfer_method = 'streamer'
     (system,) = demo_client.get('/status/systems').json()['systems']
@@ -194,6 +195,7 @@ def test_before_2_5_0_the_requested_transfer_method_is_not_checked(
     assert response.status_code == status
 
 
+@pytest.mark.parametrize('demo_release', LATER_THAN_2_5)
 def test_a_streamer_transfer_is_refused_by_the_demo_as_not_implemented(
     demo_client: TestClient, demo_settings: DemoSettings
 ) -> None:
