@@ -1,7 +1,7 @@
 """Try aiida-firecrest with no HPC account: a local demo FirecREST v2 server.
 
     python firecrest_demo.py [--scheduler pbs]                       # a guided walkthrough
-    python firecrest_demo.py serve [--scheduler pbs] [--port N] [--config-out FILE]
+    python firecrest_demo.py serve [--scheduler pbs] [--port N] [--config-out FILE] [--server-version 2.5.6]
 
 ``serve`` starts the demo server (API, token endpoint, S3 endpoint) on free 127.0.0.1 ports,
 prints how to connect, writes the connection details as JSON to FILE (the format that the test
@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from aiida_firecrest.demo.settings import SYSTEM_NAMES
+from aiida_firecrest.demo.versions import RECORDED, VERSIONS
 
 
 def describe(config: dict[str, Any], config_out: Path | None) -> str:
@@ -43,6 +44,7 @@ def describe(config: dict[str, Any], config_out: Path | None) -> str:
         f'  scratch:          {config["scratch"]}',
         f'Direct file operations stop at {config["max_ops_file_size"]} bytes (max_ops_file_size);',
         f'larger transfers are staged through its S3 endpoint at {config["s3_endpoint"]}.',
+        f'It answers as FirecREST {config["server_version"]} (f7t-appversion header and API differences).',
     ]
     if config_out is not None:
         lines += ['', f'Run the test suite against it: pytest --firecrest-config={config_out}']
@@ -54,14 +56,23 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def serve(port: int, config_out: Path | None, scheduler: str = 'slurm') -> None:
-    """Run the demo server until SIGINT or SIGTERM; everything it started is stopped and removed then."""
+def serve(
+    port: int, config_out: Path | None, scheduler: str, server_version: str, transfer_method: str
+) -> None:
+    """Run the demo server until SIGINT or SIGTERM; everything it started is stopped and removed then.
+
+    :param scheduler: the demo system's scheduler (``slurm`` or ``pbs``).
+    :param server_version: the FirecREST release it answers as (``2.x.x``: the recorded server).
+    :param transfer_method: the staged transfer method its system offers.
+    """
     from aiida_firecrest.demo.launcher import DemoServer, DemoServerError
 
     for stop_signal in (signal.SIGTERM, signal.SIGINT):
         signal.signal(stop_signal, _interrupt)
     try:
-        with DemoServer(port=port, scheduler=scheduler) as server:
+        with DemoServer(
+            port=port, scheduler=scheduler, server_version=server_version, transfer_method=transfer_method
+        ) as server:
             if config_out is not None:
                 config_out.write_text(json.dumps(server.config, indent=2) + '\n')
             print(describe(server.config, config_out), flush=True)
@@ -69,7 +80,7 @@ def serve(port: int, config_out: Path | None, scheduler: str = 'slurm') -> None:
                 signal.pause()
     except KeyboardInterrupt:
         print('Demo server stopped; its processes and files are gone.', flush=True)
-    except DemoServerError as exc:
+    except (DemoServerError, ValueError) as exc:
         sys.exit(f'The demo server did not start: {exc}')
 
 
@@ -87,13 +98,25 @@ def main(argv: list[str] | None = None) -> None:
     )
     serve_parser.add_argument('--port', type=int, default=0, help='API port (default: a free one)')
     serve_parser.add_argument('--config-out', type=Path, help='write the connection details (JSON) here')
+    serve_parser.add_argument(
+        '--server-version',
+        choices=tuple(VERSIONS),
+        default=RECORDED,
+        help=f'the FirecREST release to answer as (default {RECORDED}: the recorded, unreleased 2.5.7)',
+    )
+    serve_parser.add_argument(
+        '--transfer-method',
+        choices=('s3', 'streamer', 'wormhole'),
+        default='s3',
+        help='the staged transfer method the system offers (default s3; the others are published only)',
+    )
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     if args.command is None:
         from aiida_firecrest.demo.walkthrough import main as walkthrough
 
         walkthrough(args.scheduler)
         return
-    serve(args.port, args.config_out, args.scheduler)
+    serve(args.port, args.config_out, args.scheduler, args.server_version, args.transfer_method)
 
 
 if __name__ == '__main__':

@@ -55,6 +55,7 @@ from .probe import (
     is_oauth2_answer,
     json_object,
     not_firecrest_message,
+    systems_of,
     token_error_message,
     token_rejected_message,
     unknown_system_message,
@@ -810,6 +811,8 @@ class _FactCache:
     def __init__(self, ttl: float = 600.0) -> None:
         self.ttl = ttl
         self._entries: dict[tuple[str, ...], tuple[float, dict[str, Any]]] = {}
+        self.versions: dict[str, str] = {}
+        """The last ``f7t-appversion`` of each server URL (kept until cleared: any answer updates it)."""
 
     async def get_or_fetch(
         self, key: tuple[str, ...], fetch: Callable[[], Awaitable[dict[str, Any]]]
@@ -823,13 +826,14 @@ class _FactCache:
 
     def clear(self) -> None:
         self._entries.clear()
+        self.versions.clear()
 
 
 _SERVER_FACTS = _FactCache()
 
 
 def clear_server_facts() -> None:
-    """Forget the cached system descriptions and user infos (they are asked again when next needed)."""
+    """Forget the cached system descriptions, user infos and API versions (asked again when next needed)."""
     _SERVER_FACTS.clear()
 
 
@@ -839,6 +843,10 @@ class _AsyncFirecrest(AsyncFirecrest):
     Every answer passes through :meth:`_checked`: a server too old for this plugin, a URL that does not
     serve FirecREST and an unknown system raise :class:`FirecrestConfigError` at the first request,
     at no cost for the requests that succeed.
+
+    pyfirecrest adapts its requests to the server's API version, which it learns from the answers; a
+    client starts from the version an earlier client of this process saw, so that its first request
+    (a staged upload, say, when the system description is cached) is already in the server's format.
     """
 
     #: :mod:`.transfer` decides between direct and staged: ``upload`` is only called for direct uploads.
@@ -856,6 +864,14 @@ class _AsyncFirecrest(AsyncFirecrest):
         super().__init__(firecrest_url=url, authorization=authorization)
         # pyfirecrest builds a plain session in __init__; it has not opened a connection yet.
         self._session = session_factory()
+        known = _SERVER_FACTS.versions.get(self._firecrest_url)
+        if known is not None:
+            self._update_api_version_from_response(httpx.Response(200, headers={'f7t-appversion': known}))
+
+    @property
+    def api_version(self) -> str | None:
+        """The server's ``f7t-appversion``, once known (an answer of this client or of an earlier one)."""
+        return self._accepted_version
 
     async def create_new_session(self) -> None:
         if not self._session.is_closed:
@@ -884,7 +900,15 @@ class _AsyncFirecrest(AsyncFirecrest):
         problem = api_version_problem(header)
         if problem is not None:
             raise FirecrestConfigError(problem)
-        self._accepted_version = header
+        self._accepted_version = _SERVER_FACTS.versions[self._firecrest_url] = header
+
+    def _check_response(
+        self, response: httpx.Response, expected_status_code: int, return_json: bool = True
+    ) -> dict[str, Any]:
+        """pyfirecrest's check of an answer, which also names a 2.2.8 upload URL as pyfirecrest reads it."""
+        return _with_pyfirecrest_upload_names(
+            super()._check_response(response, expected_status_code, return_json)
+        )
 
     async def _wait_for_transfer_job(self, job_info: dict[str, Any], timeout: float | None = None) -> None:
         """Wait for a transfer job as pyfirecrest does; only if it failed, read its error log for why."""
@@ -893,6 +917,19 @@ class _AsyncFirecrest(AsyncFirecrest):
         except TransferJobFailedException as exc:
             job = job_info.get('transferJob') or {}
             raise TransferJobError(str(job.get('jobId')), await self._error_log(job)) from exc
+
+    async def upload(
+        self, system_name: str, local_file: str | Path, directory: str, filename: str, **kwargs: Any
+    ) -> Any:
+        """pyfirecrest's ``upload``; a staged one asks the API version first if no answer has told it yet.
+
+        pyfirecrest writes the staged upload request for the version it knows (assuming the newest), and
+        a server before 2.4.0 refuses the newer request: one ``GET /status/systems`` per process and
+        server avoids that.
+        """
+        if self._accepted_version is None and Path(local_file).stat().st_size >= self.MAX_DIRECT_UPLOAD_SIZE:
+            await self.server_version()
+        return await super().upload(system_name, local_file, directory, filename, **kwargs)
 
     async def job_info(self, *args: Any, **kwargs: Any) -> list[Any]:
         """pyfirecrest's ``job_info``; the states it reads go to the progress report of a staged transfer."""
@@ -952,6 +989,18 @@ def _job_not_found(exc: FirecrestException) -> bool:
     """Whether an answer says the scheduler does not (yet) know the job (its database lags a little)."""
     response = exc.responses[-1] if exc.responses else None
     return response is not None and response.status_code == 404 and 'job not found' in response.text.lower()
+
+
+def _with_pyfirecrest_upload_names(answer: dict[str, Any]) -> dict[str, Any]:
+    """A transfer/upload answer of FirecREST 2.2.8 (flat, with ``completeUploadUrl``) with that URL also
+    under ``completeMultipartUploadUrl``, the only top-level name pyfirecrest 3.10 reads; others unchanged."""
+    if (
+        isinstance(answer, dict)
+        and 'completeUploadUrl' in answer
+        and 'completeMultipartUploadUrl' not in answer
+    ):
+        return {**answer, 'completeMultipartUploadUrl': answer['completeUploadUrl']}
+    return answer
 
 
 class FirecrestClient:
@@ -1134,7 +1183,8 @@ class FirecrestClient:
             LOGGER.debug('Could not cancel the transfer job %s: %s', job.get('jobId'), exc)
 
     async def system_info(self) -> dict[str, Any]:
-        """This system's entry of ``GET /status/systems`` (asked once per process and server, for a while).
+        """This system's entry of ``GET /status/systems``, with its ``dataOperation`` whatever the server's
+        release (:func:`.probe.systems_of`); asked once per process and server, for a while.
 
         :raises OSError: if the server cannot be reached or does not know the system.
         """
@@ -1144,7 +1194,9 @@ class FirecrestClient:
 
     async def _fetch_system_info(self) -> dict[str, Any]:
         with translate_errors():
-            systems = await self.api.systems()
+            # pyfirecrest's systems() drops what servers before 2.5.0 describe beside the systems
+            answer = self.api._check_response(await self.api._get_request(endpoint='/status/systems'), 200)
+        systems = systems_of(answer)
         for system in systems:
             if system.get('name') == self.system:
                 return dict(system)
@@ -1170,6 +1222,11 @@ class FirecrestClient:
     async def _fetch_userinfo(self) -> dict[str, Any]:
         with translate_errors():
             return dict(await self.api.userinfo(self.system))
+
+    @property
+    def api_version(self) -> str | None:
+        """The server's ``f7t-appversion`` header, once an answer has been seen (in this process)."""
+        return self.api.api_version
 
     async def server_version(self) -> tuple[int, int, int] | None:
         """The server's API version read leniently from ``f7t-appversion`` (``2.x.x`` gives ``(2, 0, 0)``).

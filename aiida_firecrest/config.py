@@ -449,9 +449,14 @@ def _userinfo(run: _Run, known: dict[str, Any], system: str) -> dict[str, Any]:
 
 
 def _check_compute_resource(run: _Run, known: dict[str, Any], system: str) -> None:
+    from .capabilities import transfer_method_problem
+
     description = _system(run, system)
     username = _username(_userinfo(run, known, system))
     _echo('report', f'System {system} found; you are {username or "(unknown user)"} there.')
+    problem = transfer_method_problem(description)
+    if problem is not None:
+        _echo('warning', problem)
     run.checked_system = (description, username or '')
 
 
@@ -476,10 +481,18 @@ def work_directory_warning(workdir: str, username: str, system: dict[str, Any]) 
 
 
 def _check_billing_account(run: _Run, known: dict[str, Any], account: str) -> None:
+    """The account must be one of the user's where the server lists them (Slurm, FirecREST 2.5.1 or later)."""
     if not account:
         return
     system = known['compute_resource']
-    accounts = _account_names(_userinfo(run, known, system))
+    userinfo = _userinfo(run, known, system)
+    if userinfo.get('accounts') is None:
+        _echo(
+            'report',
+            f'The server does not list your accounts on {system}: {account} is checked by the first job.',
+        )
+        return
+    accounts = _account_names(userinfo)
     if account not in accounts:
         raise ProbeError(unknown_account_message(account, system, accounts))
 

@@ -289,7 +289,8 @@ class FirecrestProbe:
         return response
 
     def systems(self) -> list[dict[str, Any]]:
-        """The server's systems; also reads and checks the API version.
+        """The server's systems, each with its ``dataOperation`` (:func:`systems_of`); also reads and checks
+        the API version.
 
         :calls: GET ``/status/systems``
         """
@@ -302,7 +303,7 @@ class FirecrestProbe:
         problem = api_version_problem(self.api_version)
         if problem:
             raise ProbeError(problem)
-        return body['systems']
+        return systems_of(body)
 
     def userinfo(self, system: str) -> dict[str, Any]:
         """The user's name, groups and accounts on ``system``.
@@ -361,6 +362,27 @@ def check_token_endpoint(token_uri: str, *, timeout: httpx.Timeout = DEFAULT_TIM
     if not is_oauth2_answer(response):
         content_type = response.headers.get('content-type', '')
         raise ProbeError(not_oauth2_message(token_uri, response.status_code, content_type))
+
+
+def systems_of(answer: dict[str, Any]) -> list[dict[str, Any]]:
+    """The systems of a ``GET /status/systems`` answer, each with its ``dataOperation``.
+
+    Since 2.5.0 each system describes its own; before, one description beside the systems held for all:
+    ``dataOperation`` (2.3.1-2.4.x) or ``storage`` (the S3 settings and ``max_ops_file_size``).
+    """
+    shared = answer.get('dataOperation')
+    storage = answer.get('storage')
+    if not isinstance(shared, dict) and isinstance(storage, dict):
+        shared = {
+            'max_ops_file_size': storage.get('max_ops_file_size'),
+            'data_transfer': {'serviceType': 's3'},
+        }
+    systems = [system for system in answer.get('systems') or [] if isinstance(system, dict)]
+    if not isinstance(shared, dict):
+        return systems
+    return [
+        system if 'dataOperation' in system else {**system, 'dataOperation': shared} for system in systems
+    ]
 
 
 def json_object(response: httpx.Response) -> dict[str, Any]:

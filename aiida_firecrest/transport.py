@@ -20,6 +20,7 @@ import glob as local_glob
 import os
 import posixpath
 import stat
+import tarfile
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ from aiida.transports.transport import (
 )
 from aiida.transports.util import FileAttribute
 
+from .capabilities import supports_compression
 from .client import FirecrestClient, FirecrestConfigError, os_error, translate_errors
 from .config import AUTH_OPTIONS, TransportConfig
 from .listings import Entry, RecentListings
@@ -965,8 +967,9 @@ class FirecrestTransport(AsyncTransport):
         """Create the archive ``remotedestination`` of ``remotesources``, with names relative to ``root_dir``.
 
         A single source directly inside ``root_dir`` is archived by the server in one request; other
-        selections (the server names members ``basename(source)/...``) are assembled here from one
-        server archive per source, and uploaded.
+        selections (the server names members ``basename(source)/...``), and formats other than gzip on a
+        server that writes only gzip (before 2.4.0), are assembled here from one server archive per
+        source, and uploaded.
 
         :param format: ``tar``, ``tar.gz``, ``tar.bz2`` or ``tar.xz``.
         :param remotesources: absolute path(s), may contain patterns.
@@ -1000,7 +1003,8 @@ class FirecrestTransport(AsyncTransport):
             raise ValueError(f'Every source must be inside root_dir {root}: {sources}')
         await self.makedirs_async(posixpath.dirname(destination), ignore_existing=True)
         try:
-            if len(sources) == 1 and relative[0] != '.' and '/' not in relative[0]:
+            single = len(sources) == 1 and relative[0] != '.' and '/' not in relative[0]
+            if single and self._server_handles(COMPRESSION[format]):
                 with translate_errors(destination):
                     await self._api.compress(
                         self._system,
@@ -1065,8 +1069,9 @@ class FirecrestTransport(AsyncTransport):
     ) -> None:
         """Extract the remote archive ``remotesource`` into the directory ``remotedestination`` (created).
 
-        Without ``strip_components`` the server extracts (one request); with it, the archive is
-        re-packed here without the leading components and extracted by the server.
+        Without ``strip_components`` the server extracts (one request); with it, or for a format other
+        than gzip on a server that reads only gzip (before 2.4.0), the archive is re-packed here (without
+        the leading components) and extracted by the server.
 
         :param remotesource: absolute path of the archive (compression from its extension).
         :param remotedestination: absolute path of the destination directory.
@@ -1079,10 +1084,11 @@ class FirecrestTransport(AsyncTransport):
         source, destination = self._remote(remotesource), self._remote(remotedestination)
         await self.makedirs_async(destination, ignore_existing=True)
         try:
-            if strip_components:
+            compression = _compression_of(source)
+            if strip_components or not self._server_handles(compression):
                 await self._extract_stripped(source, destination, strip_components)
             else:
-                await self.transfers.extract_remote(source, destination, _compression_of(source))
+                await self.transfers.extract_remote(source, destination, compression)
         except FileNotFoundError as exc:
             raise FileNotFoundError(errno.ENOENT, f'The remote path {source} does not exist') from exc
         except OSError as exc:
@@ -1092,13 +1098,20 @@ class FirecrestTransport(AsyncTransport):
                 exc.errno, f'Error while extracting the tar archive. {exc.strerror}', source
             ) from exc
 
+    def _server_handles(self, compression: str) -> bool:
+        """Whether the server's compress and extract handle ``compression`` (all of them since 2.4.0)."""
+        return compression == 'gzip' or supports_compression(self.client.api_version)
+
     async def _extract_stripped(self, source: str, destination: str, strip: int) -> None:
         with local_scratch(Path(tempfile.gettempdir())) as scratch:
             archive = scratch / 'archive'
             await self.transfers.download_file(source, archive)
             tree = scratch / 'tree'
             tree.mkdir()
-            names = await asyncio.to_thread(unpack, archive, tree, strip)
+            try:
+                names = await asyncio.to_thread(unpack, archive, tree, strip)
+            except tarfile.TarError as exc:
+                raise OSError(errno.EINVAL, f'Not a readable tar archive ({exc})', source) from exc
             if names:
                 await self.transfers.upload_tree([(tree / name, name) for name in names], destination, False)
 
@@ -1189,8 +1202,6 @@ def _compression_of(path: str) -> str:
 
 def _write_archive(stage: Path, archive: Path, mode: str) -> None:
     """Write the contents of ``stage`` (names relative to it, links kept) as a tar archive."""
-    import tarfile
-
     with tarfile.open(archive, mode) as tar:  # type: ignore[call-overload]
         for entry in sorted(stage.iterdir()):
             tar.add(entry, arcname=entry.name, recursive=True)

@@ -10,6 +10,8 @@ Options (see README, "Tests"):
 * ``--firecrest-requests``: print, at the end, the requests each test made to FirecREST, by endpoint;
 * ``--firecrest-scheduler slurm|pbs``: the scheduler of the demo server's system (default slurm); for
   another server, its scheduler when its FILE has no ``scheduler`` key.
+* ``--firecrest-server-version=2.2.8|2.4.2|2.5.6|2.6``: the demo server (session, in-process and the
+  demo's own tests) answers as that FirecREST release (default ``2.x.x``: as the recorded server).
 
 The AiiDA profile is created lazily: only tests that use ``aiida_profile`` (directly or through
 ``firecrest_computer``) pay for it.
@@ -49,6 +51,7 @@ from aiida.tools.pytest_fixtures import (  # noqa: F401
     submit_and_await,
 )
 
+from aiida_firecrest.demo.versions import RECORDED, VERSIONS
 from tests._harness import (
     DIALECTS,
     DOCKER_DEMO_CONFIG,
@@ -77,6 +80,7 @@ pytest_plugins = ('pytester',)
 
 REQUEST_LOG = pytest.StashKey[RequestLog]()
 SERVER_CONFIG = pytest.StashKey['dict[str, Any] | None']()
+SERVER_VERSION = pytest.StashKey[str]()
 MIN_POLL_INTERVAL = 0.5
 """Seconds between two polls of the firecrest_computer's scheduler."""
 
@@ -105,6 +109,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         '--firecrest-config, its scheduler unless FILE names one (key "scheduler").',
     )
     group.addoption(
+        '--firecrest-server-version',
+        metavar='RELEASE',
+        choices=tuple(VERSIONS),
+        default=None,
+        help=f'Make the demo server answer as this FirecREST release ({", ".join(VERSIONS)}; '
+        f'default {RECORDED}: as the recorded server).',
+    )
+    group.addoption(
         '--firecrest-docker',
         action='store_true',
         default=False,
@@ -122,6 +134,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line('markers', 'demo_only: needs the demo server (counters, switches, local files)')
     config.stash[REQUEST_LOG] = RequestLog()
     config.stash[SERVER_CONFIG] = _read_config_option(config)
+    config.stash[SERVER_VERSION] = _read_server_version_option(config)
     compose = config.getoption('firecrest_docker_compose')
     if config.getoption('firecrest_docker') and not (compose and Path(compose).is_file()):
         raise pytest.UsageError(
@@ -140,6 +153,18 @@ def _read_config_option(config: pytest.Config) -> dict[str, Any] | None:
         raise pytest.UsageError(f'--firecrest-config: {exc}') from exc
 
 
+def _read_server_version_option(config: pytest.Config) -> str:
+    version = config.getoption('firecrest_server_version')
+    if version is not None and (
+        config.stash[SERVER_CONFIG] is not None or config.getoption('firecrest_docker')
+    ):
+        raise pytest.UsageError(
+            '--firecrest-server-version chooses what the demo server answers as; '
+            'it has no effect on the server of --firecrest-config or --firecrest-docker'
+        )
+    return version or RECORDED
+
+
 def _uses_demo(config: pytest.Config) -> bool:
     return config.stash[SERVER_CONFIG] is None and not config.getoption('firecrest_docker')
 
@@ -150,7 +175,10 @@ def pytest_report_header(config: pytest.Config) -> str:
     if not _uses_demo(config):
         return f'FirecREST: the server in {config.getoption("firecrest_config")}'
     scheduler = config.getoption('firecrest_scheduler')
-    return f'FirecREST: demo server, {scheduler} system (started once per session, on free 127.0.0.1 ports)'
+    return (
+        f'FirecREST: demo server as release {config.stash[SERVER_VERSION]}, {scheduler} system '
+        '(started once per session, on free 127.0.0.1 ports)'
+    )
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
@@ -209,7 +237,9 @@ def firecrest_server(
     else:
         from aiida_firecrest.demo.launcher import DemoServer
 
-        with DemoServer(root=tmp_path_factory.mktemp('firecrest-demo'), scheduler=scheduler) as server:
+        root = tmp_path_factory.mktemp('firecrest-demo')
+        version = request.config.stash[SERVER_VERSION]
+        with DemoServer(root=root, scheduler=scheduler, server_version=version) as server:
             yield DemoHandle(server)
 
 
@@ -248,6 +278,12 @@ def docker_compose_file(pytestconfig: pytest.Config) -> str:
 def job_dialect(firecrest_server: DemoHandle | RemoteHandle) -> JobDialect:
     """How to write job scripts for the session's scheduler (Slurm or PBS) and what its records say."""
     return DIALECTS[scheduler_of(firecrest_server.config)]
+
+
+@pytest.fixture(scope='session')
+def demo_server_version(pytestconfig: pytest.Config) -> str:
+    """The FirecREST release the demo server of this session answers as (``--firecrest-server-version``)."""
+    return pytestconfig.stash[SERVER_VERSION]
 
 
 @pytest.fixture
@@ -411,7 +447,9 @@ def firecrest_computer(
 
 
 @pytest.fixture
-def asgi_transport(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[InProcessDemo]:
+def asgi_transport(
+    request: pytest.FixtureRequest, tmp_path: Path, demo_server_version: str
+) -> Iterator[InProcessDemo]:
     """The fast tier: an ``httpx.AsyncBaseTransport`` calling a fresh in-process demo app (no sockets, no S3).
 
     Its system has the scheduler of ``--firecrest-scheduler``.
@@ -422,6 +460,9 @@ def asgi_transport(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[I
     from aiida_firecrest.demo.settings import DemoSettings
 
     scheduler = request.config.getoption('firecrest_scheduler')
-    transport = InProcessDemo(DemoSettings(root=tmp_path / 'firecrest-demo', scheduler=scheduler))
+    settings = DemoSettings.for_release(
+        demo_server_version, root=tmp_path / 'firecrest-demo', scheduler=scheduler
+    )
+    transport = InProcessDemo(settings)
     yield transport
     transport.shutdown()

@@ -144,14 +144,30 @@ class DemoServer:
     :param root: directory that holds the server's file systems (``home``, ``scratch``); a fresh
         temporary directory (removed by ``stop()``) when None.
     :param port: the API's TCP port; 0 picks a free one.
-    :param settings_overrides: fields of :class:`DemoSettings` to change. Passing ``s3_endpoint``
-        (even None) uses that instead of starting moto.
+    :param server_version: the FirecREST release the server answers as (see :mod:`.versions`).
+    :param settings_overrides: fields of :class:`DemoSettings` to change (after those the release
+        implies). Passing ``s3_endpoint`` (even None) uses that instead of starting moto.
+    :raises ValueError: for a release the demo cannot be.
     """
 
-    def __init__(self, root: Path | None = None, *, port: int = 0, **settings_overrides: Any) -> None:
+    def __init__(
+        self,
+        root: Path | None = None,
+        *,
+        port: int = 0,
+        server_version: str = '2.x.x',
+        **settings_overrides: Any,
+    ) -> None:
         self._own_root = root is None
         root = Path(tempfile.mkdtemp(prefix='firecrest-demo-')) if root is None else Path(root)
-        self.settings = DemoSettings(root=root.resolve(), **settings_overrides)
+        try:
+            self.settings = DemoSettings.for_release(
+                server_version, root=root.resolve(), **settings_overrides
+            )
+        except ValueError:
+            if self._own_root:
+                shutil.rmtree(root, ignore_errors=True)
+            raise
         self._start_s3 = 's3_endpoint' not in settings_overrides
         self._port = port
         self._children: list[_Child] = []
@@ -166,6 +182,7 @@ class DemoServer:
             'scratch': str(self.settings.scratch),
             's3_endpoint': self.settings.s3_endpoint,
             'demo': True,
+            'server_version': self.settings.server_version,
         }
 
     def start(self) -> DemoServer:

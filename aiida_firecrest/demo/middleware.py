@@ -11,7 +11,11 @@
    with ``Retry-After``, ``500``, ``503`` or ``drop``); every rule whose ``endpoint`` matches
    counts the request towards its ``every``, and stops after ``count`` failures.
 
-Every response gets the header ``f7t-appversion: 2.x.x``, as from a real server built from source.
+Every response gets the header ``f7t-appversion`` of ``settings.server_version`` (``2.x.x`` by
+default, as from a real server built from source), and ``X-Request-ID`` / ``X-Correlation-ID`` as the
+real server's starlette-context plugins give them: the request's own values, or new UUIDs; a request
+whose value is not a UUID gets an empty 400 before anything else (those plugins run outermost).
+Inside, :class:`~.versions.VersionAdapter` makes the answers those of that release.
 
 A ``drop`` closes the connection without any answer. Under uvicorn the middleware closes the
 socket through the server's ``send`` callable (which is bound to uvicorn's request cycle, whose
@@ -37,6 +41,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -49,17 +54,18 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from . import versions
 from .errors import FirecrestHTTPError
 from .settings import FaultRule
 
 logger = logging.getLogger(__name__)
 
-APP_VERSION = '2.x.x'
 FIRECREST_PREFIXES = ('/status', '/filesystem', '/compute')
 DECODE_ERROR = 'Unable to decode request and retreive the required path or source_path parameter.'
 """The real server's message when the required path is missing (sic: 'retreive')."""
 
 FAULT_MESSAGES = {'429': 'Too Many Requests', '500': 'Internal Server Error', '503': 'Service Unavailable'}
+TRACING_HEADERS = (b'x-request-id', b'x-correlation-id')
 
 
 @dataclasses.dataclass
@@ -147,7 +153,13 @@ class DemoMiddleware:
         if scope['type'] != 'http':
             await self.app(scope, receive, send)
             return
-        send_with_version = _with_version_header(send)
+        tracing = tracing_ids(scope)
+        if tracing is None:
+            await send({'type': 'http.response.start', 'status': 400, 'headers': []})
+            await send({'type': 'http.response.body', 'body': b''})
+            return
+        app_version = versions.server_version(self.fastapi_app.state.demo.settings.server_version).app_version
+        send_with_version = _with_headers(send, [(b'f7t-appversion', app_version.encode()), *tracing])
         template = route_template(self.fastapi_app, scope)
         if template is None or not template.startswith(FIRECREST_PREFIXES):
             await self.app(scope, receive, send_with_version)
@@ -197,10 +209,24 @@ async def unhandled_error_handler(request: Request, exc: Exception) -> JSONRespo
     return FirecrestHTTPError(500, str(exc.args)).response()
 
 
-def _with_version_header(send: Send) -> Send:
+def tracing_ids(scope: Scope) -> list[tuple[bytes, bytes]] | None:
+    """The ``X-Request-ID`` and ``X-Correlation-ID`` of the answer, or None if the request's are not UUIDs."""
+    sent = dict(scope.get('headers', []))
+    ids = []
+    for name in TRACING_HEADERS:
+        value = sent.get(name) or uuid.uuid4().hex.encode()
+        try:
+            uuid.UUID(value.decode('latin-1'))
+        except ValueError:
+            return None
+        ids.append((name, value))
+    return ids
+
+
+def _with_headers(send: Send, headers: list[tuple[bytes, bytes]]) -> Send:
     async def wrapped(message: Message) -> None:
         if message['type'] == 'http.response.start':
-            message['headers'] = [*message.get('headers', []), (b'f7t-appversion', APP_VERSION.encode())]
+            message['headers'] = [*message.get('headers', []), *headers]
         await send(message)
 
     return wrapped
@@ -242,7 +268,7 @@ def install(app: FastAPI) -> None:
     build_stack = app.build_middleware_stack
 
     def build_middleware_stack() -> ASGIApp:
-        return DemoMiddleware(build_stack(), app)
+        return DemoMiddleware(versions.VersionAdapter(build_stack(), app), app)
 
     app.build_middleware_stack = build_middleware_stack  # type: ignore[method-assign]
     app.add_exception_handler(RequestValidationError, validation_error_handler)  # type: ignore[arg-type]

@@ -67,14 +67,22 @@ class DemoSettings:
     """For this many seconds after a job that ran under a second ended, its record is Slurm's placeholder
     ('allocation', no partition: the accounting learnt of the batch step first); 0 = never."""
     jobs_default_time_window: str | None = '24h'
-    """The job list's default ``time_window`` (FirecREST 2.5.7+); None: no such parameter, 7 days listed."""
+    """How far back ``GET /compute/{system}/jobs`` lists finished jobs by default (None: no ``time_window``
+    parameter, 7 days), as a release of ``server_version`` does (:func:`.versions.settings_for`)."""
     job_age_offset: float = 0.0
     """Seconds added to the age of every finished job for the job list's time window (a clock trick)."""
+    server_version: str = '2.x.x'
+    """The FirecREST release the server answers as (:data:`.versions.VERSIONS`); ``2.x.x``: as recorded."""
+    transfer_method: str = 's3'
+    """The staged transfer method the system offers: ``s3``, ``streamer`` or ``wormhole`` (only s3 works)."""
 
     def __post_init__(self) -> None:
+        from .versions import server_version
+
         if self.scheduler not in SYSTEM_NAMES:
             raise ValueError(f'scheduler must be one of {", ".join(SYSTEM_NAMES)}, not {self.scheduler!r}')
         self.system_name = self.system_name or SYSTEM_NAMES[self.scheduler]
+        server_version(self.server_version, self.transfer_method)  # a release that cannot be: ValueError
 
     @property
     def home_root(self) -> Path:
@@ -110,6 +118,16 @@ class DemoSettings:
     def create_directories(self) -> None:
         for path in (self.home, self.scratch):
             path.mkdir(parents=True, exist_ok=True)
+
+    @classmethod
+    def for_release(cls, server_version: str, **fields: Any) -> DemoSettings:
+        """Settings of a server of release ``server_version``: what the release implies, then ``fields``.
+
+        :raises ValueError: for a release the demo cannot be (see :mod:`.versions`).
+        """
+        from .versions import settings_for
+
+        return cls(**{**settings_for(server_version), **fields})
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

@@ -65,24 +65,41 @@ def _data_operation(settings: DemoSettings) -> dict[str, Any]:
             pbs.TRANSFER_DIRECTIVES if settings.scheduler == 'pbs' else slurm_directives
         ),
         'max_ops_file_size': settings.max_ops_file_size,
-        'data_transfer': {
-            'serviceType': 's3',
-            'name': 's3-storage',
-            'privateUrl': SECRET_MASK,
-            'publicUrl': settings.s3_endpoint,
-            'accessKeyId': SECRET_MASK,
-            'secretAccessKey': SECRET_MASK,
-            'region': 'us-east-1',
-            'ttl': 604800,
-            'tenant': None,
-            'multipart': {
-                'use_split': False,
-                'max_part_size': settings.s3_max_part_size,
-                'parallel_runs': 3,
-                'tmp_folder': 'tmp',
-            },
-            'bucketLifecycleConfiguration': {'days': 10},
+        'data_transfer': _data_transfer(settings),
+    }
+
+
+def _data_transfer(settings: DemoSettings) -> dict[str, Any]:
+    """The system's staged transfer method as the real server describes it (its defaults for the others)."""
+    if settings.transfer_method == 'streamer':
+        return {
+            'serviceType': 'streamer',
+            'pypiIndexUrl': None,
+            'host': None,
+            'portRange': [5665, 5675],
+            'publicIps': None,
+            'waitTimeout': 86400,
+            'inboundTransferLimit': 5 * 1024**3,
+        }
+    if settings.transfer_method == 'wormhole':
+        return {'serviceType': 'wormhole', 'pypiIndexUrl': None}
+    return {
+        'serviceType': 's3',
+        'name': 's3-storage',
+        'privateUrl': SECRET_MASK,
+        'publicUrl': settings.s3_endpoint,
+        'accessKeyId': SECRET_MASK,
+        'secretAccessKey': SECRET_MASK,
+        'region': 'us-east-1',
+        'ttl': 604800,
+        'tenant': None,
+        'multipart': {
+            'use_split': False,
+            'max_part_size': settings.s3_max_part_size,
+            'parallel_runs': 3,
+            'tmp_folder': 'tmp',
         },
+        'bucketLifecycleConfiguration': {'days': 10},
     }
 
 
@@ -125,7 +142,7 @@ def system_description(settings: DemoSettings) -> dict[str, Any]:
             _health('ssh'),
             _health('filesystem', home_root),
             _health('filesystem', scratch_root),
-            _health('s3'),
+            *([_health('s3')] if settings.transfer_method == 's3' else []),
         ],
         'probing': {
             'services': {

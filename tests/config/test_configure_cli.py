@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import stat
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -123,7 +123,7 @@ def test_interactive_configuration_proposes_server_defaults_and_stores_the_typed
     assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
     assert secret_file.read_text().strip() == h5_secret
     assert params['compute_resource'] == config['compute_resource']
-    assert params['billing_account'] == (config.get('billing_account') or params['billing_account'])
+    assert params['billing_account'] == _default_account(config)
     assert params['temp_directory'].endswith('/aiida_firecrest_tmp')
     assert f'Temporary directory {params["temp_directory"]} is ready' in result.output
     assert h5_tokens
@@ -237,6 +237,8 @@ def _bad_values(
 def test_each_wrong_value_is_refused_with_one_clear_line(
     case: str, h5_configure: Configure, firecrest_server: Any, client_secret_file: str, tmp_path: Path
 ) -> None:
+    if case == 'unknown-account' and _accounts(firecrest_server.config) is None:
+        pytest.skip('the server lists no accounts (FirecREST before 2.5.1, or PBS): nothing to refuse')
     overrides, message = _bad_values(firecrest_server.config, client_secret_file, tmp_path)[case]
     result = h5_configure('-n', *_options(firecrest_server.config, client_secret_file, **overrides))
     assert result.exit_code != 0
@@ -394,14 +396,19 @@ def _max_ops_file_size_mb(config: dict[str, Any]) -> float:
     return int(system['dataOperation']['max_ops_file_size']) / (1024 * 1024)
 
 
-def _default_account(config: dict[str, Any]) -> str:
+def _accounts(config: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """The user's accounts as the server lists them, None if it does not list them."""
     from aiida_firecrest.secrets import resolve_secret
 
     with probe.FirecrestProbe(config['url']) as server:
         server.authenticate(
             config['token_uri'], config['client_id'], resolve_secret(str(config['client_secret']))
         )
-        accounts = server.userinfo(config['compute_resource']).get('accounts') or []
+        return server.userinfo(config['compute_resource']).get('accounts')
+
+
+def _default_account(config: dict[str, Any]) -> str:
+    accounts = _accounts(config) or []
     return next((account['name'] for account in accounts if account.get('default')), '')
 
 
@@ -562,3 +569,54 @@ def test_a_label_marked_with_an_exclamation_mark_is_configured(
     )
     assert result.exit_code == 0, result.output
     assert _auth_params(h5_hex_computer)['compute_resource'] == firecrest_server.config['compute_resource']
+
+
+# --- servers of other FirecREST releases (each a demo server of its own, without S3)
+
+
+@pytest.fixture(scope='module')
+def release_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A demo server of the release (and staged transfer method) in ``request.param``, for this module."""
+    from aiida_firecrest.demo.launcher import DemoServer
+
+    release, method = request.param
+    root = tmp_path_factory.mktemp(f'release-{release}')
+    with DemoServer(root=root, server_version=release, transfer_method=method, s3_endpoint=None) as server:
+        yield server
+
+
+def _configure_on(h5_configure: Configure, server: Any, tmp_path: Path, **overrides: Any) -> Result:
+    """Configure a new computer, non-interactively, for ``server`` (its secret in a 0600 file)."""
+    secret = tmp_path / 'secret'
+    secret.touch(mode=0o600)
+    secret.write_text(server.config['client_secret'])
+    computer = _new_computer(server.config['workdir'])
+    return h5_configure('-n', *_options(server.config, str(secret), **overrides), computer=computer)
+
+
+@pytest.mark.parametrize('release_server', [('2.2.8', 's3')], indirect=True)
+def test_an_account_the_server_does_not_list_is_kept_for_the_first_job(
+    h5_configure: Configure, release_server: Any, tmp_path: Path
+) -> None:
+    result = _configure_on(h5_configure, release_server, tmp_path, billing_account='h5-unlisted')
+    assert result.exit_code == 0, result.output
+    assert 'does not list your accounts' in result.output
+
+
+@pytest.mark.parametrize('release_server', [('2.2.8', 's3'), ('2.4.2', 's3')], indirect=True)
+def test_the_direct_transfer_limit_of_a_release_before_2_5_is_read(
+    h5_configure: Configure, release_server: Any, tmp_path: Path
+) -> None:
+    result = _configure_on(h5_configure, release_server, tmp_path, small_file_size_mb=10_000)
+    assert result.exit_code != 0
+    assert 'above the server limit' in result.output
+
+
+@pytest.mark.parametrize('release_server', [('2.x.x', 'streamer'), ('2.5.6', 'wormhole')], indirect=True)
+def test_a_system_staging_by_an_unsupported_method_is_configured_with_a_one_line_warning(
+    h5_configure: Configure, release_server: Any, tmp_path: Path
+) -> None:
+    method = release_server.settings.transfer_method
+    result = _configure_on(h5_configure, release_server, tmp_path)
+    warnings = [line for line in result.output.splitlines() if f'only by {method!r}' in line]
+    assert (result.exit_code, len(warnings), 'Traceback' in result.output) == (0, 1, False), result.output

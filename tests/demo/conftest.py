@@ -1,8 +1,10 @@
 """Fixtures for the demo server's own tests: a fresh in-process demo per test, and replays of recordings.
 
-* ``demo_settings`` -> ``demo_app`` -> ``anonymous_client`` (no token) -> ``demo_client`` (a valid
-  token): a new demo app, called in-process (no sockets), whose event loop runs (and its jobs with
-  it) while the client is open. A test module may override ``demo_settings`` to add sample files.
+* ``demo_release`` -> ``demo_settings`` -> ``demo_app`` -> ``anonymous_client`` (no token) ->
+  ``demo_client`` (a valid token): a new demo app of the session's FirecREST release (the recorded one
+  for modules that replay recordings), called in-process (no sockets), whose event loop runs (and its
+  jobs with it) while the client is open. A test module may override ``demo_settings`` to add sample
+  files.
 * ``replay``: a :class:`~._replay.Replay` of recorded exchanges on ``demo_client``, comparing the
   values of the calling module's ``EXACT_KEYS``.
 * ``recorded_exchange``: parametrizes a test over every exchange of the module's
@@ -21,6 +23,7 @@ from fastapi.testclient import TestClient
 
 from aiida_firecrest.demo.app import create_app
 from aiida_firecrest.demo.settings import DemoSettings
+from aiida_firecrest.demo.versions import RECORDED
 
 from ..recordings import load_exchanges
 from ._replay import RecordedNames, Replay
@@ -40,9 +43,18 @@ def access_token(client: TestClient, settings: DemoSettings) -> str:
 
 
 @pytest.fixture
-def demo_settings(tmp_path: Path) -> DemoSettings:
+def demo_release(request: pytest.FixtureRequest, demo_server_version: str) -> str:
+    """The release the module's demo answers as: the session's, except for a module that replays
+    recordings (it has ``EXACT_KEYS``), whose oracle is the recorded release."""
+    return RECORDED if hasattr(request.module, 'EXACT_KEYS') else demo_server_version
+
+
+@pytest.fixture
+def demo_settings(tmp_path: Path, demo_release: str) -> DemoSettings:
     """A demo with a short command timeout, publishing an S3 URL as the recorded server (nothing listens)."""
-    return DemoSettings(root=tmp_path / 'demo', s3_endpoint='http://127.0.0.1:9000', command_timeout=0.3)
+    return DemoSettings.for_release(
+        demo_release, root=tmp_path / 'demo', s3_endpoint='http://127.0.0.1:9000', command_timeout=0.3
+    )
 
 
 @pytest.fixture

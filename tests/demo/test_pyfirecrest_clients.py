@@ -19,7 +19,7 @@ from typing import Any
 
 import firecrest
 import pytest
-from firecrest.FirecrestException import TransferJobFailedException
+from firecrest.FirecrestException import MultipartUploadException, TransferJobFailedException
 from firecrest.v2 import AsyncFirecrest, Firecrest
 
 from aiida_firecrest.demo.launcher import DemoServer
@@ -34,8 +34,8 @@ Call = Callable[..., Any]
 
 
 @pytest.fixture(scope='module')
-def demo_server() -> Iterator[DemoServer]:
-    with DemoServer(ingress_poll_interval=0.1) as server:
+def demo_server(demo_server_version: str) -> Iterator[DemoServer]:
+    with DemoServer(server_version=demo_server_version, ingress_poll_interval=0.1) as server:
         yield server
 
 
@@ -130,8 +130,12 @@ def test_archive_round_trip(call: Call, system_name: str, workdir: Path) -> None
 
 
 def test_staged_transfer_of_12_mib_round_trips(
-    call: Call, system_name: str, workdir: Path, tmp_path: Path
+    call: Call, system_name: str, workdir: Path, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
+    if request.getfixturevalue('demo_server_version') == '2.2.8':
+        # 2.2.8 names the URL completeUploadUrl; pyfirecrest 3.10 reads completeMultipartUploadUrl there.
+        reason = "pyfirecrest 3.10 cannot finish a staged upload to FirecREST 2.2.8 (the plugin's client can)"
+        request.applymarker(pytest.mark.xfail(raises=MultipartUploadException, strict=True, reason=reason))
     data = os.urandom(12 * MIB)
     (tmp_path / 'big.bin').write_bytes(data)
     call('upload', system_name, tmp_path / 'big.bin', str(workdir), 'big.bin')

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from aiida_firecrest.demo.settings import DemoSettings, FaultRule
+from aiida_firecrest.demo.versions import server_version
 
 
 def _ls(client: TestClient, settings: DemoSettings) -> httpx.Response:
@@ -74,12 +75,14 @@ def test_switches_refuse_an_unknown_fault_kind(demo_client: TestClient) -> None:
     ('kind', 'message'),
     [('429', 'Too Many Requests'), ('500', 'Internal Server Error'), ('503', 'Service Unavailable')],
 )
-def test_fault_answers_with_its_status(kind: str, message: str, demo_client: TestClient) -> None:
+def test_fault_answers_with_its_status(
+    kind: str, message: str, demo_client: TestClient, demo_settings: DemoSettings
+) -> None:
     demo_client.put('/_demo/switches', json={'faults': [{'kind': kind, 'retry_after': 2}]})
     response = demo_client.get('/status/systems')
     assert (response.status_code, response.json()['message']) == (int(kind), message)
     assert response.headers.get('retry-after') == ('2' if kind == '429' else None)
-    assert response.headers['f7t-appversion'] == '2.x.x'
+    assert response.headers['f7t-appversion'] == server_version(demo_settings.server_version).app_version
 
 
 def test_fault_every_nth_request(demo_client: TestClient) -> None:
@@ -122,9 +125,11 @@ def test_drop_in_process_is_a_protocol_error(demo_client: TestClient) -> None:
         ('GET', '/nowhere'),
     ],
 )
-def test_every_response_carries_the_app_version(method: str, path: str, anonymous_client: TestClient) -> None:
+def test_every_response_carries_the_app_version(
+    method: str, path: str, anonymous_client: TestClient, demo_settings: DemoSettings
+) -> None:
     response = anonymous_client.request(method, path, follow_redirects=False)
-    assert response.headers['f7t-appversion'] == '2.x.x'
+    assert response.headers['f7t-appversion'] == server_version(demo_settings.server_version).app_version
 
 
 @pytest.fixture
