@@ -1102,26 +1102,30 @@ class FirecrestClient:
 
     # ------------------------------------------------------------------------ staged transfers
 
-    async def start_staged_upload(self, remote: str, size: int) -> dict[str, Any]:
+    async def start_staged_upload(self, remote: str, size: int, method: str) -> dict[str, Any]:
         """``POST transfer/upload`` of ``size`` bytes to ``remote``: the transfer job and presigned part URLs.
 
         The body is the one pyfirecrest's ``upload`` sends for this server's API version.
+
+        :param method: the transfer method (``s3``; see :func:`.capabilities.staged_transfer_method`).
         """
         directory, name = posixpath.split(remote)
         if self.api._api_version < Version('2.4.0'):
             body: dict[str, Any] = {'source_path': directory, 'fileName': name, 'fileSize': size}
         else:
-            body = {'path': remote, 'transfer_directives': {'file_size': size, 'transfer_method': 's3'}}
+            body = {'path': remote, 'transfer_directives': {'file_size': size, 'transfer_method': method}}
         return await self._post_transfer('upload', body)
 
-    async def start_staged_download(self, remote: str) -> dict[str, Any]:
+    async def start_staged_download(self, remote: str, method: str) -> dict[str, Any]:
         """``POST transfer/download`` of ``remote``: the transfer job and the presigned URL of its object.
 
         The body is the one pyfirecrest's ``download`` sends, without its ``stat`` first.
+
+        :param method: the transfer method (``s3``; see :func:`.capabilities.staged_transfer_method`).
         """
         body: dict[str, Any] = {'source_path': remote}
         if self.api._api_version >= Version('2.4.0'):
-            body['transfer_directives'] = {'transferMethod': 's3'}
+            body['transfer_directives'] = {'transferMethod': method}
         return await self._post_transfer('download', body)
 
     async def _post_transfer(self, kind: str, body: dict[str, Any]) -> dict[str, Any]:

@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .capabilities import staged_transfer_method
 from .client import FirecrestClient, JobState, TransferJobError, translate_errors
 
 __all__ = ('INGRESS_CHECK_INTERVAL', 'IngressPolls', 'download', 'job_script_safe', 'upload')
@@ -113,8 +114,9 @@ async def upload(client: FirecrestClient, local: Path, remote: str, size: int) -
 
     :raises OSError: if the server refuses, the object upload fails or the job fails (with its error log).
     """
+    method = staged_transfer_method(await client.system_info())
     with translate_errors(remote):
-        info = await client.start_staged_upload(remote, size)
+        info = await client.start_staged_upload(remote, size, method)
         job = info['transferJob']
         try:
             await client.upload_to_stage(info, local)
@@ -147,8 +149,9 @@ async def download(client: FirecrestClient, remote: str, local: Path) -> None:
 
     :raises OSError: if the server refuses, the object cannot be read or the job fails (with its error log).
     """
+    method = staged_transfer_method(await client.system_info())
     with translate_errors(remote):
-        info = await client.start_staged_download(remote)
+        info = await client.start_staged_download(remote, method)
         job = info['transferJob']
         url = _download_url(info)
         try:

@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from . import staging
+from .capabilities import supports_compression
 from .client import FirecrestClient, FirecrestConfigError, os_error, report_progress, translate_errors
 
 __all__ = (
@@ -323,7 +324,9 @@ class Transfers:
                         raise
                     self._refused_direct(remote, exc)
             label = f'Upload of {local} to {remote}'
-            await self._upload_bundle([(local, name)], directory, True, 'none', label)
+            await self._upload_bundle(
+                [(local, name)], directory, True, await self._single_file_compression(), label
+            )
 
     async def download_file(self, remote: str, local: Path, size: int | None = None) -> None:
         """Download the remote file ``remote`` to ``local`` (replaced only once complete and verified).
@@ -391,11 +394,23 @@ class Transfers:
         """Download ``remote`` inside an uncompressed archive the server makes under a temporary name."""
         with local_scratch(local.parent) as scratch:
             archive = scratch / 'file.tar'
-            await self.fetch_archive(remote, archive, dereference=True, compression='none', size=size)
+            compression = await self._single_file_compression()
+            await self.fetch_archive(remote, archive, dereference=True, compression=compression, size=size)
             extracted = scratch / 'file'
             extracted.mkdir()
             (name,) = await asyncio.to_thread(unpack, archive, extracted)
             os.replace(extracted / name, local)
+
+    async def _single_file_compression(self) -> str:
+        """How an archive of one file is compressed: not at all (it costs CPU time for nothing), unless the
+        server's tar knows only gzip (before FirecREST 2.4.0).
+
+        A staged transfer reads the system's description anyway (its transfer method), which also tells
+        the API version if no answer has yet.
+        """
+        if self._client.api_version is None:
+            await self._client.system_info()
+        return 'none' if supports_compression(self._client.api_version) else 'gzip'
 
     async def _upload_staged(self, local: Path, remote: str, size: int, label: str) -> None:
         """Upload ``local`` through object storage to the server path ``remote`` and verify it there."""

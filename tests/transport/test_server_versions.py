@@ -130,12 +130,6 @@ def streamer_params(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[s
         yield {**params, 'client_secret': str(secret), 'small_file_size_mb': 1.0}
 
 
-@pytest.mark.xfail(
-    raises=OSError,
-    strict=True,
-    reason="until transfer.py asks capabilities.staged_transfer_method: the server's 400 "
-    "'Requested transfer method is not available.' instead",
-)
 def test_a_staged_upload_to_a_streamer_only_system_is_refused_with_the_method_named(
     streamer_params: dict[str, Any], tmp_path: Path
 ) -> None:
