@@ -325,7 +325,7 @@ class Transfers:
                     self._refused_direct(remote, exc)
             label = f'Upload of {local} to {remote}'
             await self._upload_bundle(
-                [(local, name)], directory, True, await self._single_file_compression(), label
+                [(local, name)], directory, True, await self._single_file_compression(size), label
             )
 
     async def download_file(self, remote: str, local: Path, size: int | None = None) -> None:
@@ -394,20 +394,23 @@ class Transfers:
         """Download ``remote`` inside an uncompressed archive the server makes under a temporary name."""
         with local_scratch(local.parent) as scratch:
             archive = scratch / 'file.tar'
-            compression = await self._single_file_compression()
+            compression = await self._single_file_compression(size)
             await self.fetch_archive(remote, archive, dereference=True, compression=compression, size=size)
             extracted = scratch / 'file'
             extracted.mkdir()
             (name,) = await asyncio.to_thread(unpack, archive, extracted)
             os.replace(extracted / name, local)
 
-    async def _single_file_compression(self) -> str:
-        """How an archive of one file is compressed: not at all (it costs CPU time for nothing), unless the
-        server's tar knows only gzip (before FirecREST 2.4.0).
+    async def _single_file_compression(self, size: int) -> str:
+        """How an archive of one file of ``size`` bytes is compressed.
 
-        A staged transfer reads the system's description anyway (its transfer method), which also tells
-        the API version if no answer has yet.
+        A small one (a direct transfer) is gzipped: it costs next to nothing and every server's tar reads
+        it. A large one is not (it would cost CPU time for nothing), unless the server's tar knows only
+        gzip (before FirecREST 2.4.0); a staged transfer reads the system's description anyway (its
+        transfer method), which also tells the API version if no answer has yet.
         """
+        if size <= ASSUMED_MAX_OPS_FILE_SIZE // 2:
+            return 'gzip'
         if self._client.api_version is None:
             await self._client.system_info()
         return 'none' if supports_compression(self._client.api_version) else 'gzip'

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from aiida_firecrest.client import FirecrestClient
+from aiida_firecrest.client import FirecrestClient, clear_server_facts
 from aiida_firecrest.config import TransportConfig
 from aiida_firecrest.staging import INGRESS_CHECK_INTERVAL, MAX_POLL_GAP, IngressPolls, job_script_safe
 from aiida_firecrest.transfer import Transfers
@@ -55,7 +55,8 @@ class StagingServer:
             return httpx.Response(200, json={'access_token': 't', 'expires_in': 300})
         self.requests.append(f'{request.method} {path}')
         if path == '/status/systems':
-            return self.answer(200, {'systems': [{'name': 's', 'dataOperation': {'max_ops_file_size': MIB}}]})
+            operation = {'max_ops_file_size': MIB, 'data_transfer': {'serviceType': 's3'}}
+            return self.answer(200, {'systems': [{'name': 's', 'dataOperation': operation}]})
         if path == '/filesystem/s/ops/stat':
             return self.answer(200, {'output': {'mode': 0o100644, 'size': len(self.content)}})
         if path == '/filesystem/s/ops/download':
@@ -99,6 +100,7 @@ def download(server: StagingServer, target: Path) -> None:
     )  # fmt: skip
 
     async def scenario() -> None:
+        clear_server_facts()  # as in a new process: what the server is, is asked
         client = await FirecrestClient.connect(config, httpx.MockTransport(server))
         try:
             transfers = Transfers(client, asyncio.Semaphore(1), logging.getLogger(__name__))
@@ -111,13 +113,17 @@ def download(server: StagingServer, target: Path) -> None:
 
 @pytest.mark.parametrize('status', [408, 413])
 def test_a_direct_download_refused_for_its_size_goes_staged(tmp_path: Path, status: int) -> None:
-    """The file grew between its ``stat`` and its download: the server's 408 or 413 sends it staged."""
+    """The file grew between its ``stat`` and its download: the server's 408 or 413 sends it staged.
+
+    The staged transfer asks the system's description once (per process) for the transfer method.
+    """
     server = StagingServer(b'data' * 100, status, object_after=2, job_states=['RUNNING'])
     download(server, tmp_path / 'data.bin')
     assert (tmp_path / 'data.bin').read_bytes() == server.content
     assert server.requests == [
         'GET /filesystem/s/ops/stat',
         'GET /filesystem/s/ops/download',
+        'GET /status/systems',
         'POST /filesystem/s/transfer/download',
         'GET /filesystem/s/ops/checksum',
     ]
