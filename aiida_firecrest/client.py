@@ -48,7 +48,6 @@ from firecrest.v2 import AsyncFirecrest
 from firecrest.v2._async.Client import AsyncExternalUpload
 from packaging.version import Version
 
-from .config import TransportConfig, resolve_secret
 from .probe import (
     api_version_problem,
     explain_http_error,
@@ -60,6 +59,8 @@ from .probe import (
     token_rejected_message,
     unknown_system_message,
 )
+from .secrets import resolve_secret
+from .settings import TransportConfig
 
 __all__ = (
     'ClientCredentialsAuth',

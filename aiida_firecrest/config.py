@@ -1,8 +1,8 @@
 """The computer configuration of a FirecREST transport: options, their validation, and the typed result.
 
 ``AUTH_OPTIONS`` is what ``verdi computer configure firecrest`` asks for (aiida-core builds one click
-option per entry, see ``aiida.transports.cli``); ``TransportConfig`` is the typed form the transport and
-client work with.
+option per entry, see ``aiida.transports.cli``); the typed form the transport and client work with is
+:class:`.settings.TransportConfig`.
 
 How the options are checked
 ---------------------------
@@ -56,9 +56,8 @@ from .probe import (
     unknown_account_message,
     unknown_system_message,
 )
-from .secrets import resolve_secret
 
-__all__ = ('AUTH_OPTIONS', 'TransportConfig', 'resolve_secret')
+__all__ = ('AUTH_OPTIONS',)
 
 MB = 1024 * 1024
 TEMP_DIRECTORY_NAME = 'aiida_firecrest_tmp'
@@ -755,28 +754,3 @@ AUTH_OPTIONS: list[tuple[str, dict[str, Any]]] = [
 
 for _name, _spec in AUTH_OPTIONS:
     _spec.setdefault('non_interactive_default', True)
-
-
-@dataclasses.dataclass(frozen=True)
-class TransportConfig:
-    """Typed configuration of one FirecREST computer."""
-
-    url: str
-    token_uri: str
-    client_id: str
-    client_secret: str = dataclasses.field(repr=False)
-    """As stored: a path to a file holding the secret, ``env:VAR``, or (tests only) the secret itself."""
-    compute_resource: str
-    temp_directory: str
-    billing_account: str = ''
-    small_file_size_mb: float = 0.0
-    max_io_allowed: int = 8
-    checksum_check: bool = True
-    request_timeout: float = 120.0
-    max_retries: int = 5
-
-    @classmethod
-    def from_auth_params(cls, params: dict[str, Any]) -> TransportConfig:
-        """Build from the keyword arguments AiiDA passes to the transport; unknown keys are ignored."""
-        names = {field.name for field in dataclasses.fields(cls)}
-        return cls(**{key: value for key, value in params.items() if key in names and value is not None})

@@ -38,8 +38,9 @@ from aiida.transports.util import FileAttribute
 
 from .capabilities import supports_compression
 from .client import FirecrestClient, FirecrestConfigError, os_error, translate_errors
-from .config import AUTH_OPTIONS, TransportConfig
+from .config import AUTH_OPTIONS
 from .listings import Entry, RecentListings
+from .settings import TransportConfig
 from .transfer import Method, Transfers, check_remote_path, local_scratch, unpack
 
 __all__ = ('FirecrestTransport',)

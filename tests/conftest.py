@@ -305,7 +305,7 @@ def firecrest_sync(firecrest_server: DemoHandle | RemoteHandle) -> Iterator[Fire
     from firecrest import ClientCredentialsAuth
     from firecrest.v2 import Firecrest
 
-    from aiida_firecrest.config import resolve_secret
+    from aiida_firecrest.secrets import resolve_secret
 
     config = firecrest_server.config
     auth = ClientCredentialsAuth(

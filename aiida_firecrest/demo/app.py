@@ -6,10 +6,7 @@ httpx's ``ASGITransport`` calls it in-process (the fast tier).
 
 from __future__ import annotations
 
-import dataclasses
 import functools
-from collections import Counter
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -17,21 +14,7 @@ from fastapi.responses import JSONResponse
 from . import admin, auth, compute, filesystem, middleware, status, transfer
 from .errors import FirecrestHTTPError
 from .settings import DemoSettings
-
-
-@dataclasses.dataclass
-class DemoState:
-    """Mutable state of one running demo server, shared by all routers (``app.state.demo``)."""
-
-    settings: DemoSettings
-    counters: Counter[str] = dataclasses.field(default_factory=Counter)
-    """Requests to FirecREST per endpoint, keyed ``'METHOD /route/template'``."""
-    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
-    """Per-module state (tokens, jobs, fault bookkeeping), keyed by module name."""
-
-
-def get_state(request: Request) -> DemoState:
-    return request.app.state.demo
+from .state import DemoState
 
 
 def create_app(settings: DemoSettings) -> FastAPI:

@@ -15,8 +15,9 @@ from fastapi import Path as PathParameter
 
 from .auth import CurrentUser, SystemName
 from .coreutils import remote_errors
-from .jobs import HISTORY_SECONDS, LEGACY_HISTORY, Job, JobRequest, JobRunner
+from .jobs import HISTORY_SECONDS, LEGACY_HISTORY, Job, JobRequest
 from .routing import CamelModel, no_content
+from .state import job_runner
 
 router = APIRouter()
 
@@ -74,13 +75,9 @@ class JobAttachRequest(CamelModel):
     command: str
 
 
-def _runner(request: Request) -> JobRunner:
-    return JobRunner.of(request.app.state.demo)
-
-
 def _find(request: Request, job_id: str, user: str) -> Job:
     """The job, or the real server's error for one its scheduler does not know."""
-    runner = _runner(request)
+    runner = job_runner(request)
     job = runner.find(job_id)
     if job is None:
         raise runner.not_found_error(job_id, user)
@@ -92,7 +89,7 @@ async def submit_job(
     request: Request, body: JobSubmitRequest, system: SystemName, user: CurrentUser
 ) -> dict[str, Any]:
     with remote_errors(user):
-        job = await _runner(request).submit(body.job.request())
+        job = await job_runner(request).submit(body.job.request())
     return {'jobId': str(job.id)}
 
 
@@ -112,7 +109,7 @@ async def list_jobs(
     refuses a value that is not a window). ``allusers`` is declared (as on the real server) and not
     used: this server has one user. ``GET .../jobs/{id}`` has no window, as on the real server.
     """
-    runner = _runner(request)
+    runner = job_runner(request)
     default = runner.settings.jobs_default_time_window
     window = LEGACY_HISTORY if default is None else (time_window.value if time_window else default)
     # PBS's qstat -x lists what PBS keeps in its history, whatever the window (the real server ignores it)
@@ -123,20 +120,20 @@ async def list_jobs(
 
 @router.get('/compute/{system_name}/jobs/{job_id}')
 async def get_job(request: Request, job_id: JobId, system: SystemName, user: CurrentUser) -> dict[str, Any]:
-    return {'jobs': [_runner(request).record(_find(request, job_id, user))]}
+    return {'jobs': [job_runner(request).record(_find(request, job_id, user))]}
 
 
 @router.get('/compute/{system_name}/jobs/{job_id}/metadata')
 async def get_job_metadata(
     request: Request, job_id: JobId, system: SystemName, user: CurrentUser
 ) -> dict[str, Any]:
-    return {'jobs': [_runner(request).metadata(_find(request, job_id, user))]}
+    return {'jobs': [job_runner(request).metadata(_find(request, job_id, user))]}
 
 
 @router.delete('/compute/{system_name}/jobs/{job_id}', status_code=204)
 async def cancel_job(request: Request, job_id: JobId, system: SystemName, user: CurrentUser) -> Response:
     with remote_errors(user):
-        _runner(request).cancel(job_id)
+        job_runner(request).cancel(job_id)
     return no_content()
 
 
@@ -145,12 +142,12 @@ async def attach_to_job(
     request: Request, job_id: JobId, body: JobAttachRequest, system: SystemName, user: CurrentUser
 ) -> Response:
     with remote_errors(user):
-        await _runner(request).attach(job_id, body.command)
+        await job_runner(request).attach(job_id, body.command)
     return no_content()
 
 
 def on_shutdown(app: FastAPI) -> None:
     """Stop the jobs that still run."""
-    runner = app.state.demo.extra.get('jobs')
+    runner = app.state.demo.started_jobs
     if runner is not None:
         runner.shutdown()

@@ -26,15 +26,12 @@ import socket
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
 from .coreutils import RemoteCommandError, file_system_root
 from .errors import FirecrestHTTPError, command_timeout_error, slurm_failure
 from .settings import DemoSettings
 from .status import DEFAULT_PARTITION, PARTITIONS
-
-if TYPE_CHECKING:
-    from .app import DemoState
 
 PENDING_SECONDS = 0.3
 """How long every job stays PENDING (reason ``Priority``) before it may start."""
@@ -274,27 +271,16 @@ def _read_script(path: str) -> str:
 class JobRunner:
     """All jobs of one demo server, for the server's lifetime."""
 
-    def __init__(self, state: DemoState) -> None:
-        self._state = state
+    def __init__(self, settings: DemoSettings) -> None:
+        self._settings = settings
         self._jobs: dict[int, Job] = {}
         self._next_id = 1
         self.hostname = socket.gethostname()
-        self._spool = state.settings.root / 'spool'
-
-    @classmethod
-    def of(cls, state: DemoState) -> JobRunner:
-        """The runner of a server, created on first use (:class:`.pbs_jobs.PbsJobRunner` on a PBS system)."""
-        runner = state.extra.get('jobs')
-        if runner is None:
-            from .pbs_jobs import PbsJobRunner  # it builds on this module
-
-            kind = PbsJobRunner if state.settings.scheduler == 'pbs' else cls
-            runner = state.extra['jobs'] = kind(state)
-        return runner
+        self._spool = settings.root / 'spool'
 
     @property
     def settings(self) -> DemoSettings:
-        return self._state.settings
+        return self._settings
 
     # --- submission -------------------------------------------------------------------------
 

@@ -26,9 +26,10 @@ from . import filesystem, s3
 from .auth import CurrentUser, SystemName
 from .coreutils import READ, RemoteCommandError, check_path, require_access, write_upload
 from .errors import FirecrestHTTPError, remote_failure
-from .jobs import Action, Job, JobRunner, JobSpec
+from .jobs import Action, Job, JobSpec
 from .routing import CamelModel, demo_settings, source_path_field
 from .settings import MIB, DemoSettings
+from .state import job_runner
 
 router = APIRouter()
 
@@ -110,7 +111,7 @@ def _submit(request: Request, name: str, script: str, action: Action | None = No
         standard_error=logs['errorLog'],
         action=action,
     )
-    job = JobRunner.of(request.app.state.demo).start(spec)
+    job = job_runner(request).start(spec)
     return {
         'transferJob': {
             'jobId': str(job.id),

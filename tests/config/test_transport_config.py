@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from aiida_firecrest.config import AUTH_OPTIONS, TransportConfig
+from aiida_firecrest.config import AUTH_OPTIONS
+from aiida_firecrest.settings import TransportConfig
 
 PARAMS = {
     'url': 'https://api.example.org/firecrest/v2',

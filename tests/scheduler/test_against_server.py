@@ -21,8 +21,8 @@ from aiida.schedulers import SchedulerError
 from aiida.schedulers.datastructures import JobInfo, JobState
 
 from aiida_firecrest.client import FirecrestClient
-from aiida_firecrest.config import TransportConfig
 from aiida_firecrest.scheduler import FirecrestScheduler
+from aiida_firecrest.settings import TransportConfig
 from tests._harness import DIALECTS, JobDialect
 
 JOB_LIST = 'GET /compute/{system_name}/jobs'

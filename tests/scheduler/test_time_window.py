@@ -18,9 +18,9 @@ import pytest
 from aiida.schedulers.datastructures import JobState
 
 from aiida_firecrest.client import FirecrestClient
-from aiida_firecrest.config import TransportConfig
 from aiida_firecrest.demo.settings import FaultRule
 from aiida_firecrest.scheduler import FirecrestScheduler, clear_job_notes
+from aiida_firecrest.settings import TransportConfig
 
 from .._harness import InProcessDemo
 

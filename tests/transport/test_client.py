@@ -23,7 +23,7 @@ from aiida_firecrest.client import (
     to_os_error,
     translate_errors,
 )
-from aiida_firecrest.config import TransportConfig
+from aiida_firecrest.settings import TransportConfig
 
 
 class Script:

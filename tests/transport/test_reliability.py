@@ -188,7 +188,7 @@ def test_short_lived_tokens_are_renewed_before_the_server_refuses_them(
 
 
 def _fields() -> tuple[dataclasses.Field, ...]:
-    from aiida_firecrest.config import TransportConfig
+    from aiida_firecrest.settings import TransportConfig
 
     return dataclasses.fields(TransportConfig)
 

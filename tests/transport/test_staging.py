@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from aiida_firecrest.client import FirecrestClient, clear_server_facts
-from aiida_firecrest.config import TransportConfig
+from aiida_firecrest.settings import TransportConfig
 from aiida_firecrest.staging import INGRESS_CHECK_INTERVAL, MAX_POLL_GAP, IngressPolls, job_script_safe
 from aiida_firecrest.transfer import Transfers
 

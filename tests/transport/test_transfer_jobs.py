@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from aiida_firecrest.client import FirecrestClient, transfer_log_reason, translate_errors
-from aiida_firecrest.config import TransportConfig
+from aiida_firecrest.settings import TransportConfig
 from aiida_firecrest.transport import FirecrestTransport
 
 OUTPUT_LOG = '/home/fireuser/.f7t_file_handling_job_1.log'
