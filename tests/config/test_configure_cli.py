@@ -23,11 +23,11 @@ pytestmark = pytest.mark.usefixtures('aiida_profile')
 Configure = Callable[..., Result]
 
 
-def _new_computer(workdir: str) -> Any:
+def _new_computer(workdir: str, label: str | None = None) -> Any:
     from aiida import orm
 
     return orm.Computer(
-        label=f'h5-{uuid.uuid4().hex[:8]}',
+        label=label or f'h5-{uuid.uuid4().hex[:8]}',
         hostname='localhost',
         transport_type='firecrest',
         scheduler_type='firecrest',
@@ -526,15 +526,7 @@ def test_a_typed_secret_is_not_left_behind_when_the_configuration_is_interrupted
 @pytest.fixture
 def h5_hex_computer(firecrest_server: Any) -> Any:
     """A stored computer whose label aiida-core reads as the beginning of a UUID (as a label ``fc`` is)."""
-    from aiida import orm
-
-    return orm.Computer(
-        label=f'fc{uuid.uuid4().hex[:6]}',
-        hostname='localhost',
-        transport_type='firecrest',
-        scheduler_type='firecrest',
-        workdir=firecrest_server.config['workdir'],
-    ).store()
+    return _new_computer(firecrest_server.config['workdir'], label=f'fc{uuid.uuid4().hex[:6]}')
 
 
 def test_a_label_read_as_a_uuid_fails_in_one_line_before_any_server_check(
