@@ -974,16 +974,24 @@ class _AsyncFirecrest(AsyncFirecrest):
 class JobState:
     """What one poll says of a transfer job.
 
-    :ivar name: the scheduler's state (``RUNNING``, ``COMPLETED``...), None while it does not list the job.
+    :ivar name: the scheduler's state (``RUNNING``, ``COMPLETED``; ``F`` on PBS...), None while it does not
+        list the job.
     :ivar running_for: seconds since the job started (the scheduler's elapsed time), None before.
+    :ivar exit_code: the job's exit code as the server reports it (0 until it has ended).
     """
 
     name: str | None
     running_for: float | None
+    exit_code: int = 0
 
     @property
     def finished(self) -> bool:
         return self.name is not None and bool(sched_state_completed(self.name))
+
+    @property
+    def succeeded(self) -> bool:
+        """Ended well: ``COMPLETED`` on Slurm; on PBS, whose only end state is ``F``, with exit code 0."""
+        return self.name == 'COMPLETED' or (self.name == 'F' and self.exit_code == 0)
 
 
 def _job_not_found(exc: FirecrestException) -> bool:
@@ -1174,6 +1182,7 @@ class FirecrestClient:
         return JobState(
             ','.join(state) if isinstance(state, list) else str(state),
             None if running_for is None else float(running_for),
+            int((record.get('status') or {}).get('exitCode') or 0),
         )
 
     async def transfer_job_failure(self, job: dict[str, Any]) -> TransferJobError:

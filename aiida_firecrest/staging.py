@@ -124,7 +124,7 @@ async def upload(client: FirecrestClient, local: Path, remote: str, size: int) -
         except BaseException:
             await asyncio.shield(client.cancel_transfer_job(job))
             raise
-        if state.name != 'COMPLETED':
+        if not state.succeeded:
             raise await client.transfer_job_failure(job)
 
 

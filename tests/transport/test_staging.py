@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from aiida_firecrest.client import FirecrestClient, clear_server_facts
+from aiida_firecrest.client import FirecrestClient, JobState, clear_server_facts
 from aiida_firecrest.settings import TransportConfig
 from aiida_firecrest.staging import INGRESS_CHECK_INTERVAL, MAX_POLL_GAP, IngressPolls, job_script_safe
 from aiida_firecrest.transfer import Transfers
@@ -137,6 +137,24 @@ def test_a_staged_download_that_fails_raises_the_error_of_its_job_log(tmp_path: 
         download(server, tmp_path / 'data.bin')
     assert server.polls() == 1
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ('state', 'exit_code', 'succeeded'),
+    [
+        ('COMPLETED', 0, True),
+        ('FAILED', 1, False),
+        ('CANCELLED', 0, False),
+        ('F', 0, True),  # PBS has one end state; the exit code says how the job went
+        ('F', 1, False),
+        ('F', -29, False),
+        ('RUNNING', 0, False),
+    ],
+)
+def test_a_transfer_job_succeeded_by_its_end_state_and_on_pbs_its_exit_code(
+    state: str, exit_code: int, succeeded: bool
+) -> None:
+    assert JobState(state, 1.0, exit_code).succeeded is succeeded
 
 
 def test_the_first_poll_of_an_upload_comes_once_the_job_can_have_copied_the_object() -> None:
