@@ -5,8 +5,10 @@ goes staged). AiiDA retrieves a calculation's files one ``get`` at a time from t
 the first ``get`` lists the directory (one request) and the next ones find their file in that listing.
 
 Only what a listing showed is used: a name missing from it is asked for again (it may have been
-created since). A listing is forgotten after a few seconds, and as soon as the client sends anything
-that may change the server (any request other than a ``GET``), whatever it changes.
+created since). The one exception is a directory this client has just created: it is empty, so any
+name inside it is known not to exist (AiiDA creates a calculation's directory and at once asks whether
+its ``.aiida`` folder is there). A listing is forgotten after a few seconds, and as soon as the client
+sends anything that may change the server (any request other than a ``GET``), whatever it changes.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ class RecentListings:
         self._ttl = ttl
         self._clock = clock
         self._listings: dict[str, tuple[float, int, dict[str, Entry]]] = {}
+        self._created: set[str] = set()
 
     def remember(self, directory: str, entries: Iterable[Mapping[str, Any]]) -> None:
         """Keep the files and directories of one ``ops/ls`` of ``directory`` (links are left out)."""
@@ -52,7 +55,20 @@ class RecentListings:
             for entry in entries
             if entry.get('type') in ('-', 'd')
         }
-        self._listings[directory.rstrip('/') or '/'] = (self._clock(), self._changes(), seen)
+        key = directory.rstrip('/') or '/'
+        self._listings[key] = (self._clock(), self._changes(), seen)
+        self._created.discard(key)
+
+    def created(self, directory: str) -> None:
+        """Keep that this client has just created ``directory``: empty, so nothing inside it exists yet."""
+        key = directory.rstrip('/') or '/'
+        self._listings[key] = (self._clock(), self._changes(), {})
+        self._created.add(key)
+
+    def known_absent(self, path: str) -> bool:
+        """Whether ``path`` is inside a directory just created by this client and so does not exist."""
+        directory = posixpath.dirname(path.rstrip('/'))
+        return directory in self._created and self._valid(directory) is not None
 
     def lookup(self, path: str) -> Entry | None:
         """What a still valid listing of ``path``'s directory showed of it, or ``None`` if none did."""
@@ -71,8 +87,10 @@ class RecentListings:
         listed_at, changes, seen = listing
         if self._clock() - listed_at > self._ttl or changes != self._changes():
             del self._listings[directory]
+            self._created.discard(directory)
             return None
         return seen
 
     def clear(self) -> None:
         self._listings.clear()
+        self._created.clear()

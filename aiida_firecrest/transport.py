@@ -248,7 +248,10 @@ class FirecrestTransport(AsyncTransport):
         return posixpath.normpath(text) if text != '/' else text
 
     async def _stat(self, path: str, dereference: bool) -> dict[str, Any] | None:
-        """``ops/stat`` output, or ``None`` if the path does not exist."""
+        """``ops/stat`` output, or ``None`` if the path does not exist (no request inside a directory
+        this client has just created)."""
+        if self._listings.known_absent(path):
+            return None
         try:
             with translate_errors(path):
                 return dict(await self._api.stat(self._system, path, dereference=dereference))
@@ -450,6 +453,8 @@ class FirecrestTransport(AsyncTransport):
                 raise os_error(
                     errno.EEXIST, f'Error while creating directory: {exc.strerror}, already exists', remote
                 ) from exc
+        else:
+            self._listings.created(remote)
 
     async def makedirs_async(self, path: TransportPath, ignore_existing: bool = False) -> None:
         """Create directory ``path`` and its missing parents.

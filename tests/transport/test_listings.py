@@ -78,6 +78,42 @@ def test_a_missing_file_in_a_listed_directory_is_asked_for_before_it_is_skipped(
         assert counts == {STAT: 1}
 
 
+def test_a_tree_put_into_a_directory_just_made_asks_nothing_of_it(
+    with_transport, counted_if_demo, remote_dir, remote_files, local_dir: Path
+) -> None:
+    """As AiiDA uploads a calculation: ``mkdir`` of its directory, then ``put`` of ``.aiida`` into it."""
+    (local_dir / '.aiida').mkdir()
+    (local_dir / '.aiida' / 'calcinfo.json').write_text('{}')
+
+    async def scenario(t: FirecrestTransport) -> dict[str, int] | None:
+        await t.mkdir_async(remote_dir / 'calc')
+        counted_if_demo()
+        await t.puttree_async(local_dir / '.aiida', remote_dir / 'calc' / '.aiida')
+        return counted_if_demo()
+
+    counts = with_transport(scenario)
+    assert remote_files.read_text(remote_dir / 'calc' / '.aiida' / 'calcinfo.json') == '{}'
+    if counts is not None:
+        assert STAT not in counts
+
+
+def test_an_existing_directory_is_not_assumed_empty(
+    with_transport, remote_dir, remote_files, local_dir: Path
+) -> None:
+    """``mkdir`` with ``ignore_existing`` of a directory that exists: nothing is assumed of its content."""
+    remote_files.mkdir(remote_dir / 'calc' / '.aiida')
+    (local_dir / '.aiida').mkdir()
+    (local_dir / '.aiida' / 'calcinfo.json').write_text('{}')
+
+    async def scenario(t: FirecrestTransport) -> None:
+        await t.mkdir_async(remote_dir / 'calc', ignore_existing=True)
+        await t.puttree_async(local_dir / '.aiida', remote_dir / 'calc' / '.aiida')
+
+    with_transport(scenario)
+    # '.aiida' existed: the tree went into it, as AiiDA's puttree semantics say
+    assert remote_files.read_text(remote_dir / 'calc' / '.aiida' / '.aiida' / 'calcinfo.json') == '{}'
+
+
 class _Clock:
     def __init__(self) -> None:
         self.now = 0.0
@@ -124,3 +160,20 @@ def test_a_name_missing_from_a_valid_listing_is_unknown_but_its_directory_is_lis
     assert listings.lookup('/scratch/run/absent') is None
     assert listings.listed('/scratch/run/absent')
     assert not listings.listed('/scratch/other/file')
+
+
+def test_a_directory_just_created_has_nothing_inside_until_the_next_change() -> None:
+    changes = [0]
+    listings = RecentListings(lambda: changes[0], ttl=5.0, clock=_Clock())
+    listings.created('/scratch/calc')
+    assert listings.known_absent('/scratch/calc/.aiida')
+    assert not listings.known_absent('/scratch/other/.aiida')
+    changes[0] = 1
+    assert not listings.known_absent('/scratch/calc/.aiida')
+
+
+def test_absence_is_not_trusted_in_a_listed_directory_not_made_here() -> None:
+    listings = _listings([0], _Clock())
+    listings.created('/scratch/run')
+    listings.remember('/scratch/run', [])
+    assert not listings.known_absent('/scratch/run/absent')
