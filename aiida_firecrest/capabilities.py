@@ -24,11 +24,16 @@ from .client import FirecrestConfigError
 from .probe import parse_api_version
 
 __all__ = (
+    'SCHEDULER_ENTRY_POINTS',
     'SUPPORTED_TRANSFER_METHODS',
+    'scheduler_mismatch',
     'staged_transfer_method',
     'supports_compression',
     'transfer_method_problem',
 )
+
+SCHEDULER_ENTRY_POINTS = {'slurm': 'firecrest', 'pbs': 'firecrest.pbs'}
+"""The scheduler plugin for each ``scheduler.type`` that FirecREST's ``/status/systems`` reports."""
 
 SUPPORTED_TRANSFER_METHODS = ('s3',)
 """The staged transfer methods this plugin can use."""
@@ -98,3 +103,16 @@ def staged_transfer_method(system: Mapping[str, Any]) -> str:
     if problem is not None:
         raise FirecrestConfigError(problem)
     return str(offered_transfer_method(system))
+
+
+def scheduler_mismatch(system: Mapping[str, Any], scheduler_type: str) -> str | None:
+    """One line if ``system`` runs another scheduler than ``scheduler_type`` (``slurm``, ``pbs``), else None.
+
+    A job script with the other scheduler's directives would run with none of its resources.
+    """
+    actual = str((system.get('scheduler') or {}).get('type') or '').lower()
+    if not actual or actual == scheduler_type:
+        return None
+    plugin = SCHEDULER_ENTRY_POINTS.get(actual)
+    advice = f'set the computer up with the scheduler `{plugin}`' if plugin else 'no plugin for it'
+    return f'FirecREST system {system.get("name", "?")} runs {actual}, not {scheduler_type}: {advice}.'

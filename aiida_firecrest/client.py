@@ -25,6 +25,7 @@ import contextvars
 import dataclasses
 import email.utils
 import errno
+import hashlib
 import logging
 import posixpath
 import random
@@ -70,6 +71,7 @@ __all__ = (
     'ProgressCountingTransport',
     'RetryPolicy',
     'RetryingTransport',
+    'TokenCache',
     'TransferJobError',
     'TransferProgress',
     'clear_server_facts',
@@ -459,17 +461,54 @@ def renewal_margin(lifetime: float) -> float:
     return max(35.0, min(60.0, lifetime / 2))
 
 
+class TokenCache:
+    """The tokens of a process, one per token endpoint, client id and secret, until their renewal time.
+
+    The daemon opens a transport, hence a client, for each batch of operations; with this cache a worker
+    asks the identity provider for a token when the last one is due for renewal, not at every opening.
+    A secret appears only as its SHA-256 in the keys.
+    """
+
+    def __init__(self) -> None:
+        self._tokens: dict[tuple[str, str, str], tuple[str, float]] = {}
+
+    @staticmethod
+    def key(token_uri: str, client_id: str, client_secret: str) -> tuple[str, str, str]:
+        return token_uri, client_id, hashlib.sha256(client_secret.encode()).hexdigest()
+
+    def get(self, key: tuple[str, str, str], now: float) -> tuple[str, float] | None:
+        """The token for ``key`` and its renewal time, if it is not yet due for renewal at ``now``."""
+        entry = self._tokens.get(key)
+        return entry if entry is not None and now < entry[1] else None
+
+    def put(self, key: tuple[str, str, str], token: str, renew_at: float) -> None:
+        self._tokens[key] = (token, renew_at)
+
+    def forget(self, key: tuple[str, str, str], token: str | None) -> None:
+        """Forget ``token`` (refused by the server); a newer one another client fetched is kept."""
+        if token is not None and self._tokens.get(key, ('', 0.0))[0] == token:
+            del self._tokens[key]
+
+    def clear(self) -> None:
+        self._tokens.clear()
+
+
+_TOKENS = TokenCache()
+
+
 class ClientCredentialsAuth:
     """OAuth2 client-credentials tokens for ``AsyncFirecrest``, fetched without blocking the loop.
 
     ``AsyncFirecrest`` awaits :meth:`auth_headers` before every request. Concurrent requests share
-    one renewal (a lock). Neither the secret nor the token is ever logged.
+    one renewal (a lock), and the clients of a process share their tokens (:class:`TokenCache`).
+    Neither the secret nor the token is ever logged.
 
     :param token_uri: the token endpoint.
     :param client_id: the OAuth2 client id.
     :param client_secret: the OAuth2 client secret (the value itself).
     :param http: the ``httpx`` client used for token requests.
     :param clock: a monotonic clock (replaceable in tests).
+    :param tokens: the tokens shared with other clients (by default the process's).
     """
 
     def __init__(
@@ -479,12 +518,15 @@ class ClientCredentialsAuth:
         client_secret: str,
         http: httpx.AsyncClient,
         clock: Callable[[], float] = time.monotonic,
+        tokens: TokenCache | None = None,
     ) -> None:
         self._token_uri = token_uri
         self._client_id = client_id
         self._client_secret = client_secret
         self._http = http
         self._clock = clock
+        self._tokens = _TOKENS if tokens is None else tokens
+        self._key = TokenCache.key(token_uri, client_id, client_secret)
         self._token: str | None = None
         self._renew_at = 0.0
         self._lock = asyncio.Lock()
@@ -497,11 +539,17 @@ class ClientCredentialsAuth:
         if self._token is None or self._clock() >= self._renew_at:
             async with self._lock:
                 if self._token is None or self._clock() >= self._renew_at:
-                    await self._renew()
+                    shared = self._tokens.get(self._key, self._clock())
+                    if shared is not None:
+                        self._token, self._renew_at = shared
+                    else:
+                        await self._renew()
         return {'Authorization': f'Bearer {self._token}'}
 
     def invalidate(self) -> None:
-        """Forget the current token, so that the next request fetches a new one."""
+        """Forget the current token (here and for the other clients), so that the next request fetches a
+        new one."""
+        self._tokens.forget(self._key, self._token)
         self._token = None
 
     async def _renew(self) -> None:
@@ -524,6 +572,7 @@ class ClientCredentialsAuth:
         lifetime = float(body.get('expires_in', 300))
         self._token = body['access_token']
         self._renew_at = requested_at + lifetime - renewal_margin(lifetime)
+        self._tokens.put(self._key, self._token, self._renew_at)
         LOGGER.debug('FirecREST token renewed for client %s (lifetime %.0f s)', self._client_id, lifetime)
 
 
@@ -825,6 +874,11 @@ class _FactCache:
         self._entries[key] = (time.monotonic(), value)
         return value
 
+    def known(self, key: tuple[str, ...]) -> dict[str, Any] | None:
+        """The entry for ``key`` if it is cached and fresh (no request), else None."""
+        cached = self._entries.get(key)
+        return cached[1] if cached is not None and time.monotonic() - cached[0] < self.ttl else None
+
     def clear(self) -> None:
         self._entries.clear()
         self.versions.clear()
@@ -834,8 +888,10 @@ _SERVER_FACTS = _FactCache()
 
 
 def clear_server_facts() -> None:
-    """Forget the cached system descriptions, user infos and API versions (asked again when next needed)."""
+    """Forget the cached tokens, system descriptions, user infos and API versions (asked again when next
+    needed), as in a new process."""
     _SERVER_FACTS.clear()
+    _TOKENS.clear()
 
 
 class _AsyncFirecrest(AsyncFirecrest):
@@ -1205,6 +1261,10 @@ class FirecrestClient:
         async with self._cache_lock:
             key = ('systems', self.config.url, self.system)
             return await _SERVER_FACTS.get_or_fetch(key, self._fetch_system_info)
+
+    def known_system_info(self) -> dict[str, Any] | None:
+        """This system's description if this process has it already (no request), else None."""
+        return _SERVER_FACTS.known(('systems', self.config.url, self.system))
 
     async def _fetch_system_info(self) -> dict[str, Any]:
         with translate_errors():

@@ -211,8 +211,11 @@ def _finish(ctx: click.Context, run: _Run) -> None:
     if computer is None or run.checked_system is None or not complete:
         return
     system, username = run.checked_system
-    warning = work_directory_warning(computer.get_workdir(), username, system) if username else None
-    if warning:
+    warnings = [
+        work_directory_warning(computer.get_workdir(), username, system) if username else None,
+        scheduler_warning(computer.scheduler_type, system),
+    ]
+    for warning in filter(None, warnings):
         _echo('warning', warning)
 
 
@@ -457,6 +460,24 @@ def _check_compute_resource(run: _Run, known: dict[str, Any], system: str) -> No
     if problem is not None:
         _echo('warning', problem)
     run.checked_system = (description, username or '')
+
+
+def scheduler_warning(entry_point: str, system: dict[str, Any]) -> str | None:
+    """A warning if the computer's scheduler plugin ``entry_point`` cannot drive ``system``, else None.
+
+    Submission does not ask for the system's description (it would cost every CalcJob a request), so this
+    is where a mismatch is caught first; ``verdi computer test`` then fails on it.
+    """
+    from .capabilities import SCHEDULER_ENTRY_POINTS, scheduler_mismatch
+
+    kinds = {plugin: kind for kind, plugin in SCHEDULER_ENTRY_POINTS.items()}
+    if entry_point not in kinds:
+        plugins = ' or '.join(f'`{plugin}`' for plugin in kinds)
+        return (
+            f'The scheduler {entry_point} runs commands on the computer, which FirecREST cannot do; '
+            f'set the computer up with the scheduler {plugins}.'
+        )
+    return scheduler_mismatch(system, kinds[entry_point])
 
 
 def work_directory_warning(workdir: str, username: str, system: dict[str, Any]) -> str | None:

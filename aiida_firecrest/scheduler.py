@@ -44,6 +44,7 @@ from aiida.schedulers.datastructures import JobInfo, JobState, JobTemplate, Node
 from aiida.schedulers.plugins.slurm import SlurmJobResource, SlurmScheduler
 from plumpy import run_until_complete
 
+from .capabilities import scheduler_mismatch
 from .client import FirecrestClient, translate_errors
 
 __all__ = (
@@ -108,9 +109,6 @@ _TRANSIENT_NAME = 'allocation'
 """Name that Slurm's accounting shows for a job for a moment around its completion (recording 52)."""
 _PLACEHOLDER_BLANKS = ('title', 'queue_name', 'requested_wallclock_time_seconds')
 """The ``JobInfo`` fields that the transient 'allocation' record cannot give."""
-
-SCHEDULER_ENTRY_POINTS = {'slurm': 'firecrest', 'pbs': 'firecrest.pbs'}
-"""The scheduler plugin for each ``scheduler.type`` that FirecREST's ``/status/systems`` reports."""
 
 
 class AcceleratorResources(NodeNumberJobResource):
@@ -445,7 +443,7 @@ class FirecrestScheduler(Scheduler):
         return job_id
 
     async def _submit(self, client: FirecrestClient, working_directory: str, filename: str) -> str:
-        await self._check_scheduler_type(client)
+        self._check_scheduler_type(client.known_system_info())
         script = posixpath.join(working_directory, filename)
         try:
             answer = await self._post_job(client, working_directory, script_remote_path=script)
@@ -459,21 +457,18 @@ class FirecrestScheduler(Scheduler):
         _NOTES.update(_job_key(client, job_id), submitted=time.monotonic())
         return job_id
 
-    async def _check_scheduler_type(self, client: FirecrestClient) -> None:
-        """Refuse to submit to a system whose scheduler would ignore this plugin's directives.
+    def _check_scheduler_type(self, system: Mapping[str, t.Any] | None) -> None:
+        """Refuse a system whose scheduler would ignore this plugin's directives.
 
-        The type comes from the system's description (cached per process, asked at most once).
+        Submission checks only a description this process already has (no request: a CalcJob's budget
+        has no room for it); ``verdi computer configure`` warns and ``verdi computer test`` fails on a
+        mismatch, asking for the description (see :meth:`get_jobs`).
 
         :raises SchedulerError: naming the plugin to set the computer up with instead.
         """
-        info = await client.system_info()
-        actual = str((info.get('scheduler') or {}).get('type') or '').lower()
-        if actual and actual != self.scheduler_type:
-            plugin = SCHEDULER_ENTRY_POINTS.get(actual)
-            advice = f'set the computer up with the scheduler `{plugin}`' if plugin else 'no plugin for it'
-            raise SchedulerError(
-                f'FirecREST system {client.system} runs {actual}, not {self.scheduler_type}: {advice}.'
-            )
+        problem = None if system is None else scheduler_mismatch(system, self.scheduler_type)
+        if problem is not None:
+            raise SchedulerError(problem)
 
     @staticmethod
     async def _post_job(client: FirecrestClient, working_directory: str, **script: str) -> dict[str, t.Any]:
@@ -526,7 +521,11 @@ class FirecrestScheduler(Scheduler):
         this process submitted it less than ``not_found_grace_seconds`` ago: then it is ``QUEUED``,
         as is one submitted less than ``just_submitted_seconds`` ago (without a request).
 
+        Asked for all jobs (as ``verdi computer test`` does, never the engine), it first checks that the
+        system runs this plugin's scheduler (one more request, once per process).
+
         :param user: not supported (FirecREST lists the authenticated user's jobs).
+        :raises SchedulerError: for a system of the other scheduler type, naming the plugin to use.
         """
         if user is not None:
             raise SchedulerError('The firecrest scheduler lists the jobs of the authenticated user only.')
@@ -535,6 +534,8 @@ class FirecrestScheduler(Scheduler):
         return {info.job_id: info for info in infos} if as_dict else infos
 
     async def _poll(self, client: FirecrestClient, wanted: list[str] | None) -> list[JobInfo]:
+        if wanted is None:
+            self._check_scheduler_type(await client.system_info())
         if wanted and all(self._just_submitted(client, job_id) for job_id in wanted):
             return [_queued(job_id, 'just submitted') for job_id in dict.fromkeys(wanted)]
         with translate_errors():

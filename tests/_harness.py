@@ -29,10 +29,11 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from aiida_firecrest.capabilities import SCHEDULER_ENTRY_POINTS
 from aiida_firecrest.demo.launcher import WORK_DIRECTORIES, connection_details
 from aiida_firecrest.demo.settings import SYSTEM_NAMES, DemoSettings
 from aiida_firecrest.pbs import FirecrestPbsScheduler
-from aiida_firecrest.scheduler import SCHEDULER_ENTRY_POINTS, FirecrestScheduler
+from aiida_firecrest.scheduler import FirecrestScheduler
 
 if TYPE_CHECKING:
     from aiida_firecrest.demo.app import DemoState

@@ -125,7 +125,7 @@ def write_secret(directory: Path, secret: str) -> Path:
 
 def scheduler_plugin(server_config: dict[str, Any]) -> str:
     """The scheduler plugin for the server's system (``firecrest``, or ``firecrest.pbs`` on PBS)."""
-    from aiida_firecrest.scheduler import SCHEDULER_ENTRY_POINTS
+    from aiida_firecrest.capabilities import SCHEDULER_ENTRY_POINTS
 
     return SCHEDULER_ENTRY_POINTS[server_config.get('scheduler') or 'slurm']
 

@@ -7,6 +7,7 @@ Every case runs the real command (click's runner) against the session's FirecRES
 from __future__ import annotations
 
 import logging
+import re
 import stat
 import uuid
 from collections.abc import Callable, Iterator
@@ -18,27 +19,29 @@ from click.testing import CliRunner, Result
 
 from aiida_firecrest import probe
 
+from .._harness import DIALECTS, JobDialect
+
 pytestmark = pytest.mark.usefixtures('aiida_profile')
 
 Configure = Callable[..., Result]
 
 
-def _new_computer(workdir: str, label: str | None = None) -> Any:
+def _new_computer(workdir: str, label: str | None = None, scheduler: str = 'firecrest') -> Any:
     from aiida import orm
 
     return orm.Computer(
         label=label or f'h5-{uuid.uuid4().hex[:8]}',
         hostname='localhost',
         transport_type='firecrest',
-        scheduler_type='firecrest',
+        scheduler_type=scheduler,
         workdir=workdir,
     ).store()
 
 
 @pytest.fixture
-def h5_computer(firecrest_server: Any) -> Any:
-    """A stored computer with the firecrest transport and scheduler, not configured yet."""
-    return _new_computer(firecrest_server.config['workdir'])
+def h5_computer(firecrest_server: Any, job_dialect: JobDialect) -> Any:
+    """A stored computer with the firecrest transport and the system's scheduler, not configured yet."""
+    return _new_computer(firecrest_server.config['workdir'], scheduler=job_dialect.entry_point)
 
 
 @pytest.fixture
@@ -314,6 +317,38 @@ def test_work_directory_outside_the_server_file_systems_is_warned_about(
     assert result.exit_code == 0, result.output
     assert 'The work directory /h5-nowhere/{username}/aiida is outside the file systems of' in result.output
     assert '--work-dir ' in result.output
+
+
+@pytest.mark.parametrize(
+    ('scheduler', 'warning'),
+    [
+        ('other', r'runs (slurm|pbs), not (pbs|slurm): set the computer up with the scheduler `{plugin}`'),
+        ('core.slurm', r'core.slurm runs commands on the computer, which FirecREST cannot do'),
+    ],
+)
+def test_a_scheduler_that_cannot_drive_the_system_is_warned_about(
+    h5_configure: Configure,
+    firecrest_server: Any,
+    client_secret_file: str,
+    job_dialect: JobDialect,
+    scheduler: str,
+    warning: str,
+) -> None:
+    """The first place to learn it: submission does not check (see the scheduler's tests)."""
+    if scheduler == 'other':
+        scheduler = next(d.entry_point for d in DIALECTS.values() if d != job_dialect)
+    computer = _new_computer(firecrest_server.config['workdir'], scheduler=scheduler)
+    result = h5_configure('-n', *_options(firecrest_server.config, client_secret_file), computer=computer)
+    assert result.exit_code == 0, result.output
+    assert re.search(warning.format(plugin=re.escape(job_dialect.entry_point)), result.output), result.output
+
+
+def test_the_systems_scheduler_is_not_warned_about(
+    h5_configure: Configure, firecrest_server: Any, client_secret_file: str
+) -> None:
+    result = h5_configure('-n', *_options(firecrest_server.config, client_secret_file))
+    assert result.exit_code == 0, result.output
+    assert 'scheduler' not in result.output
 
 
 def _verdi_obj() -> Any:

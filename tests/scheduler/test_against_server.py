@@ -173,17 +173,22 @@ def test_a_rejected_submission_carries_the_servers_message(
         scheduler.submit_job(str(remote_dir), script)
 
 
-def test_the_plugin_of_another_scheduler_is_refused_before_submitting(
+def test_the_plugin_of_another_scheduler_fails_verdi_computer_test_and_then_submission(
     transport_params: dict[str, t.Any], put_script: t.Callable[..., str], remote_dir, job_dialect: JobDialect
 ) -> None:
-    """Its directives would be ignored: the job would run with the scheduler's defaults."""
+    """Its directives would be ignored: the job would run with the scheduler's defaults.
+
+    ``verdi computer test`` lists all jobs, which asks for the system's description; a submission in a
+    process that has it is refused before anything is sent.
+    """
     other = next(dialect for dialect in DIALECTS.values() if dialect != job_dialect).scheduler_class()
     bridge = LoopBridge(transport_params)
     other.set_transport(bridge)  # type: ignore[arg-type]
+    wrong = f'not {other.scheduler_type}: .*`{job_dialect.entry_point}`'
     try:
-        with pytest.raises(
-            SchedulerError, match=f'not {other.scheduler_type}: .*`{job_dialect.entry_point}`'
-        ):
+        with pytest.raises(SchedulerError, match=wrong):
+            other.get_jobs()
+        with pytest.raises(SchedulerError, match=wrong):
             other.submit_job(str(remote_dir), put_script('wrong.sh', 'true'))
     finally:
         bridge.close()

@@ -99,16 +99,27 @@ class FakeApi:
 
 
 class FakeTransport:
-    """A transport with a FirecREST ``client`` (on a ``scheduler_type`` system) and AiiDA's bridge."""
+    """A transport with a FirecREST ``client`` (on a ``scheduler_type`` system) and AiiDA's bridge.
 
-    def __init__(self, api: FakeApi, scheduler_type: str = 'slurm') -> None:
+    :param described: whether the process has the system's description already (else it is asked).
+    """
+
+    def __init__(self, api: FakeApi, scheduler_type: str = 'slurm', described: bool = True) -> None:
         config = SimpleNamespace(url='http://firecrest.test')
+        description = {'name': 'cluster', 'scheduler': {'type': scheduler_type}}
+        self.asked_for_the_description = 0
 
         async def system_info() -> dict[str, t.Any]:
-            return {'name': 'cluster', 'scheduler': {'type': scheduler_type}}
+            self.asked_for_the_description += 1
+            return description
 
         self.client = SimpleNamespace(
-            api=api, system='cluster', account='myproject', config=config, system_info=system_info
+            api=api,
+            system='cluster',
+            account='myproject',
+            config=config,
+            system_info=system_info,
+            known_system_info=lambda: description if described else None,
         )
 
     def run_command_blocking(self, func: t.Callable[..., t.Awaitable[t.Any]], *args: t.Any) -> t.Any:
@@ -122,13 +133,17 @@ def _fresh_process() -> None:
 
 
 def _scheduler(
-    api: FakeApi, grace: float = 60.0, just_submitted: float = 0.0, scheduler_type: str = 'slurm'
+    api: FakeApi,
+    grace: float = 60.0,
+    just_submitted: float = 0.0,
+    scheduler_type: str = 'slurm',
+    described: bool = True,
 ) -> FirecrestScheduler:
     """A scheduler on ``api``; by default it polls a job it has just submitted (``just_submitted`` 0)."""
     scheduler = FirecrestScheduler()
     scheduler.not_found_grace_seconds = grace  # type: ignore[misc]
     scheduler.just_submitted_seconds = just_submitted  # type: ignore[misc]
-    scheduler.set_transport(FakeTransport(api, scheduler_type))  # type: ignore[arg-type]
+    scheduler.set_transport(FakeTransport(api, scheduler_type, described))  # type: ignore[arg-type]
     return scheduler
 
 
@@ -156,6 +171,29 @@ def test_a_system_of_another_scheduler_is_refused_before_submitting(scheduler_ty
     with pytest.raises(SchedulerError, match=rf'runs {scheduler_type}, not slurm: .*{advice}'):
         _scheduler(api, scheduler_type=scheduler_type).submit_job('/scratch/u/aa', '_aiidasubmit.sh')
     assert api.calls == []
+
+
+def test_submission_does_not_ask_for_the_system_description() -> None:
+    """A CalcJob's request budget has no room for it: configure and ``verdi computer test`` check."""
+    api = FakeApi([])
+    scheduler = _scheduler(api, scheduler_type='pbs', described=False)
+    assert scheduler.submit_job('/scratch/u/aa', '_aiidasubmit.sh') == '74'
+    assert scheduler.transport.asked_for_the_description == 0  # type: ignore[attr-defined]
+
+
+def test_verdi_computer_test_fails_on_a_system_of_another_scheduler() -> None:
+    """It lists all jobs (``get_jobs()``), which the engine never does: the description is asked there."""
+    api = FakeApi([])
+    with pytest.raises(SchedulerError, match=r'runs pbs, not slurm: .*`firecrest.pbs`'):
+        _scheduler(api, scheduler_type='pbs', described=False).get_jobs()
+    assert api.calls == []
+
+
+def test_a_poll_of_jobs_does_not_ask_for_the_system_description() -> None:
+    api = FakeApi([])
+    scheduler = _scheduler(api, described=False)
+    scheduler.get_jobs(jobs=['7'])
+    assert scheduler.transport.asked_for_the_description == 0  # type: ignore[attr-defined]
 
 
 def test_a_system_that_does_not_name_its_scheduler_is_submitted_to() -> None:
