@@ -18,6 +18,7 @@ from aiida_firecrest.client import (
     FirecrestConfigError,
     RetryingTransport,
     RetryPolicy,
+    TokenCache,
     lenient_version,
     renewal_margin,
     to_os_error,
@@ -163,7 +164,9 @@ def test_token_is_renewed_before_the_margin_and_shared_by_concurrent_requests() 
 
     async def scenario() -> list[str]:
         http = httpx.AsyncClient(transport=httpx.MockTransport(server))
-        auth = ClientCredentialsAuth('http://idp/token', 'id', 'secret', http, clock=lambda: now[0])
+        auth = ClientCredentialsAuth(
+            'http://idp/token', 'id', 'secret', http, clock=lambda: now[0], tokens=TokenCache()
+        )
         first = await asyncio.gather(*(auth.auth_headers() for _ in range(5)))
         now[0] = 9.0
         still = await auth.auth_headers()
@@ -174,6 +177,43 @@ def test_token_is_renewed_before_the_margin_and_shared_by_concurrent_requests() 
     headers = asyncio.run(scenario())
     assert headers == ['Bearer t1'] * 6 + ['Bearer t2']
     assert server.issued == 2
+
+
+def _headers_of_two_clients(
+    server: TokenServer, secrets: tuple[str, str], refused: bool = False
+) -> list[str]:
+    """The headers of two clients of one process made one after the other (the first one's token refused
+    by the server before the second is made, if ``refused``)."""
+
+    async def scenario() -> list[str]:
+        tokens = TokenCache()
+        http = httpx.AsyncClient(transport=httpx.MockTransport(server))
+        first = ClientCredentialsAuth('http://idp/token', 'id', secrets[0], http, tokens=tokens)
+        headers = [(await first.auth_headers())['Authorization']]
+        if refused:
+            first.invalidate()
+        second = ClientCredentialsAuth('http://idp/token', 'id', secrets[1], http, tokens=tokens)
+        headers.append((await second.auth_headers())['Authorization'])
+        return headers
+
+    return asyncio.run(scenario())
+
+
+def test_clients_of_one_process_share_a_token() -> None:
+    """The daemon opens a transport per batch of operations: one token per worker, not per opening."""
+    server = TokenServer(lifetime=300)
+    assert _headers_of_two_clients(server, ('secret', 'secret')) == ['Bearer t1', 'Bearer t1']
+    assert server.issued == 1
+
+
+@pytest.mark.parametrize(
+    ('secrets', 'refused'), [(('secret', 'secret'), True), (('secret', 'another secret'), False)]
+)
+def test_a_refused_token_or_other_credentials_get_a_token_of_their_own(
+    secrets: tuple[str, str], refused: bool
+) -> None:
+    server = TokenServer(lifetime=300)
+    assert _headers_of_two_clients(server, secrets, refused) == ['Bearer t1', 'Bearer t2']
 
 
 def token_answer(status: int, **kwargs: Any) -> str:
