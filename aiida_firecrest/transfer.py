@@ -76,6 +76,9 @@ FORBIDDEN_CHARACTERS = {
     ),
     '\0': ('NUL character', 'no file name can contain it'),
 }
+#: Characters the templates of the server's copy and move jobs write as HTML entities (jinja's autoescape:
+#: ``a&b`` becomes ``a&amp;b``), so that such a job works on another path than the one asked for.
+JOB_ESCAPED_CHARACTERS = '&<>"'
 #: Archive suffixes of the server's ``compression`` values.
 ARCHIVE_SUFFIXES = {'none': '.tar', 'gzip': '.tar.gz', 'bzip2': '.tar.bz2', 'xz': '.tar.xz'}
 #: ``tarfile`` write modes of the same.
@@ -129,6 +132,21 @@ def check_remote_path(path: str) -> str:
             raise ValueError(
                 f'FirecREST cannot handle the {description} in the remote path {path!r}: {advice}.'
             )
+    return path
+
+
+def check_job_path(path: str) -> str:
+    """Refuse, before any request, a path that the server's copy and move jobs would alter; return it.
+
+    :raises ValueError: naming the characters, if the path contains any of :data:`JOB_ESCAPED_CHARACTERS`.
+    """
+    found = sorted(set(path) & set(JOB_ESCAPED_CHARACTERS))
+    if found:
+        raise ValueError(
+            f'FirecREST cannot copy or move {path!r} on the server: its copy and move jobs write '
+            f'{" ".join(found)} as HTML entities (a&b becomes a&amp;b). Download and upload it instead, '
+            'or copy a directory above it whose path has none of them.'
+        )
     return path
 
 

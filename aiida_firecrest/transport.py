@@ -41,7 +41,7 @@ from .client import FirecrestClient, FirecrestConfigError, os_error, translate_e
 from .config import AUTH_OPTIONS
 from .listings import Entry, RecentListings
 from .settings import TransportConfig
-from .transfer import Method, Transfers, check_remote_path, local_scratch, unpack
+from .transfer import Method, Transfers, check_job_path, check_remote_path, local_scratch, unpack
 
 __all__ = ('FirecrestTransport',)
 
@@ -555,12 +555,12 @@ class FirecrestTransport(AsyncTransport):
     async def rename_async(self, oldpath: TransportPath, newpath: TransportPath) -> None:
         """Rename ``oldpath`` to ``newpath``, which must not exist (a server transfer job).
 
-        :raises ValueError: if a path is empty.
+        :raises ValueError: if a path is empty or has a character the server's move job would alter.
         :raises OSError: if ``newpath`` exists or the move fails.
         """
         if not str(oldpath) or not str(newpath):
             raise ValueError('oldpath and newpath must be non-empty strings')
-        old, new = self._remote(oldpath), self._remote(newpath)
+        old, new = check_job_path(self._remote(oldpath)), check_job_path(self._remote(newpath))
         if await self.path_exists_async(new):
             raise FileExistsError(errno.EEXIST, f'Cannot rename {old} to {new}: destination exists', new)
         with translate_errors(old):
@@ -583,7 +583,8 @@ class FirecrestTransport(AsyncTransport):
         :param dereference: copy what symbolic links point to.
         :param recursive: copy directories (otherwise a directory source is an error).
         :param preserve: not supported by FirecREST (ignored).
-        :raises ValueError: if a path is empty or the destination has a pattern.
+        :raises ValueError: if a path is empty, the destination has a pattern, or a path has a character
+            the server's copy job would alter (:func:`.transfer.check_job_path`).
         :raises OSError: if a source does not exist or the copy fails.
         """
         source, destination = str(remotesource), str(remotedestination)
@@ -593,7 +594,7 @@ class FirecrestTransport(AsyncTransport):
             raise ValueError('remotesource must be a non empty string')
         if has_magic(destination):
             raise ValueError('Pathname patterns are not allowed in the destination')
-        destination = self._remote(destination)
+        destination = check_job_path(self._remote(destination))
         if has_magic(source):
             sources = await self.glob_async(source, ignore_nonexisting=False)
             if len(sources) > 1 and not await self.isdir_async(destination):
@@ -604,6 +605,8 @@ class FirecrestTransport(AsyncTransport):
                 )
         else:
             sources = [self._remote(source)]
+        for item in sources:
+            check_job_path(item)
         if not recursive:
             for item in sources:
                 if await self.isdir_async(item):

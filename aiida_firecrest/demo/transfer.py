@@ -123,9 +123,10 @@ def _submit(request: Request, name: str, script: str, action: Action | None = No
 
 
 def _checked_for_shell(request: Request, user: str, *paths: str) -> list[str]:
-    """The paths, checked as the real server checks them (400 outside the file systems), shell-quoted."""
+    """The paths, checked as the real server checks them (400 outside the file systems), as its job
+    templates write them: HTML-escaped (``a&b`` is ``a&amp;b``), in single quotes."""
     settings = demo_settings(request)
-    return [shlex.quote(check_path(settings, path, user)) for path in paths]
+    return [shlex.quote(script_escaped(check_path(settings, path, user))) for path in paths]
 
 
 @router.post('/filesystem/{system_name}/transfer/cp', status_code=201)

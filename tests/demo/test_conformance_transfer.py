@@ -240,6 +240,33 @@ def test_a_staged_upload_job_writes_the_html_escaped_name(
     assert [path.name for path in directory.iterdir()] == ['a&amp;b c']
 
 
+@pytest.mark.parametrize('kind', ['cp', 'mv'])
+def test_a_copy_or_move_job_writes_the_html_escaped_target(
+    demo_client: TestClient, demo_settings: DemoSettings, kind: str
+) -> None:
+    """job_copy.sh and job_move.sh render ``'{{ target_path }}'`` with autoescape, as the upload job."""
+    directory = demo_settings.home / f'{kind}-jobs'
+    directory.mkdir()
+    (directory / 'source').write_text('data')
+    body = {'sourcePath': str(directory / 'source'), 'targetPath': str(directory / 'a&b "c"')}
+    reply = demo_client.post(f'/filesystem/{demo_settings.system_name}/transfer/{kind}', json=body)
+    assert reply.status_code == 201, reply.text
+    assert _finished_job(demo_client, demo_settings, reply)['state'] == 'COMPLETED'
+    assert 'a&amp;b &#34;c&#34;' in [path.name for path in directory.iterdir()]
+
+
+def test_a_copy_job_of_an_html_escaped_source_finds_nothing_and_still_completes(
+    demo_client: TestClient, demo_settings: DemoSettings
+) -> None:
+    (demo_settings.home / 'a&b').write_text('data')
+    target = demo_settings.home / 'copy'
+    body = {'sourcePath': str(demo_settings.home / 'a&b'), 'targetPath': str(target)}
+    reply = demo_client.post(f'/filesystem/{demo_settings.system_name}/transfer/cp', json=body)
+    assert _finished_job(demo_client, demo_settings, reply)['state'] == 'COMPLETED'
+    assert 'a&amp;b' in _logs(reply)[1]
+    assert not target.exists()
+
+
 def test_a_staged_upload_into_a_missing_directory_still_completes(
     demo_client: TestClient, demo_settings: DemoSettings
 ) -> None:

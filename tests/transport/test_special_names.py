@@ -83,6 +83,31 @@ def test_a_character_the_server_mishandles_is_refused_before_any_request(
 @pytest.mark.parametrize(
     'call',
     [
+        lambda t, d, c: t.copyfile_async(f'{d}/a{c}b.txt', f'{d}/copy.txt'),
+        lambda t, d, c: t.copy_async(f'{d}/plain.txt', f'{d}/a{c}b.txt'),
+        lambda t, d, c: t.copytree_async(f'{d}/tree{c}', f'{d}/copy'),
+        lambda t, d, c: t.rename_async(f'{d}/plain.txt', f'{d}/a{c}b.txt'),
+    ],
+    ids=['copyfile-source', 'copy-target', 'copytree-source', 'rename-target'],
+)
+@pytest.mark.parametrize('char', list('&<>"'))
+def test_a_copy_or_move_that_the_servers_job_would_alter_is_refused_before_any_request(
+    with_transport, counted_if_demo, remote_dir, call, char
+) -> None:
+    """The server's copy and move jobs write these characters as HTML entities (``&`` as ``&amp;``)."""
+
+    async def scenario(t: FirecrestTransport) -> dict[str, int] | None:
+        counted_if_demo()
+        with pytest.raises(ValueError, match=r'cannot copy or move .* as HTML entities'):
+            await call(t, remote_dir, char)
+        return counted_if_demo()
+
+    assert with_transport(scenario) in ({}, None)
+
+
+@pytest.mark.parametrize(
+    'call',
+    [
         lambda t, path, local: t.putfile_async(local / 'in', path),
         lambda t, path, local: t.mkdir_async(path),
     ],
