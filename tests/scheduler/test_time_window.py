@@ -18,7 +18,7 @@ from collections.abc import Iterator
 import pytest
 from aiida.schedulers.datastructures import JobState
 
-from aiida_firecrest.client import FirecrestClient
+from aiida_firecrest.client import FirecrestClient, clear_server_facts
 from aiida_firecrest.demo.settings import FaultRule
 from aiida_firecrest.scheduler import FirecrestScheduler, clear_job_notes
 from aiida_firecrest.settings import TransportConfig
@@ -37,6 +37,7 @@ class ThreadBridge:
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self._thread.start()
+        clear_server_facts()  # as in a new process: no token of an earlier test's demo server
         config = TransportConfig.from_auth_params({**demo.config, 'max_retries': 0})
         self.client = self.run_command_blocking(FirecrestClient.connect, config, demo)
 
