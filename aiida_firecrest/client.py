@@ -54,14 +54,16 @@ from .probe import (
     explain_http_error,
     is_oauth2_answer,
     json_object,
+    max_ops_file_size,
     not_firecrest_message,
     systems_of,
     token_error_message,
     token_rejected_message,
+    token_request,
     unknown_system_message,
 )
 from .secrets import resolve_secret
-from .settings import TransportConfig
+from .settings import MIB, TransportConfig
 
 __all__ = (
     'ClientCredentialsAuth',
@@ -95,7 +97,7 @@ TRANSIENT_STATUSES = frozenset({500, 502, 503, 504})
 #: "invalid mode", ...), a Slurm refusal, or a PBS command's failure ("Unknown Job Id" from qstat).
 DETERMINISTIC_MESSAGES = ('Remote process failed', 'Unexpected Slurm command', 'Unexpected PBS ')
 #: Bodies up to this size are buffered so that a request can be replayed.
-MAX_REPLAYABLE_BODY = 64 * 1024 * 1024
+MAX_REPLAYABLE_BODY = 64 * MIB
 
 
 # --------------------------------------------------------------------------------------------------
@@ -384,7 +386,7 @@ def report_progress(
 
 
 #: Object-storage bodies are passed on in slices of at most this size, so that progress moves within a part.
-PROGRESS_SLICE = 1024 * 1024
+PROGRESS_SLICE = MIB
 
 
 class ProgressCountingTransport(httpx.AsyncBaseTransport):
@@ -554,13 +556,10 @@ class ClientCredentialsAuth:
 
     async def _renew(self) -> None:
         requested_at = self._clock()
-        data = {
-            'grant_type': 'client_credentials',
-            'client_id': self._client_id,
-            'client_secret': self._client_secret,
-        }
         try:
-            response = await self._http.post(self._token_uri, data=data)
+            response = await self._http.post(
+                self._token_uri, data=token_request(self._client_id, self._client_secret)
+            )
         except httpx.HTTPError as exc:
             raise to_os_error(exc) from exc
         body = json_object(response)
@@ -1279,10 +1278,7 @@ class FirecrestClient:
 
     async def max_ops_file_size(self) -> int | None:
         """The server's limit for direct uploads and downloads (``dataOperation.max_ops_file_size``)."""
-        info = await self.system_info()
-        operation = info.get('dataOperation') or {}
-        value = operation.get('max_ops_file_size') or operation.get('maxOpsFileSize')
-        return int(value) if value else None
+        return max_ops_file_size(await self.system_info())
 
     async def userinfo(self) -> dict[str, Any]:
         """``GET /status/{system}/userinfo`` (asked once per process, server and client id, for a while).

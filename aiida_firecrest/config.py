@@ -47,19 +47,21 @@ import click
 import httpx
 
 from . import secrets
+from .paths import is_within
 from .probe import (
     CredentialsRefusedError,
     FirecrestProbe,
     ProbeError,
     ServerUnreachableError,
     check_token_endpoint,
+    max_ops_file_size,
     unknown_account_message,
     unknown_system_message,
 )
+from .settings import MIB
 
 __all__ = ('AUTH_OPTIONS',)
 
-MB = 1024 * 1024
 TEMP_DIRECTORY_NAME = 'aiida_firecrest_tmp'
 _META_KEY = 'aiida_firecrest.configure'
 #: Why a secret given as a value (not at the prompt) is refused: a command line is seen by ``ps``, kept in
@@ -489,7 +491,7 @@ def work_directory_warning(workdir: str, username: str, system: dict[str, Any]) 
     """
     roots = _file_system_paths(system)
     path = workdir.replace('{username}', username)
-    if not roots or any(_is_within(path, root) for root in roots):
+    if not roots or any(is_within(path, root) for root in roots):
         return None
     proposal = propose_temp_directory(system, '{username}') or ''
     proposal = posixpath.join(posixpath.dirname(proposal), 'aiida') if proposal else roots[0]
@@ -520,7 +522,7 @@ def _check_billing_account(run: _Run, known: dict[str, Any], account: str) -> No
 def _check_temp_directory(run: _Run, known: dict[str, Any], path: str) -> None:
     system = known['compute_resource']
     roots = _file_system_paths(_system(run, system))
-    if roots and not any(_is_within(path, root) for root in roots):
+    if roots and not any(is_within(path, root) for root in roots):
         raise ProbeError(f'{path} is outside the file systems of {system} ({", ".join(roots)}).')
     probe = run.probe_for(known['url'])
     probe.make_directory(system, path)
@@ -534,12 +536,12 @@ def _check_small_file_size(run: _Run, known: dict[str, Any], size_mb: float) -> 
     """The threshold must not exceed what the server moves directly (downloads come base64-encoded)."""
     from .transfer import largest_direct_download
 
-    limit = _max_ops_file_size(_system(run, known['compute_resource']))
-    if limit and size_mb * MB > largest_direct_download(limit):
-        largest = largest_direct_download(limit) / MB
+    limit = max_ops_file_size(_system(run, known['compute_resource']))
+    if limit and size_mb * MIB > largest_direct_download(limit):
+        largest = largest_direct_download(limit) / MIB
         raise ProbeError(
             f'{size_mb:g} MB is above the server limit for direct transfers ({largest:.2f} MB: '
-            f'{limit / MB:g} MB, less the room its base64-encoded downloads need); use 0 for the largest.'
+            f'{limit / MIB:g} MB, less the room its base64-encoded downloads need); use 0 for the largest.'
         )
 
 
@@ -562,17 +564,6 @@ def _account_names(userinfo: dict[str, Any]) -> list[str]:
 
 def _file_system_paths(system: dict[str, Any]) -> list[str]:
     return [fs['path'] for fs in system.get('fileSystems') or [] if isinstance(fs, dict) and fs.get('path')]
-
-
-def _max_ops_file_size(system: dict[str, Any]) -> int | None:
-    operation = system.get('dataOperation') or {}
-    size = operation.get('max_ops_file_size', operation.get('maxOpsFileSize'))
-    return int(size) if isinstance(size, (int, float)) else None
-
-
-def _is_within(path: str, root: str) -> bool:
-    root = root.rstrip('/') or '/'
-    return path == root or path.startswith(root if root == '/' else root + '/')
 
 
 def propose_temp_directory(system: dict[str, Any], username: str) -> str | None:

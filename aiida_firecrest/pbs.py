@@ -32,7 +32,7 @@ from aiida.schedulers.datastructures import JobInfo, JobState, JobTemplate
 from aiida.schedulers.plugins.pbsbaseclasses import PbsJobResource
 from aiida.schedulers.plugins.pbspro import PbsproScheduler
 
-from .scheduler import AcceleratorResources, FirecrestScheduler, _records_from_detailed_info, _timestamp
+from .scheduler import AcceleratorResources, FirecrestScheduler, _timestamp
 
 __all__ = (
     'FirecrestPbsJobResource',
@@ -206,26 +206,18 @@ class FirecrestPbsScheduler(FirecrestScheduler):
         """The ``JobInfo`` of one of the system's job records (a PBS record, complete: ``known`` unused)."""
         return job_info_from_pbs_record(record)
 
-    def parse_output(
-        self,
-        detailed_job_info: dict[str, str | int] | None = None,
-        stdout: str | None = None,
-        stderr: str | None = None,
-    ) -> ExitCode | None:
-        """Out-of-memory and over-walltime kills as AiiDA's scheduler exit codes.
+    @staticmethod
+    def _ending_exit_code(records: list[dict[str, t.Any]]) -> str | None:
+        """Out-of-memory and over-walltime kills from the ``Exit_status`` of the first job record (-29:
+        walltime, -27 and -26: memory)."""
+        exit_status = pbs_exit_status(records)
+        return _ERROR_EXITS.get(exit_status) if exit_status is not None else None
 
-        From the ``Exit_status`` in the job record of ``detailed_job_info`` (-29: walltime, -27 and -26:
-        memory); without one, from the message PBS writes to the job's ``stderr``.
-
-        :raises ValueError: if ``detailed_job_info`` has no ``stdout`` or it is not the JSON of records.
-        """
+    @staticmethod
+    def _stderr_exit_code(stdout: str | None, stderr: str | None) -> ExitCode | None:
+        """Without an exit status in the record: the kill named by the message PBS writes to ``stderr``."""
         from aiida.engine import CalcJob
 
-        if detailed_job_info is not None and detailed_job_info.get('retval', 0) == 0:
-            exit_status = pbs_exit_status(_records_from_detailed_info(detailed_job_info))
-            exit_code_name = _ERROR_EXITS.get(exit_status) if exit_status is not None else None
-            if exit_code_name is not None:
-                return CalcJob.exit_codes[exit_code_name]
         for pattern, exit_code_name in _ERROR_MESSAGES:
             if stderr and pattern.search(stderr):
                 return CalcJob.exit_codes[exit_code_name]

@@ -19,6 +19,7 @@ import posixpath
 import re
 import secrets
 import ssl
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -269,8 +270,7 @@ class FirecrestProbe:
 
     def authenticate(self, token_uri: str, client_id: str, client_secret: str) -> None:
         """Obtain an access token with the client-credentials grant and keep it for the next requests."""
-        data = {'grant_type': 'client_credentials', 'client_id': client_id, 'client_secret': client_secret}
-        response = self._send('POST', token_uri, data=data)
+        response = self._send('POST', token_uri, data=token_request(client_id, client_secret))
         body = json_object(response)
         if response.status_code == 200 and isinstance(body.get('access_token'), str):
             self._token = body['access_token']
@@ -356,12 +356,32 @@ def check_token_endpoint(token_uri: str, *, timeout: httpx.Timeout = DEFAULT_TIM
 
     :raises ProbeError: if it is not an OAuth2 token endpoint or cannot be reached.
     """
-    data = {'grant_type': 'client_credentials', 'client_id': PROBE_CLIENT_ID, 'client_secret': 'invalid'}
     with FirecrestProbe(token_uri, timeout=timeout) as probe:
-        response = probe._send('POST', token_uri, data=data)
+        response = probe._send('POST', token_uri, data=token_request(PROBE_CLIENT_ID, 'invalid'))
     if not is_oauth2_answer(response):
         content_type = response.headers.get('content-type', '')
         raise ProbeError(not_oauth2_message(token_uri, response.status_code, content_type))
+
+
+def token_request(client_id: str, client_secret: str) -> dict[str, str]:
+    """The form of an OAuth2 client-credentials token request (the body of ``POST <token_uri>``)."""
+    return {'grant_type': 'client_credentials', 'client_id': client_id, 'client_secret': client_secret}
+
+
+def max_ops_file_size(system: Mapping[str, Any]) -> int | None:
+    """A system's limit for direct uploads and downloads (``dataOperation.max_ops_file_size``), if it says.
+
+    :param system: the system's entry of ``GET /status/systems`` (as :func:`systems_of` gives it).
+    """
+    operation = system.get('dataOperation') or {}
+    value = operation.get('max_ops_file_size') or operation.get('maxOpsFileSize')
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
+    try:
+        size = int(value)
+    except (TypeError, ValueError):
+        return None
+    return size if size > 0 else None
 
 
 def systems_of(answer: dict[str, Any]) -> list[dict[str, Any]]:

@@ -668,11 +668,19 @@ class FirecrestScheduler(Scheduler):
         from aiida.engine import CalcJob
 
         if detailed_job_info is not None and detailed_job_info.get('retval', 0) == 0:
-            exit_code_name = _ERROR_ENDINGS.get(
-                job_ending(_records_from_detailed_info(detailed_job_info)) or ''
-            )
+            exit_code_name = self._ending_exit_code(_records_from_detailed_info(detailed_job_info))
             if exit_code_name is not None:
                 return CalcJob.exit_codes[exit_code_name]
+        return self._stderr_exit_code(stdout, stderr)
+
+    @staticmethod
+    def _ending_exit_code(records: list[dict[str, t.Any]]) -> str | None:
+        """The name of CalcJob's exit code for the ending the job records show, if it has one (Slurm's)."""
+        return _ERROR_ENDINGS.get(job_ending(records) or '')
+
+    @staticmethod
+    def _stderr_exit_code(stdout: str | None, stderr: str | None) -> ExitCode | None:
+        """The exit code for the scheduler's messages in the job's output, matched as core.slurm does."""
         return SlurmScheduler().parse_output(None, stdout, stderr)
 
 

@@ -9,7 +9,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-__all__ = ('TransportConfig',)
+__all__ = ('MIB', 'TransportConfig')
+
+#: A mebibyte, the unit of ``small_file_size_mb`` (and of every size this plugin reports in MB).
+MIB = 1024 * 1024
 
 
 @dataclasses.dataclass(frozen=True)

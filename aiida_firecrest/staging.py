@@ -33,6 +33,7 @@ from typing import Any
 
 from .capabilities import staged_transfer_method
 from .client import FirecrestClient, JobState, TransferJobError, translate_errors
+from .settings import MIB
 
 __all__ = ('INGRESS_CHECK_INTERVAL', 'IngressPolls', 'download', 'job_script_safe', 'upload')
 
@@ -41,7 +42,7 @@ INGRESS_CHECK_INTERVAL = 60.0
 #: A transfer job starts about a second after its submission (recordings 71, 72).
 FIRST_UPLOAD_POLL = 1.0
 #: Bytes per second assumed for a job's copy between the object storage and the cluster.
-COPY_RATE = 100 * 1024 * 1024
+COPY_RATE = 100 * MIB
 #: The longest wait between two polls of an upload's job (in case its script looks more often).
 MAX_POLL_GAP = 30.0
 #: Margin for the one-second resolution of the scheduler's elapsed time, and the job's own steps.

@@ -49,11 +49,14 @@ from typing import Any, TypeVar
 from . import staging
 from .capabilities import supports_compression
 from .client import FirecrestClient, FirecrestConfigError, os_error, report_progress, translate_errors
+from .paths import check_job_path, check_remote_path, is_within
+from .settings import MIB
 
 __all__ = (
     'ASSUMED_MAX_OPS_FILE_SIZE',
     'Method',
     'Transfers',
+    'check_job_path',
     'check_remote_path',
     'download_method',
     'largest_direct_download',
@@ -62,23 +65,10 @@ __all__ = (
     'upload_method',
 )
 
-MIB = 1024 * 1024
 #: The ``max_ops_file_size`` assumed of a server until it is asked: pyfirecrest's own direct-transfer limit
 #: for every server (FirecREST's default is 5 MiB). Files within it move directly without asking; a server
 #: with a lower limit answers 413 and the file goes staged, after one wasted request.
 ASSUMED_MAX_OPS_FILE_SIZE = MIB
-#: Characters the server cannot handle in a path given to it, with what to do instead.
-FORBIDDEN_CHARACTERS = {
-    "'": (
-        "single quote (')",
-        'the server builds shell commands quoted with it. Rename the file, or move it inside a directory '
-        'that is transferred as a whole (a tree)',
-    ),
-    '\0': ('NUL character', 'no file name can contain it'),
-}
-#: Characters the templates of the server's copy and move jobs write as HTML entities (jinja's autoescape:
-#: ``a&b`` becomes ``a&amp;b``), so that such a job works on another path than the one asked for.
-JOB_ESCAPED_CHARACTERS = '&<>"'
 #: Archive suffixes of the server's ``compression`` values.
 ARCHIVE_SUFFIXES = {'none': '.tar', 'gzip': '.tar.gz', 'bzip2': '.tar.bz2', 'xz': '.tar.xz'}
 #: ``tarfile`` write modes of the same.
@@ -120,34 +110,6 @@ def upload_method(size: int, name: str, direct_limit: int) -> Method:
 def download_method(size: int, direct_limit: int) -> Method:
     """How to download one file of ``size`` bytes."""
     return Method.DIRECT if size <= direct_limit else Method.STAGED
-
-
-def check_remote_path(path: str) -> str:
-    """Refuse, before any request, a path the server would mishandle; return it unchanged.
-
-    :raises ValueError: naming the character, if the path contains one the server cannot handle.
-    """
-    for char, (description, advice) in FORBIDDEN_CHARACTERS.items():
-        if char in path:
-            raise ValueError(
-                f'FirecREST cannot handle the {description} in the remote path {path!r}: {advice}.'
-            )
-    return path
-
-
-def check_job_path(path: str) -> str:
-    """Refuse, before any request, a path that the server's copy and move jobs would alter; return it.
-
-    :raises ValueError: naming the characters, if the path contains any of :data:`JOB_ESCAPED_CHARACTERS`.
-    """
-    found = sorted(set(path) & set(JOB_ESCAPED_CHARACTERS))
-    if found:
-        raise ValueError(
-            f'FirecREST cannot copy or move {path!r} on the server: its copy and move jobs write '
-            f'{" ".join(found)} as HTML entities (a&b becomes a&amp;b). Download and upload it instead, '
-            'or copy a directory above it whose path has none of them.'
-        )
-    return path
 
 
 # --------------------------------------------------------------------------------------------------
@@ -610,7 +572,10 @@ class Transfers:
             with translate_errors(path):
                 return await operation()
         except FileNotFoundError as exc:
-            if self._temp_ready or not _is_within(exc.filename, self._client.config.temp_directory):
+            filename = exc.filename  # none named: the temp directory may be what is missing
+            if self._temp_ready or (
+                isinstance(filename, str) and not is_within(filename, self._client.config.temp_directory)
+            ):
                 raise
         with translate_errors(self._client.config.temp_directory):
             await self._api.mkdir(self._system, self._client.config.temp_directory, create_parents=True)
@@ -627,14 +592,6 @@ class Transfers:
             pass
         except OSError as exc:
             self._logger.warning('Could not remove the temporary file %s on the server: %s', path, exc)
-
-
-def _is_within(path: object, directory: str) -> bool:
-    """Whether ``path`` (an error's filename, perhaps None) is ``directory`` or inside it."""
-    if not isinstance(path, str):
-        return True  # no path named: the temp directory may be what is missing
-    directory = directory.rstrip('/')
-    return path == directory or path.startswith(directory + '/')
 
 
 def _archive_root_is_dir(archive: Path) -> bool:
