@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .client import FirecrestConfigError
+from .errors import FirecrestConfigError
 from .probe import parse_api_version
 
 __all__ = (

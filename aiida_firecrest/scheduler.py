@@ -45,7 +45,7 @@ from aiida.schedulers.plugins.slurm import SlurmJobResource, SlurmScheduler
 from plumpy import run_until_complete
 
 from .capabilities import scheduler_mismatch
-from .client import FirecrestClient, translate_errors
+from .remote import Remote
 
 __all__ = (
     'AcceleratorResources',
@@ -280,10 +280,10 @@ def job_ending(records: Iterable[Mapping[str, t.Any]]) -> str | None:
 
 
 class _ClientTransport(t.Protocol):
-    """What the scheduler needs from its transport: the FirecREST client and the blocking bridge."""
+    """What the scheduler needs from its transport: the FirecREST backend and the blocking bridge."""
 
     @property
-    def client(self) -> FirecrestClient: ...
+    def remote(self) -> Remote: ...
 
     def run_command_blocking(
         self, func: Callable[..., Awaitable[_T]], *args: t.Any, **kwargs: t.Any
@@ -352,8 +352,8 @@ def clear_job_notes() -> None:
     _NOTES.clear()
 
 
-def _job_key(client: FirecrestClient, job_id: str) -> _JobKey:
-    return (client.config.url, client.system, job_id)
+def _job_key(remote: Remote, job_id: str) -> _JobKey:
+    return (remote.config.url, remote.system, job_id)
 
 
 def _seconds_since_submission(key: _JobKey) -> float | None:
@@ -404,12 +404,12 @@ class FirecrestScheduler(Scheduler):
 
     def _bridge(self) -> _ClientTransport:
         transport = self.transport
-        if not hasattr(transport, 'client') or not hasattr(transport, 'run_command_blocking'):
+        if not hasattr(transport, 'remote') or not hasattr(transport, 'run_command_blocking'):
             raise SchedulerError(f'The firecrest scheduler needs the firecrest transport, not {transport}.')
         return t.cast(_ClientTransport, transport)
 
     def _run(self, func: Callable[..., Awaitable[_T]], *args: t.Any) -> _T:
-        """Run ``func(client, *args)`` to completion from this synchronous method, without blocking the loop.
+        """Run ``func(remote, *args)`` to completion from this synchronous method, without blocking the loop.
 
         Called by the engine (from a coroutine), it is awaited on the event loop that is running, the
         one the transport's client was opened on, through plumpy's greenback bridge. AiiDA's
@@ -421,8 +421,8 @@ class FirecrestScheduler(Scheduler):
         try:
             running_loop = asyncio.get_running_loop()
         except RuntimeError:
-            return bridge.run_command_blocking(func, bridge.client, *args)
-        return run_until_complete(running_loop, func(bridge.client, *args))
+            return bridge.run_command_blocking(func, bridge.remote, *args)
+        return run_until_complete(running_loop, func(bridge.remote, *args))
 
     # --- submit ---
 
@@ -442,19 +442,16 @@ class FirecrestScheduler(Scheduler):
         self.logger.info(f'submitted {filename} in {working_directory} as job {job_id}')
         return job_id
 
-    async def _submit(self, client: FirecrestClient, working_directory: str, filename: str) -> str:
-        self._check_scheduler_type(client.known_system_info())
+    async def _submit(self, remote: Remote, working_directory: str, filename: str) -> str:
+        self._check_scheduler_type(remote.known_system_info())
         script = posixpath.join(working_directory, filename)
         try:
-            answer = await self._post_job(client, working_directory, script_remote_path=script)
+            job_id = await remote.submit(working_directory, script_path=script)
         except OSError as exc:
             if _UNREADABLE_SCRIPT not in str(exc):
                 raise
-            answer = await self._post_job(
-                client, working_directory, script_str=await self._read(client, script)
-            )
-        job_id = str(answer['jobId'])
-        _NOTES.update(_job_key(client, job_id), submitted=time.monotonic())
+            job_id = await remote.submit(working_directory, script=await self._read(remote, script))
+        _NOTES.update(_job_key(remote, job_id), submitted=time.monotonic())
         return job_id
 
     def _check_scheduler_type(self, system: Mapping[str, t.Any] | None) -> None:
@@ -470,20 +467,10 @@ class FirecrestScheduler(Scheduler):
         if problem is not None:
             raise SchedulerError(problem)
 
-    @staticmethod
-    async def _post_job(client: FirecrestClient, working_directory: str, **script: str) -> dict[str, t.Any]:
-        with translate_errors(script.get('script_remote_path')):
-            return dict(
-                await client.api.submit(
-                    client.system, working_dir=working_directory, account=client.account, **script
-                )
-            )
-
-    async def _read(self, client: FirecrestClient, script: str) -> str:
+    async def _read(self, remote: Remote, script: str) -> str:
         """The script's content, for a server whose ``sbatch`` cannot open a script by its path."""
         self.logger.warning(f'FirecREST cannot submit {script} by its path; submitting its content instead')
-        with translate_errors(script):
-            return str(await client.api.view(client.system, script))
+        return await remote.view(script)
 
     def _submission_error(self, exc: OSError) -> ExitCode:
         from aiida.engine import CalcJob
@@ -533,60 +520,55 @@ class FirecrestScheduler(Scheduler):
         infos = self._run(self._poll, wanted)
         return {info.job_id: info for info in infos} if as_dict else infos
 
-    async def _poll(self, client: FirecrestClient, wanted: list[str] | None) -> list[JobInfo]:
+    async def _poll(self, remote: Remote, wanted: list[str] | None) -> list[JobInfo]:
         if wanted is None:
-            self._check_scheduler_type(await client.system_info())
-        if wanted and all(self._just_submitted(client, job_id) for job_id in wanted):
+            self._check_scheduler_type(await remote.system_info())
+        if wanted and all(self._just_submitted(remote, job_id) for job_id in wanted):
             return [_queued(job_id, 'just submitted') for job_id in dict.fromkeys(wanted)]
-        with translate_errors():
-            listed = await client.api.job_info(client.system)
-        records = _latest_records(listed)
+        records = _latest_records(await remote.jobs())
         if wanted is None:
             return [
-                self._job_info(record, known=_NOTES.get(_job_key(client, job_id)).fields)
+                self._job_info(record, known=_NOTES.get(_job_key(remote, job_id)).fields)
                 for job_id, record in records.items()
             ]
         missing = [job_id for job_id in wanted if job_id not in records]
         limit = asyncio.Semaphore(MAX_CONCURRENT_LOOKUPS)
-        found = await asyncio.gather(*(self._fetch_one(client, job_id, limit) for job_id in missing))
+        found = await asyncio.gather(*(self._fetch_one(remote, job_id, limit) for job_id in missing))
         for job_id, record in zip(missing, found, strict=True):
             if record is not None:
                 records[job_id] = record
-        infos = (self._info_or_grace(client, job_id, records.get(job_id)) for job_id in dict.fromkeys(wanted))
+        infos = (self._info_or_grace(remote, job_id, records.get(job_id)) for job_id in dict.fromkeys(wanted))
         return [info for info in infos if info is not None]
 
-    def _just_submitted(self, client: FirecrestClient, job_id: str) -> bool:
-        age = _seconds_since_submission(_job_key(client, job_id))
+    def _just_submitted(self, remote: Remote, job_id: str) -> bool:
+        age = _seconds_since_submission(_job_key(remote, job_id))
         return age is not None and age < self.just_submitted_seconds
 
     @staticmethod
-    async def _fetch_one(
-        client: FirecrestClient, job_id: str, limit: asyncio.Semaphore
-    ) -> dict[str, t.Any] | None:
+    async def _fetch_one(remote: Remote, job_id: str, limit: asyncio.Semaphore) -> dict[str, t.Any] | None:
         try:
             async with limit:
-                with translate_errors():
-                    answer = await client.api.job_info(client.system, jobid=job_id)
+                answer = await remote.job(job_id)
         except FileNotFoundError:
             return None
         return _latest_records(answer).get(job_id)
 
     def _info_or_grace(
-        self, client: FirecrestClient, job_id: str, record: Mapping[str, t.Any] | None
+        self, remote: Remote, job_id: str, record: Mapping[str, t.Any] | None
     ) -> JobInfo | None:
         if record is not None:
-            return self._noted_info(client, job_id, record)
-        age = _seconds_since_submission(_job_key(client, job_id))
+            return self._noted_info(remote, job_id, record)
+        age = _seconds_since_submission(_job_key(remote, job_id))
         if age is None or age > self.not_found_grace_seconds:
             return None
         return _queued(job_id, 'submitted, not yet known to the scheduler')
 
-    def _noted_info(self, client: FirecrestClient, job_id: str, record: Mapping[str, t.Any]) -> JobInfo:
+    def _noted_info(self, remote: Remote, job_id: str, record: Mapping[str, t.Any]) -> JobInfo:
         """The record's ``JobInfo``, completed with what earlier polls saw; notes what this one shows.
 
         A finished job's record is kept for :meth:`get_detailed_job_info`.
         """
-        key = _job_key(client, job_id)
+        key = _job_key(remote, job_id)
         fields = own_fields(record)
         if fields:
             _NOTES.update(key, fields=fields)
@@ -620,9 +602,8 @@ class FirecrestScheduler(Scheduler):
         return True
 
     @staticmethod
-    async def _cancel(client: FirecrestClient, job_id: str) -> None:
-        with translate_errors():
-            await client.api.cancel_job(client.system, job_id)
+    async def _cancel(remote: Remote, job_id: str) -> None:
+        await remote.cancel(job_id)
 
     # --- accounting ---
 
@@ -645,12 +626,11 @@ class FirecrestScheduler(Scheduler):
         return {'retval': 0, 'stdout': json.dumps(records, indent=1, sort_keys=True), 'stderr': ''}
 
     @staticmethod
-    async def _records_of(client: FirecrestClient, job_id: str) -> list[dict[str, t.Any]]:
-        final = _NOTES.take_final(_job_key(client, job_id))
+    async def _records_of(remote: Remote, job_id: str) -> list[dict[str, t.Any]]:
+        final = _NOTES.take_final(_job_key(remote, job_id))
         if final is not None:
             return final
-        with translate_errors():
-            return list(await client.api.job_info(client.system, jobid=job_id))
+        return await remote.job(job_id)
 
     def parse_output(
         self,

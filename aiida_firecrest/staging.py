@@ -29,10 +29,9 @@ import math
 import re
 import time
 from pathlib import Path
-from typing import Any
 
 from .capabilities import staged_transfer_method
-from .client import FirecrestClient, JobState, TransferJobError, translate_errors
+from .remote import JobState, Remote, StagedTransfer
 from .settings import MIB
 
 __all__ = ('INGRESS_CHECK_INTERVAL', 'IngressPolls', 'download', 'job_script_safe', 'upload')
@@ -108,87 +107,83 @@ class IngressPolls:
         return delay
 
 
-async def upload(client: FirecrestClient, local: Path, remote: str, size: int) -> None:
+async def upload(backend: Remote, local: Path, remote: str, size: int) -> None:
     """Upload ``local`` (``size`` bytes) to the server path ``remote`` through the object storage.
 
     Returns when the transfer job has ended successfully; the caller verifies the result.
 
     :raises OSError: if the server refuses, the object upload fails or the job fails (with its error log).
     """
-    method = staged_transfer_method(await client.system_info())
-    with translate_errors(remote):
-        info = await client.start_staged_upload(remote, size, method)
-        job = info['transferJob']
-        try:
-            await client.upload_to_stage(info, local)
-            state = await _wait_for_ingress(client, job, IngressPolls(size))
-        except BaseException:
-            await asyncio.shield(client.cancel_transfer_job(job))
-            raise
-        if not state.succeeded:
-            raise await client.transfer_job_failure(job)
+    method = staged_transfer_method(await backend.system_info())
+    transfer = await backend.start_staged_upload(remote, size, method)
+    try:
+        await backend.upload_to_stage(transfer, local)
+        state = await _wait_for_ingress(backend, transfer, IngressPolls(size))
+    except BaseException:
+        await asyncio.shield(backend.cancel_transfer_job(transfer))
+        raise
+    if not state.succeeded:
+        raise await backend.transfer_job_failure(transfer)
 
 
-async def _wait_for_ingress(client: FirecrestClient, job: dict[str, Any], polls: IngressPolls) -> JobState:
+async def _wait_for_ingress(backend: Remote, transfer: StagedTransfer, polls: IngressPolls) -> JobState:
     """Poll the upload's job on the schedule of ``polls`` until it has ended; its last state."""
     ended = time.monotonic()
     await asyncio.sleep(polls.first())
     unknown_since: float | None = None
     while True:
-        state = await client.transfer_job_state(job)
+        state = await backend.transfer_job_state(transfer)
         if state.finished:
             return state
         now = time.monotonic()
-        unknown_since = _check_known(state, unknown_since, now, job)
+        unknown_since = _check_known(state, unknown_since, now, transfer)
         await asyncio.sleep(polls.next(now - ended, state.running_for))
 
 
-async def download(client: FirecrestClient, remote: str, local: Path) -> None:
+async def download(backend: Remote, remote: str, local: Path) -> None:
     """Download the server file ``remote`` to ``local`` through the object storage.
 
     The object is probed until it exists, then streamed to ``local``; the caller verifies the result.
 
     :raises OSError: if the server refuses, the object cannot be read or the job fails (with its error log).
     """
-    method = staged_transfer_method(await client.system_info())
-    with translate_errors(remote):
-        info = await client.start_staged_download(remote, method)
-        job = info['transferJob']
-        url = _download_url(info)
-        try:
-            await _fetch_when_ready(client, job, url, local)
-        except TransferJobError:
-            raise  # the job has ended
-        except BaseException:
-            await asyncio.shield(client.cancel_transfer_job(job))
-            raise
+    method = staged_transfer_method(await backend.system_info())
+    transfer = await backend.start_staged_download(remote, method)
+    try:
+        failure = await _fetch_when_ready(backend, transfer, local)
+    except BaseException:
+        await asyncio.shield(backend.cancel_transfer_job(transfer))
+        raise
+    if failure is not None:
+        raise failure  # the job has ended
 
 
-async def _fetch_when_ready(client: FirecrestClient, job: dict[str, Any], url: str, local: Path) -> None:
-    """Probe the object at ``url`` until it exists and write it to ``local``.
+async def _fetch_when_ready(backend: Remote, transfer: StagedTransfer, local: Path) -> OSError | None:
+    """Probe the transfer's object until it exists and write it to ``local``.
 
-    :raises TransferJobError: if the job ended without creating the object.
+    :return: None; the job's failure if it ended without creating the object.
     """
     probe, gap = PROBE_FIRST, DOWNLOAD_POLL_FIRST
     next_poll = time.monotonic() + gap
     unknown_since: float | None = None
-    while not await client.fetch_object(url, local):
+    while not await backend.fetch_object(transfer, local):
         now = time.monotonic()
         if now >= next_poll:
-            state = await client.transfer_job_state(job)
+            state = await backend.transfer_job_state(transfer)
             if state.finished:
-                if await client.fetch_object(url, local):  # completed between the probe and the poll
-                    return
-                raise await client.transfer_job_failure(job)
-            unknown_since = _check_known(state, unknown_since, now, job)
+                if await backend.fetch_object(transfer, local):  # completed between the probe and the poll
+                    return None
+                return await backend.transfer_job_failure(transfer)
+            unknown_since = _check_known(state, unknown_since, now, transfer)
             gap = min(gap * DOWNLOAD_POLL_GROWTH, DOWNLOAD_POLL_MAX)
             next_poll = now + gap
         await asyncio.sleep(min(probe, max(0.0, next_poll - now)))
         probe = min(probe * PROBE_GROWTH, PROBE_MAX)
+    return None
 
 
 def _check_known(
-    state: JobState, unknown_since: float | None, now: float, job: dict[str, Any]
+    state: JobState, unknown_since: float | None, now: float, transfer: StagedTransfer
 ) -> float | None:
     """When the job was first seen unknown to the scheduler (None if it is known).
 
@@ -199,14 +194,5 @@ def _check_known(
     if unknown_since is None:
         return now
     if now - unknown_since > JOB_UNKNOWN_LIMIT:
-        raise FileNotFoundError(f'The scheduler does not know the transfer job {job.get("jobId")}')
+        raise FileNotFoundError(f'The scheduler does not know the transfer job {transfer.job.get("jobId")}')
     return unknown_since
-
-
-def _download_url(info: dict[str, Any]) -> str:
-    """The presigned URL of a staged download's object (the spellings pyfirecrest accepts)."""
-    directives = info.get('transferDirectives') or {}
-    url = info.get('downloadUrl') or directives.get('downloadUrl') or directives.get('download_url')
-    if not url:
-        raise OSError('The FirecREST server answered the staged download without a download URL')
-    return str(url)

@@ -37,19 +37,20 @@ import logging
 import os
 import posixpath
 import shutil
-import stat
 import tarfile
 import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from . import staging
 from .capabilities import supports_compression
-from .client import FirecrestClient, FirecrestConfigError, os_error, report_progress, translate_errors
+from .errors import FirecrestConfigError, os_error
 from .paths import check_job_path, check_remote_path, is_within
+from .progress import report_progress
+from .remote import Remote
 from .settings import MIB
 
 __all__ = (
@@ -229,30 +230,22 @@ def _too_large_for_direct(exc: OSError) -> bool:
 class Transfers:
     """Moves files and trees between this machine and the server of ``client``.
 
-    :param client: the connected FirecREST client.
+    :param remote: the backend of the server.
     :param semaphore: bounds concurrent transfers (``max_io_allowed``); each public method holds one slot.
     :param logger: where progress of large transfers is reported (the transport's AiiDA logger).
     """
 
     def __init__(
         self,
-        client: FirecrestClient,
+        remote: Remote,
         semaphore: asyncio.Semaphore,
         logger: logging.Logger | logging.LoggerAdapter,
     ) -> None:
-        self._client = client
+        self._remote = remote
         self._semaphore = semaphore
         self._logger = logger
         self._limit_doubted = False
         self._temp_ready = False
-
-    @property
-    def _api(self) -> Any:
-        return self._client.api
-
-    @property
-    def _system(self) -> str:
-        return self._client.system
 
     async def direct_limit(self, size: int, largest: Callable[[int], int]) -> int:
         """The largest file of a direct transfer, as it applies to a file of ``size`` bytes.
@@ -262,13 +255,13 @@ class Transfers:
 
         :param largest: :func:`largest_direct_upload` or :func:`largest_direct_download`.
         """
-        override = self._client.config.small_file_size_mb
+        override = self._remote.config.small_file_size_mb
         if override > 0:
             return int(override * MIB)
         assumed = largest(ASSUMED_MAX_OPS_FILE_SIZE)
         if size <= assumed and not self._limit_doubted:
             return assumed
-        return largest(await self._client.max_ops_file_size() or ASSUMED_MAX_OPS_FILE_SIZE)
+        return largest(await self._remote.max_ops_file_size() or ASSUMED_MAX_OPS_FILE_SIZE)
 
     async def upload_method(self, size: int, name: str) -> Method:
         """How a file of ``size`` bytes to be called ``name`` on the server is uploaded."""
@@ -294,10 +287,7 @@ class Transfers:
         async with self._semaphore:
             if await self.upload_method(size, name) is Method.DIRECT:
                 try:
-                    with translate_errors(remote):
-                        await self._api.upload(
-                            self._system, local, directory, name, account=self._client.account
-                        )
+                    await self._remote.upload(local, remote)
                     return
                 except OSError as exc:
                     if not _too_large_for_direct(exc):
@@ -327,11 +317,10 @@ class Transfers:
         :raises FileNotFoundError: if it does not exist.
         :raises IsADirectoryError: if it is a directory.
         """
-        with translate_errors(remote):
-            output = await self._api.stat(self._system, remote, dereference=True)
-        if stat.S_ISDIR(int(output['mode'])):
+        output = await self._remote.stat(remote, dereference=True)
+        if output.is_dir:
             raise IsADirectoryError(errno.EISDIR, 'Is a directory', remote)
-        return int(output['size'])
+        return output.size
 
     async def _download_to(self, remote: str, local: Path, size: int | None, label: str) -> None:
         """Download the file ``remote`` to ``local``: directly if the server gives it at once, else staged.
@@ -346,7 +335,7 @@ class Transfers:
             size = await self.remote_file_size(remote)
         if download_method(size, await self.direct_limit(size, largest_direct_download)) is Method.DIRECT:
             try:
-                await self._client.download(remote, local)
+                await self._remote.download(remote, local)
                 return
             except OSError as exc:
                 if not _too_large_for_direct(exc):
@@ -363,7 +352,7 @@ class Transfers:
         self._logger.info('Downloading %s (%.1f MB) through object storage', remote, size / MIB)
         started = time.monotonic()
         with report_progress(self._logger, label, size):
-            await staging.download(self._client, remote, local)
+            await staging.download(self._remote, remote, local)
         moved = local.stat().st_size
         self._logger.info(
             'Downloaded %s (%.1f MB) in %.1f s', remote, moved / MIB, time.monotonic() - started
@@ -391,9 +380,9 @@ class Transfers:
         """
         if size <= ASSUMED_MAX_OPS_FILE_SIZE // 2:
             return 'gzip'
-        if self._client.api_version is None:
-            await self._client.system_info()
-        return 'none' if supports_compression(self._client.api_version) else 'gzip'
+        if self._remote.api_version is None:
+            await self._remote.system_info()
+        return 'none' if supports_compression(self._remote.api_version) else 'gzip'
 
     async def _upload_staged(self, local: Path, remote: str, size: int, label: str) -> None:
         """Upload ``local`` through object storage to the server path ``remote`` and verify it there."""
@@ -402,7 +391,7 @@ class Transfers:
         self._logger.info('Uploading %s (%.1f MB) through object storage to %s', local, size / MIB, remote)
         started = time.monotonic()
         with report_progress(self._logger, label, size):
-            await staging.upload(self._client, local, remote, size)
+            await staging.upload(self._remote, local, remote, size)
         await self._verify(remote, local, size)
         self._logger.info('Uploaded %s in %.1f s', remote, time.monotonic() - started)
 
@@ -411,7 +400,7 @@ class Transfers:
 
         :raises OSError: if the configured temporary directory itself is not such a path.
         """
-        temp = self._client.config.temp_directory
+        temp = self._remote.config.temp_directory
         if not staging.job_script_safe(temp):
             raise os_error(
                 errno.EINVAL,
@@ -425,12 +414,11 @@ class Transfers:
 
         :raises OSError: on a mismatch.
         """
-        if not self._client.config.checksum_check:
+        if not self._remote.config.checksum_check:
             return
         remote_digest = await self._remote_checksum(remote)
         if remote_digest is None:
-            with translate_errors(remote):
-                remote_size = int((await self._api.stat(self._system, remote, dereference=True))['size'])
+            remote_size = (await self._remote.stat(remote, dereference=True)).size
             if remote_size != size:
                 raise os_error(
                     errno.EIO, f'Size mismatch after transfer ({remote_size} != {size} bytes)', remote
@@ -442,14 +430,12 @@ class Transfers:
     async def _remote_checksum(self, remote: str) -> str | None:
         """The server's sha256 of ``remote``, or None if it has none (500 for paths with spaces)."""
         try:
-            with translate_errors(remote):
-                answer = await self._api.checksum(self._system, remote)
+            return await self._remote.checksum(remote)
         except FileNotFoundError:
             raise
         except OSError as exc:
             self._logger.debug('No server checksum of %s (%s); comparing sizes', remote, exc)
             return None
-        return str(answer.get('checksum', '')).lower()
 
     # ---------------------------------------------------------------------------------- trees
 
@@ -497,24 +483,16 @@ class Transfers:
         async with self._server_temp(ARCHIVE_SUFFIXES[compression]) as server_archive:
             with report_progress(self._logger, f'Archiving {remote} on the server'):
                 await self._in_temp(
-                    lambda: self._api.compress(
-                        self._system,
-                        remote.rstrip('/') or '/',
-                        server_archive,
-                        dereference=dereference,
-                        compression=compression,
-                        account=self._client.account,
-                    ),
-                    remote,
+                    lambda: self._remote.compress(
+                        remote.rstrip('/') or '/', server_archive, dereference, compression, about=remote
+                    )
                 )
             await self._download_to(server_archive, archive, size, f'Download of the archive of {remote}')
 
     async def extract_remote(self, archive: str, target_dir: str, compression: str) -> None:
         """Extract the server-side ``archive`` into the server directory ``target_dir``."""
-        with translate_errors(archive), report_progress(self._logger, f'Extracting {archive} on the server'):
-            await self._api.extract(
-                self._system, archive, target_dir, compression=compression, account=self._client.account
-            )
+        with report_progress(self._logger, f'Extracting {archive} on the server'):
+            await self._remote.extract(archive, target_dir, compression)
 
     async def _upload_bundle(
         self,
@@ -534,18 +512,14 @@ class Transfers:
             await asyncio.to_thread(pack, sources, archive, dereference, compression)
             size = archive.stat().st_size
             async with self._server_temp(suffix) as server_archive:
-                await self._in_temp(
-                    lambda: self._upload_archive(archive, server_archive, size, label), server_archive
-                )
+                await self._in_temp(lambda: self._upload_archive(archive, server_archive, size, label))
                 await self.extract_remote(server_archive, target_dir, compression)
 
     async def _upload_archive(self, archive: Path, remote: str, size: int, label: str) -> None:
         """Upload a local archive to the server path ``remote``: directly if small enough, else staged."""
         if size <= await self.direct_limit(size, largest_direct_upload):
-            directory, name = posixpath.split(remote)
             try:
-                with translate_errors(remote):
-                    await self._api.upload(self._system, archive, directory, name)
+                await self._remote.upload(archive, remote)
                 return
             except OSError as exc:
                 if not _too_large_for_direct(exc):
@@ -559,35 +533,31 @@ class Transfers:
     async def _server_temp(self, suffix: str) -> AsyncIterator[str]:
         """A fresh path in the server's temporary directory, removed afterwards (also on failure)."""
         path = posixpath.join(
-            self._client.config.temp_directory, f'aiida-firecrest-{uuid.uuid4().hex}{suffix}'
+            self._remote.config.temp_directory, f'aiida-firecrest-{uuid.uuid4().hex}{suffix}'
         )
         try:
             yield path
         finally:
             await asyncio.shield(self._remove_quietly(path))
 
-    async def _in_temp(self, operation: Callable[[], Awaitable[T]], path: str) -> T:
+    async def _in_temp(self, operation: Callable[[], Awaitable[T]]) -> T:
         """Run an operation writing into the server's temp directory, creating the directory on first need."""
         try:
-            with translate_errors(path):
-                return await operation()
+            return await operation()
         except FileNotFoundError as exc:
             filename = exc.filename  # none named: the temp directory may be what is missing
             if self._temp_ready or (
-                isinstance(filename, str) and not is_within(filename, self._client.config.temp_directory)
+                isinstance(filename, str) and not is_within(filename, self._remote.config.temp_directory)
             ):
                 raise
-        with translate_errors(self._client.config.temp_directory):
-            await self._api.mkdir(self._system, self._client.config.temp_directory, create_parents=True)
+        await self._remote.mkdir(self._remote.config.temp_directory, parents=True)
         self._temp_ready = True
-        with translate_errors(path):
-            return await operation()
+        return await operation()
 
     async def _remove_quietly(self, path: str) -> None:
         """Remove a server path, ignoring a missing one; other errors are logged, not raised."""
         try:
-            with translate_errors(path):
-                await self._api.rm(self._system, path, account=self._client.account)
+            await self._remote.rm(path)
         except FileNotFoundError:
             pass
         except OSError as exc:

@@ -19,7 +19,6 @@ import fnmatch
 import glob as local_glob
 import os
 import posixpath
-import stat
 import tarfile
 import tempfile
 from pathlib import Path
@@ -37,11 +36,14 @@ from aiida.transports.transport import (
 from aiida.transports.util import FileAttribute
 
 from .capabilities import supports_compression
-from .client import FirecrestClient, FirecrestConfigError, os_error, translate_errors
+from .client import FirecrestClient
 from .config import AUTH_OPTIONS
+from .errors import FirecrestConfigError, os_error
 from .listings import Entry, RecentListings
+from .paths import check_job_path, check_remote_path
+from .remote import FirecrestRemote, LsEntry, Remote, Stat, mode_from_ls
 from .settings import TransportConfig
-from .transfer import Method, Transfers, check_job_path, check_remote_path, local_scratch, unpack
+from .transfer import Method, Transfers, local_scratch, unpack
 
 __all__ = ('FirecrestTransport',)
 
@@ -49,53 +51,9 @@ __all__ = ('FirecrestTransport',)
 COMPRESSION = {'tar': 'none', 'tar.gz': 'gzip', 'tar.bz2': 'bzip2', 'tar.xz': 'xz'}
 #: Local ``tarfile`` write modes of the same formats.
 TARFILE_MODES = {'tar': 'w', 'tar.gz': 'w:gz', 'tar.bz2': 'w:bz2', 'tar.xz': 'w:xz'}
-_FILE_TYPES = {'d': stat.S_IFDIR, 'l': stat.S_IFLNK, '-': stat.S_IFREG, 'p': stat.S_IFIFO, 's': stat.S_IFSOCK}
-_C_ESCAPES = {'a': 7, 'b': 8, 't': 9, 'n': 10, 'v': 11, 'f': 12, 'r': 13, '\\': 92, '"': 34}
 
 
-def unescape_ls_name(name: str) -> str:
-    """Undo the ``ls --quoting-style=c`` escapes the server leaves in names (``\\303\\251`` -> ``é``)."""
-    if '\\' not in name:
-        return name
-    out = bytearray()
-    index = 0
-    while index < len(name):
-        char = name[index]
-        if char == '\\' and index + 1 < len(name):
-            octal = name[index + 1 : index + 4]
-            if len(octal) == 3 and all(c in '01234567' for c in octal):
-                out.append(int(octal, 8))
-                index += 4
-                continue
-            if name[index + 1] in _C_ESCAPES:
-                out.append(_C_ESCAPES[name[index + 1]])
-                index += 2
-                continue
-        out.extend(char.encode('utf-8', 'surrogateescape'))
-        index += 1
-    return out.decode('utf-8', 'surrogateescape')
-
-
-def mode_from_ls(entry: dict[str, Any]) -> int:
-    """``st_mode`` from an ls entry's ``type`` and ``permissions`` (``rwxr-xr-x``, with s/S/t/T)."""
-    perms = entry.get('permissions', '')[:9].ljust(9, '-')
-    mode = _FILE_TYPES.get(entry.get('type', '-'), stat.S_IFREG)
-    bits = (
-        stat.S_IRUSR, stat.S_IWUSR, stat.S_IXUSR,
-        stat.S_IRGRP, stat.S_IWGRP, stat.S_IXGRP,
-        stat.S_IROTH, stat.S_IWOTH, stat.S_IXOTH,
-    )  # fmt: skip
-    for char, bit in zip(perms, bits, strict=True):
-        if char not in '-ST':
-            mode |= bit
-    specials = ((2, 's', 'S', stat.S_ISUID), (5, 's', 'S', stat.S_ISGID), (8, 't', 'T', stat.S_ISVTX))
-    for position, lower, upper, bit in specials:
-        if perms[position] in (lower, upper):
-            mode |= bit
-    return mode
-
-
-def attributes_from_ls(entry: dict[str, Any]) -> FileAttribute:
+def attributes_from_ls(entry: LsEntry) -> FileAttribute:
     """AiiDA's ``FileAttribute`` from an ls entry (listed with numeric ids; ``st_atime`` = ``st_mtime``)."""
     modified = datetime.datetime.fromisoformat(entry['lastModified']).replace(tzinfo=datetime.timezone.utc)
     attributes = FileAttribute()
@@ -115,11 +73,11 @@ def _int_or_none(value: Any) -> int | None:
         return None
 
 
-def attributes_from_stat(output: dict[str, Any]) -> FileAttribute:
-    """AiiDA's ``FileAttribute`` from the server's ``ops/stat`` output."""
+def attributes_from_stat(output: Stat) -> FileAttribute:
+    """AiiDA's ``FileAttribute`` from what ``stat`` says."""
     attributes = FileAttribute()
     for key in ('size', 'uid', 'gid', 'mode', 'atime', 'mtime'):
-        attributes[f'st_{key}'] = int(output[key])
+        attributes[f'st_{key}'] = getattr(output, key)
     return attributes
 
 
@@ -153,6 +111,7 @@ class FirecrestTransport(AsyncTransport):
         self._http_transport = http_transport
         self._semaphore = asyncio.Semaphore(self._config.max_io_allowed)
         self._client: FirecrestClient | None = None
+        self._backend: Remote | None = None
         self._transfers: Transfers | None = None
         self._listings = RecentListings(lambda: 0)
 
@@ -181,6 +140,16 @@ class FirecrestTransport(AsyncTransport):
         return self._client
 
     @property
+    def remote(self) -> Remote:
+        """The backend every operation goes through (what the scheduler uses too).
+
+        :raises TransportInternalError: if the transport is not open.
+        """
+        if self._backend is None:
+            raise TransportInternalError('The FirecREST transport is not open')
+        return self._backend
+
+    @property
     def transfers(self) -> Transfers:
         """How bytes move to and from the server (valid after :meth:`open_async`).
 
@@ -203,8 +172,9 @@ class FirecrestTransport(AsyncTransport):
         if self._is_open:
             raise InvalidOperation('Cannot open the transport twice')
         self._client = await FirecrestClient.connect(self._config, self._http_transport)
-        self._listings = RecentListings(lambda: self.client.api.changes)
-        self._transfers = Transfers(self._client, self._semaphore, self.logger)
+        self._backend = FirecrestRemote(self._client)
+        self._listings = RecentListings(lambda: self.remote.changes)
+        self._transfers = Transfers(self._backend, self._semaphore, self.logger)
         self._is_open = True
         return self
 
@@ -219,18 +189,11 @@ class FirecrestTransport(AsyncTransport):
             await self.client.close()
         finally:
             self._client = None
+            self._backend = None
             self._transfers = None
             self._is_open = False
 
     # ------------------------------------------------------------------------------------- helpers
-
-    @property
-    def _api(self) -> Any:
-        return self.client.api
-
-    @property
-    def _system(self) -> str:
-        return self.client.system
 
     @staticmethod
     def _remote(path: TransportPath) -> str:
@@ -247,32 +210,22 @@ class FirecrestTransport(AsyncTransport):
         check_remote_path(text)
         return posixpath.normpath(text) if text != '/' else text
 
-    async def _stat(self, path: str, dereference: bool) -> dict[str, Any] | None:
-        """``ops/stat`` output, or ``None`` if the path does not exist (no request inside a directory
+    async def _stat(self, path: str, dereference: bool) -> Stat | None:
+        """What ``stat`` says, or ``None`` if the path does not exist (no request inside a directory
         this client has just created)."""
         if self._listings.known_absent(path):
             return None
         try:
-            with translate_errors(path):
-                return dict(await self._api.stat(self._system, path, dereference=dereference))
+            return await self.remote.stat(path, dereference=dereference)
         except (FileNotFoundError, NotADirectoryError):
             return None
 
-    async def _ls(self, path: str, dereference: bool = False, numeric: bool = False) -> list[dict[str, Any]]:
+    async def _ls(self, path: str, dereference: bool = False, numeric: bool = False) -> list[LsEntry]:
         """One ``ops/ls`` of a directory (hidden entries included; names unescaped)."""
-        with translate_errors(path):
-            entries = await self._api.list_files(
-                self._system,
-                path.rstrip('/') + '/',
-                show_hidden=True,
-                numeric_uid=numeric,
-                dereference=dereference,
-            )
-        for entry in entries:
-            entry['name'] = unescape_ls_name(entry['name'])
+        entries = await self.remote.ls(path, dereference=dereference, numeric=numeric)
         if not any(entry['name'].startswith('/') for entry in entries):  # a directory's, not a file's
             self._listings.remember(path, entries)
-        return list(entries)
+        return entries
 
     async def _describe(self, remote: str) -> Entry | None:
         """Whether ``remote`` is a directory, and its size (following links); ``None`` if it does not exist.
@@ -291,7 +244,7 @@ class FirecrestTransport(AsyncTransport):
         if entry is not None:
             return entry
         found = await self._stat(remote, dereference=True)
-        return None if found is None else Entry(stat.S_ISDIR(int(found['mode'])), int(found['size']))
+        return None if found is None else Entry(found.is_dir, found.size)
 
     # ------------------------------------------------------------------------------------- queries
 
@@ -302,10 +255,7 @@ class FirecrestTransport(AsyncTransport):
         :return: ``FileAttribute`` with st_size, st_uid, st_gid, st_mode, st_atime and st_mtime.
         :raises FileNotFoundError: if the path does not exist.
         """
-        remote = self._remote(path)
-        with translate_errors(remote):
-            output = await self._api.stat(self._system, remote, dereference=False)
-        return attributes_from_stat(output)
+        return attributes_from_stat(await self.remote.stat(self._remote(path), dereference=False))
 
     async def isdir_async(self, path: TransportPath) -> bool:
         """Whether ``path`` is a directory (following links); ``False`` if it does not exist or is empty.
@@ -318,7 +268,7 @@ class FirecrestTransport(AsyncTransport):
         if remote == '/':
             return True  # the server refuses paths outside its file systems, '/' included
         output = await self._stat(remote, dereference=True)
-        return output is not None and stat.S_ISDIR(int(output['mode']))
+        return output is not None and output.is_dir
 
     async def isfile_async(self, path: TransportPath) -> bool:
         """Whether ``path`` is a regular file (following links); ``False`` if it does not exist or is empty.
@@ -328,7 +278,7 @@ class FirecrestTransport(AsyncTransport):
         if not str(path):
             return False
         output = await self._stat(self._remote(path), dereference=True)
-        return output is not None and stat.S_ISREG(int(output['mode']))
+        return output is not None and output.is_file
 
     async def path_exists_async(self, path: TransportPath) -> bool:
         """Whether ``path`` exists (a dangling symbolic link exists).
@@ -422,7 +372,7 @@ class FirecrestTransport(AsyncTransport):
 
         :raises OSError: if the server cannot be asked.
         """
-        info = await self.client.userinfo()
+        info = await self.remote.userinfo()
         return str(info['user']['name'])
 
     async def normalize_async(self, path: TransportPath = '/') -> str:
@@ -446,8 +396,7 @@ class FirecrestTransport(AsyncTransport):
         """
         remote = self._remote(path)
         try:
-            with translate_errors(remote):
-                await self._api.mkdir(self._system, remote, create_parents=False)
+            await self.remote.mkdir(remote)
         except FileExistsError as exc:
             if not ignore_existing:
                 raise os_error(
@@ -470,8 +419,7 @@ class FirecrestTransport(AsyncTransport):
                 return
             except FileNotFoundError:
                 pass  # a parent is missing: create them all
-        with translate_errors(remote):
-            await self._api.mkdir(self._system, remote, create_parents=True)
+        await self.remote.mkdir(remote, parents=True)
 
     async def chmod_async(self, path: TransportPath, mode: int, follow_symlinks: bool = True) -> None:
         """Change the permissions of ``path``.
@@ -480,18 +428,14 @@ class FirecrestTransport(AsyncTransport):
         :param mode: permission bits, e.g. ``0o750``.
         :raises OSError: if the path is empty or does not exist.
         """
-        remote = self._remote(path)
-        with translate_errors(remote):
-            await self._api.chmod(self._system, remote, f'{mode:o}')
+        await self.remote.chmod(self._remote(path), mode)
 
     async def chown_async(self, path: TransportPath, uid: int, gid: int) -> None:
         """Change owner and group of ``path`` (deprecated in AiiDA).
 
         :raises OSError: if the server refuses.
         """
-        remote = self._remote(path)
-        with translate_errors(remote):
-            await self._api.chown(self._system, remote, str(uid), str(gid))
+        await self.remote.chown(self._remote(path), uid, gid)
 
     async def symlink_async(self, remotesource: TransportPath, remotedestination: TransportPath) -> None:
         """Create symbolic link ``remotedestination`` pointing to ``remotesource``.
@@ -513,9 +457,7 @@ class FirecrestTransport(AsyncTransport):
             else [(source, link)]
         )
         for target, name in pairs:
-            target, name = self._remote(target), self._remote(name)
-            with translate_errors(name):
-                await self._api.symlink(self._system, target, name)
+            await self.remote.symlink(self._remote(target), self._remote(name))
 
     async def remove_async(self, path: TransportPath) -> None:
         """Remove the file (or link) ``path``; directories are refused (the server's rm is recursive).
@@ -527,7 +469,7 @@ class FirecrestTransport(AsyncTransport):
         output = await self._stat(remote, dereference=False)
         if output is None:
             raise FileNotFoundError(errno.ENOENT, 'No such file or directory', remote)
-        if stat.S_ISDIR(int(output['mode'])):
+        if output.is_dir:
             raise IsADirectoryError(errno.EISDIR, 'Is a directory: use rmdir or rmtree', remote)
         await self._rm(remote)
 
@@ -549,8 +491,7 @@ class FirecrestTransport(AsyncTransport):
         await self._rm(self._remote(path))
 
     async def _rm(self, remote: str) -> None:
-        with translate_errors(remote):
-            await self._api.rm(self._system, remote, account=self.client.account)
+        await self.remote.rm(remote)
 
     async def rename_async(self, oldpath: TransportPath, newpath: TransportPath) -> None:
         """Rename ``oldpath`` to ``newpath``, which must not exist (a server transfer job).
@@ -563,8 +504,7 @@ class FirecrestTransport(AsyncTransport):
         old, new = check_job_path(self._remote(oldpath)), check_job_path(self._remote(newpath))
         if await self.path_exists_async(new):
             raise FileExistsError(errno.EEXIST, f'Cannot rename {old} to {new}: destination exists', new)
-        with translate_errors(old):
-            await self._api.mv(self._system, old, new, account=self.client.account)
+        await self.remote.mv(old, new)
 
     async def copy_async(
         self,
@@ -611,13 +551,7 @@ class FirecrestTransport(AsyncTransport):
             for item in sources:
                 if await self.isdir_async(item):
                     raise IsADirectoryError(errno.EISDIR, 'Is a directory (use copytree)', item)
-        await asyncio.gather(*(self._cp(item, destination, dereference) for item in sources))
-
-    async def _cp(self, source: str, destination: str, dereference: bool) -> None:
-        with translate_errors(source):
-            await self._api.cp(
-                self._system, source, destination, dereference=dereference, account=self.client.account
-            )
+        await asyncio.gather(*(self.remote.cp(item, destination, dereference) for item in sources))
 
     async def copyfile_async(
         self, remotesource: TransportPath, remotedestination: TransportPath, dereference: bool = False
@@ -776,7 +710,7 @@ class FirecrestTransport(AsyncTransport):
         existing = await self._stat(remote, dereference=True)
         if existing is not None and not overwrite:
             raise FileExistsError(errno.EEXIST, "Can't overwrite existing files", remote)
-        if existing is not None and not stat.S_ISDIR(int(existing['mode'])):
+        if existing is not None and not existing.is_dir:
             raise OSError(errno.ENOTDIR, 'Cannot copy a directory into a file', remote)
         if existing is None:
             target_dir, name = posixpath.split(remote)
@@ -995,7 +929,7 @@ class FirecrestTransport(AsyncTransport):
         sources = await self._resolve_sources(remotesources)
         destination = self._remote(remotedestination)
         existing = await self._stat(destination, dereference=True)
-        if existing is not None and stat.S_ISDIR(int(existing['mode'])):
+        if existing is not None and existing.is_dir:
             raise IsADirectoryError(
                 errno.EISDIR,
                 f'The remote destination {destination} is a directory, should include a filename.',
@@ -1014,15 +948,9 @@ class FirecrestTransport(AsyncTransport):
         try:
             single = len(sources) == 1 and relative[0] != '.' and '/' not in relative[0]
             if single and self._server_handles(COMPRESSION[format]):
-                with translate_errors(destination):
-                    await self._api.compress(
-                        self._system,
-                        sources[0],
-                        destination,
-                        dereference=dereference,
-                        compression=COMPRESSION[format],
-                        account=self.client.account,
-                    )
+                await self.remote.compress(
+                    sources[0], destination, dereference, COMPRESSION[format], about=destination
+                )
             else:
                 await self._assemble_archive(format, sources, relative, destination, dereference)
         except OSError as exc:
@@ -1109,7 +1037,7 @@ class FirecrestTransport(AsyncTransport):
 
     def _server_handles(self, compression: str) -> bool:
         """Whether the server's compress and extract handle ``compression`` (all of them since 2.4.0)."""
-        return compression == 'gzip' or supports_compression(self.client.api_version)
+        return compression == 'gzip' or supports_compression(self.remote.api_version)
 
     async def _extract_stripped(self, source: str, destination: str, strip: int) -> None:
         with local_scratch(Path(tempfile.gettempdir())) as scratch:

@@ -16,9 +16,11 @@ PACKAGE = Path(aiida_firecrest.__file__).parent
 #: The plugins' modules by layer, lowest first: a module imports only from the layers below its own.
 LAYERS: list[set[str]] = [
     {'secrets', 'settings', 'listings', 'paths'},
-    {'probe'},
+    {'probe', 'retries', 'progress'},
+    {'errors'},
+    {'auth', 'capabilities'},
     {'client'},
-    {'capabilities'},
+    {'remote'},
     {'staging'},
     {'transfer'},
     {'config', 'scheduler'},

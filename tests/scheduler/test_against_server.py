@@ -21,6 +21,7 @@ from aiida.schedulers import SchedulerError
 from aiida.schedulers.datastructures import JobInfo, JobState
 
 from aiida_firecrest.client import FirecrestClient
+from aiida_firecrest.remote import FirecrestRemote
 from aiida_firecrest.scheduler import FirecrestScheduler
 from aiida_firecrest.settings import TransportConfig
 from tests._harness import DIALECTS, JobDialect
@@ -41,6 +42,7 @@ class LoopBridge:
         self.client = self.loop.run_until_complete(
             FirecrestClient.connect(TransportConfig.from_auth_params(params))
         )
+        self.remote = FirecrestRemote(self.client)
 
     def run_command_blocking(self, func: t.Callable[..., t.Awaitable[t.Any]], *args: t.Any) -> t.Any:
         return self.loop.run_until_complete(func(*args))

@@ -19,6 +19,7 @@ from aiida.schedulers import SchedulerError
 from aiida.schedulers.datastructures import JobState
 from firecrest.FirecrestException import UnexpectedStatusException
 
+from aiida_firecrest.remote import FirecrestRemote
 from aiida_firecrest.scheduler import MAX_CONCURRENT_LOOKUPS, FirecrestScheduler, clear_job_notes
 
 HERE = Path(__file__).parent
@@ -121,6 +122,7 @@ class FakeTransport:
             system_info=system_info,
             known_system_info=lambda: description if described else None,
         )
+        self.remote = FirecrestRemote(self.client)  # type: ignore[arg-type]
 
     def run_command_blocking(self, func: t.Callable[..., t.Awaitable[t.Any]], *args: t.Any) -> t.Any:
         return asyncio.run(func(*args))

@@ -20,6 +20,7 @@ from aiida.schedulers.datastructures import JobState
 
 from aiida_firecrest.client import FirecrestClient, clear_server_facts
 from aiida_firecrest.demo.settings import FaultRule
+from aiida_firecrest.remote import FirecrestRemote
 from aiida_firecrest.scheduler import FirecrestScheduler, clear_job_notes
 from aiida_firecrest.settings import TransportConfig
 
@@ -40,6 +41,7 @@ class ThreadBridge:
         clear_server_facts()  # as in a new process: no token of an earlier test's demo server
         config = TransportConfig.from_auth_params({**demo.config, 'max_retries': 0})
         self.client = self.run_command_blocking(FirecrestClient.connect, config, demo)
+        self.remote = FirecrestRemote(self.client)
 
     def run_command_blocking(self, func: t.Callable[..., t.Awaitable[t.Any]], *args: t.Any) -> t.Any:
         return asyncio.run_coroutine_threadsafe(func(*args), self.loop).result(timeout=60)

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from aiida_firecrest.capabilities import staged_transfer_method, supports_compression
-from aiida_firecrest.client import FirecrestConfigError
+from aiida_firecrest.errors import FirecrestConfigError
 
 
 def _system(data_transfer: dict[str, Any] | None) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from aiida_firecrest.client import FirecrestConfigError
+from aiida_firecrest.errors import FirecrestConfigError
 from aiida_firecrest.secrets import resolve_secret
 from aiida_firecrest.transport import FirecrestTransport
 

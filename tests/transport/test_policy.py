@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from aiida_firecrest.remote import mode_from_ls, unescape_ls_name
 from aiida_firecrest.transfer import (
     Method,
     check_remote_path,
@@ -13,7 +14,6 @@ from aiida_firecrest.transfer import (
     multipart_safe,
     upload_method,
 )
-from aiida_firecrest.transport import mode_from_ls, unescape_ls_name
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from aiida_firecrest.client import TransferProgress
+from aiida_firecrest.progress import TransferProgress
 from aiida_firecrest.transport import FirecrestTransport
 from tests._harness import JobDialect
 

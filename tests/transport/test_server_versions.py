@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from aiida_firecrest.client import FirecrestConfigError
 from aiida_firecrest.config import AUTH_OPTIONS
 from aiida_firecrest.demo.launcher import DemoServer
+from aiida_firecrest.errors import FirecrestConfigError
 from aiida_firecrest.transport import FirecrestTransport
 
 from .conftest import run_with_transport

@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from aiida_firecrest.client import FirecrestClient, JobState, clear_server_facts
+from aiida_firecrest.remote import FirecrestRemote
 from aiida_firecrest.settings import TransportConfig
 from aiida_firecrest.staging import INGRESS_CHECK_INTERVAL, MAX_POLL_GAP, IngressPolls, job_script_safe
 from aiida_firecrest.transfer import Transfers
@@ -103,7 +104,7 @@ def download(server: StagingServer, target: Path) -> None:
         clear_server_facts()  # as in a new process: what the server is, is asked
         client = await FirecrestClient.connect(config, httpx.MockTransport(server))
         try:
-            transfers = Transfers(client, asyncio.Semaphore(1), logging.getLogger(__name__))
+            transfers = Transfers(FirecrestRemote(client), asyncio.Semaphore(1), logging.getLogger(__name__))
             await transfers.download_file('/scratch/u/data.bin', target)
         finally:
             await client.close()

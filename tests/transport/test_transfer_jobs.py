@@ -13,7 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from aiida_firecrest.client import FirecrestClient, transfer_log_reason, translate_errors
+from aiida_firecrest.client import FirecrestClient
+from aiida_firecrest.errors import transfer_log_reason, translate_errors
 from aiida_firecrest.settings import TransportConfig
 from aiida_firecrest.transport import FirecrestTransport
 

@@ -1,0 +1,213 @@
+"""Bounded retries of HTTP requests, in one place: :class:`RetryingTransport`, an ``httpx`` transport wrapper.
+
+429 always (honouring ``Retry-After``); 5xx and lost connections only for idempotent requests; a token the
+server refuses as expiring, once with a new one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import httpx
+
+from .settings import MIB
+
+__all__ = ('RetryPolicy', 'RetryingTransport', 'TokenSource', 'is_idempotent', 'parse_retry_after')
+
+LOGGER = logging.getLogger(__name__)
+
+#: Requests with these methods may be sent again after a server error or a lost connection.
+IDEMPOTENT_METHODS = frozenset({'GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE'})
+#: POST endpoints whose repetition has the same effect as one call (they overwrite their target).
+IDEMPOTENT_POST_SUFFIXES = ('/ops/upload', '/oauth2/token', '/token')
+#: POST endpoints that may be repeated once the server has answered (its command is over), but not
+#: after a lost connection or a timeout, when a first ``tar`` may still be writing the same archive.
+REPEATABLE_AFTER_ANSWER_SUFFIXES = ('/ops/compress', '/ops/extract')
+#: Statuses worth a retry for an idempotent request: the server may succeed next time.
+TRANSIENT_STATUSES = frozenset({500, 502, 503, 504})
+#: Messages of FirecREST 500s that repeat on every try: a failed remote command ("Is a directory",
+#: "invalid mode", ...), a Slurm refusal, or a PBS command's failure ("Unknown Job Id" from qstat).
+DETERMINISTIC_MESSAGES = ('Remote process failed', 'Unexpected Slurm command', 'Unexpected PBS ')
+#: Bodies up to this size are buffered so that a request can be replayed.
+MAX_REPLAYABLE_BODY = 64 * MIB
+
+
+class RetryPolicy:
+    """How often and how long to wait before sending a request again.
+
+    :param max_retries: the most retries of one request (0 disables retries).
+    :param backoff: the first backoff in seconds; doubled at every retry, with jitter.
+    :param max_backoff: the longest backoff, and the cap on a server's ``Retry-After``.
+    """
+
+    def __init__(self, max_retries: int, backoff: float = 0.5, max_backoff: float = 30.0) -> None:
+        self.max_retries = max(0, max_retries)
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+
+    def delay(self, attempt: int, retry_after: str | None = None) -> float:
+        """Seconds to wait before retry number ``attempt`` (0-based)."""
+        server_delay = parse_retry_after(retry_after)
+        if server_delay is not None:
+            return min(server_delay, self.max_backoff)
+        exponential = self.backoff * (2**attempt)
+        return min(exponential * (0.75 + random.random() / 2), self.max_backoff)
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """A ``Retry-After`` header (seconds or an HTTP date) in seconds from now, or ``None``."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def is_idempotent(request: httpx.Request) -> bool:
+    """Whether sending ``request`` twice has the same effect as sending it once.
+
+    Transfer and compute POSTs create jobs (a repeat would copy twice or submit twice), and
+    ``ops/mkdir`` / ``ops/symlink`` would fail with "File exists" on a repeat: none of them is retried
+    once the server may have seen them.
+    """
+    if request.method in IDEMPOTENT_METHODS:
+        return True
+    return request.method == 'POST' and request.url.path.rstrip('/').endswith(IDEMPOTENT_POST_SUFFIXES)
+
+
+class TokenSource(Protocol):
+    """What :class:`RetryingTransport` needs of the authorization: headers, and forgetting a refused token."""
+
+    async def auth_headers(self) -> dict[str, str]: ...
+
+    def invalidate(self) -> None: ...
+
+
+class RetryingTransport(httpx.AsyncBaseTransport):
+    """An ``httpx`` transport that retries what is safe to retry, with bounded backoff.
+
+    * 429: the server refused without doing anything, so any request is retried after its
+      ``Retry-After`` (capped);
+    * a connection that could not be established: retried for any request;
+    * 5xx, a dropped connection, a read timeout: retried only for idempotent requests
+      (:func:`is_idempotent`) whose body can be sent again; server-side ``compress`` / ``extract``
+      are retried after a 5xx answer only (never while a first ``tar`` may still be running);
+    * 401 for an expired token (clock skew): retried once with a new token.
+
+    A retried request carries a fresh ``Authorization`` header, so that a long series of retries never
+    sends a token the server considers too close to expiry.
+
+    :param inner: the transport that sends the requests.
+    :param policy: the retry limits.
+    :param sleep: the coroutine used to wait (replaceable in tests).
+    :param auth: the token source of requests that carry an ``Authorization`` header, if any.
+    """
+
+    def __init__(
+        self,
+        inner: httpx.AsyncBaseTransport,
+        policy: RetryPolicy,
+        sleep: Callable[[float], Any] = asyncio.sleep,
+        auth: TokenSource | None = None,
+    ) -> None:
+        self._inner = inner
+        self._policy = policy
+        self._sleep = sleep
+        self._auth = auth
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        replayable = await _make_replayable(request)
+        retry_on_failure = replayable and is_idempotent(request)
+        retry_on_answer = retry_on_failure or (replayable and _repeatable_after_answer(request))
+        auth = self._auth if 'authorization' in request.headers else None
+        attempt = 0
+        reauthorized = False
+        while True:
+            if attempt and auth is not None:
+                request.headers.update(await auth.auth_headers())
+            try:
+                response = await self._inner.handle_async_request(request)
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+                if not replayable or attempt >= self._policy.max_retries:
+                    raise
+                reason = f'{type(exc).__name__}'
+                delay = self._policy.delay(attempt)
+            except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError, httpx.ReadTimeout) as exc:
+                if not retry_on_failure or attempt >= self._policy.max_retries:
+                    raise
+                reason = f'{type(exc).__name__}'
+                delay = self._policy.delay(attempt)
+            else:
+                if auth is not None and replayable and not reauthorized and await is_expired_token(response):
+                    LOGGER.info('FirecREST refused an expiring token for %s; renewing it', request.url.path)
+                    auth.invalidate()
+                    reauthorized = True
+                    await response.aclose()
+                    attempt += 1
+                    continue
+                retry = response.status_code == 429 or (retry_on_answer and await is_transient(response))
+                if not retry or attempt >= self._policy.max_retries:
+                    return response
+                reason = f'status {response.status_code}'
+                delay = self._policy.delay(attempt, response.headers.get('retry-after'))
+                await response.aclose()
+            LOGGER.info(
+                'FirecREST request %s %s: %s, retry %d/%d in %.1f s',
+                request.method,
+                request.url.path,
+                reason,
+                attempt + 1,
+                self._policy.max_retries,
+                delay,
+            )
+            await self._sleep(delay)
+            attempt += 1
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+async def is_expired_token(response: httpx.Response) -> bool:
+    """Whether the server refused the request's token as expired or expiring too soon."""
+    if response.status_code != 401:
+        return False
+    await response.aread()
+    return 'expire' in response.text.lower()
+
+
+async def is_transient(response: httpx.Response) -> bool:
+    """Whether a server error may go away on a retry (not a remote command's deterministic failure)."""
+    if response.status_code not in TRANSIENT_STATUSES:
+        return False
+    if response.status_code != 500:
+        return True
+    await response.aread()
+    return not any(message in response.text for message in DETERMINISTIC_MESSAGES)
+
+
+def _repeatable_after_answer(request: httpx.Request) -> bool:
+    path = request.url.path.rstrip('/')
+    return request.method == 'POST' and path.endswith(REPEATABLE_AFTER_ANSWER_SUFFIXES)
+
+
+async def _make_replayable(request: httpx.Request) -> bool:
+    """Buffer a small streamed body (a multipart upload) so the request can be sent again."""
+    if isinstance(request.stream, httpx.ByteStream):
+        return True
+    length = request.headers.get('content-length')
+    if length is not None and length.isdigit() and int(length) <= MAX_REPLAYABLE_BODY:
+        await request.aread()
+        return True
+    return False
