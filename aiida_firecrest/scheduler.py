@@ -45,6 +45,7 @@ from aiida.schedulers.plugins.slurm import SlurmJobResource, SlurmScheduler
 from plumpy import run_until_complete
 
 from .capabilities import scheduler_mismatch
+from .concurrency import gather_bounded
 from .remote import Remote
 
 __all__ = (
@@ -532,8 +533,8 @@ class FirecrestScheduler(Scheduler):
                 for job_id, record in records.items()
             ]
         missing = [job_id for job_id in wanted if job_id not in records]
-        limit = asyncio.Semaphore(MAX_CONCURRENT_LOOKUPS)
-        found = await asyncio.gather(*(self._fetch_one(remote, job_id, limit) for job_id in missing))
+        lookups = (self._fetch_one(remote, job_id) for job_id in missing)
+        found = await gather_bounded(lookups, MAX_CONCURRENT_LOOKUPS)
         for job_id, record in zip(missing, found, strict=True):
             if record is not None:
                 records[job_id] = record
@@ -545,10 +546,9 @@ class FirecrestScheduler(Scheduler):
         return age is not None and age < self.just_submitted_seconds
 
     @staticmethod
-    async def _fetch_one(remote: Remote, job_id: str, limit: asyncio.Semaphore) -> dict[str, t.Any] | None:
+    async def _fetch_one(remote: Remote, job_id: str) -> dict[str, t.Any] | None:
         try:
-            async with limit:
-                answer = await remote.job(job_id)
+            answer = await remote.job(job_id)
         except FileNotFoundError:
             return None
         return _latest_records(answer).get(job_id)

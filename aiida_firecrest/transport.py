@@ -21,8 +21,9 @@ import os
 import posixpath
 import tarfile
 import tempfile
+from collections.abc import Awaitable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from aiida.common.exceptions import InvalidOperation
@@ -37,6 +38,7 @@ from aiida.transports.util import FileAttribute
 
 from .capabilities import supports_compression
 from .client import FirecrestClient
+from .concurrency import gather_bounded
 from .config import AUTH_OPTIONS
 from .errors import FirecrestConfigError, os_error
 from .listings import Entry, RecentListings
@@ -46,6 +48,8 @@ from .settings import TransportConfig
 from .transfer import Method, Transfers, local_scratch, unpack
 
 __all__ = ('FirecrestTransport',)
+
+T = TypeVar('T')
 
 #: ``compress`` formats and the server's ``compression`` values.
 COMPRESSION = {'tar': 'none', 'tar.gz': 'gzip', 'tar.bz2': 'bzip2', 'tar.xz': 'xz'}
@@ -194,6 +198,10 @@ class FirecrestTransport(AsyncTransport):
             self._is_open = False
 
     # ------------------------------------------------------------------------------------- helpers
+
+    async def _gather(self, awaitables: Iterable[Awaitable[T]]) -> list[T]:
+        """Await a number of operations that depends on the data, at most ``max_io_allowed`` at a time."""
+        return await gather_bounded(awaitables, self.max_io_allowed)
 
     @staticmethod
     def _remote(path: TransportPath) -> str:
@@ -344,9 +352,7 @@ class FirecrestTransport(AsyncTransport):
             found = [candidates[0]] if await self.path_exists_async(candidates[0]) else []
         else:
             for part in parts[first_magic:]:
-                listings = await asyncio.gather(
-                    *(self._names_or_empty(directory) for directory in candidates)
-                )
+                listings = await self._gather(self._names_or_empty(directory) for directory in candidates)
                 candidates = [
                     posixpath.join(directory, name)
                     for directory, names in zip(candidates, listings, strict=True)
@@ -551,7 +557,7 @@ class FirecrestTransport(AsyncTransport):
             for item in sources:
                 if await self.isdir_async(item):
                     raise IsADirectoryError(errno.EISDIR, 'Is a directory (use copytree)', item)
-        await asyncio.gather(*(self.remote.cp(item, destination, dereference) for item in sources))
+        await self._gather(self.remote.cp(item, destination, dereference) for item in sources)
 
     async def copyfile_async(
         self, remotesource: TransportPath, remotedestination: TransportPath, dereference: bool = False
@@ -644,7 +650,7 @@ class FirecrestTransport(AsyncTransport):
                 target = posixpath.join(remote, os.path.basename(match)) if into_directory else remote
                 await self.putfile_async(match, target, dereference, overwrite)
 
-        await asyncio.gather(*(put_one(match) for match in matches))  # bounded by the transfer semaphore
+        await self._gather(put_one(match) for match in matches)
 
     async def putfile_async(
         self,
@@ -747,8 +753,8 @@ class FirecrestTransport(AsyncTransport):
 
     async def _upload_files(self, files: list[Path], remote: str) -> None:
         """Upload local files into the remote directory ``remote``, concurrently (within the I/O slots)."""
-        await asyncio.gather(
-            *(self.transfers.upload_file(file, posixpath.join(remote, file.name)) for file in files)
+        await self._gather(
+            self.transfers.upload_file(file, posixpath.join(remote, file.name)) for file in files
         )
 
     async def _goes_direct(self, entry: Path, dereference: bool) -> bool:
@@ -824,7 +830,7 @@ class FirecrestTransport(AsyncTransport):
                 target = os.path.join(local, posixpath.basename(match)) if into_directory else local
                 await self._getfile(self._remote(match), target, overwrite, found.size if found else None)
 
-        await asyncio.gather(*(get_one(match) for match in matches))  # bounded by the transfer semaphore
+        await self._gather(get_one(match) for match in matches)
 
     async def getfile_async(
         self,
