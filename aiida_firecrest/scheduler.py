@@ -1,8 +1,8 @@
 """AiiDA scheduler plugin for Slurm clusters behind FirecREST v2.
 
 The submit script is core.slurm's (its header builder is reused, not copied), plus GPUs per node
-and exclusive nodes. Everything else goes through FirecREST's compute endpoints, on the async
-client of the (open) :class:`~aiida_firecrest.transport.FirecrestTransport`, through AiiDA's
+and exclusive nodes. Everything else goes through FirecREST's compute endpoints, on the backend
+(``remote``) of the (open) :class:`~aiida_firecrest.transport.FirecrestTransport`, through AiiDA's
 blocking bridge (plumpy's greenback portal) so that the engine's event loop never blocks:
 
 * ``submit_job``: one ``POST /compute/{system}/jobs`` naming the script the engine uploaded;

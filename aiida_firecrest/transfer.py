@@ -22,7 +22,7 @@ large for it costs the server's whole command timeout before its 408.
 semaphore for its whole duration; temporary files (local, and on the server in the configured
 temporary directory) are removed on every path out; a failed download leaves nothing at the
 destination. Staged transfers, and the server's archiving and extraction when they run as transfer
-jobs, report their progress to the transport's logger (:func:`.client.report_progress`: bytes moved of
+jobs, report their progress to the transport's logger (:func:`.progress.report_progress`: bytes moved of
 the total, the job's state, at a bounded rate).
 """
 

@@ -1,7 +1,7 @@
 """The AiiDA transport plugin ``firecrest``: AiiDA's file operations on a FirecREST v2 server.
 
-:class:`FirecrestTransport` maps AiiDA's ``*_async`` transport methods onto :mod:`.client` (one
-configured ``AsyncFirecrest``) and :mod:`.transfer` (how bytes move); the blocking methods are
+:class:`FirecrestTransport` maps AiiDA's ``*_async`` transport methods onto :mod:`.remote` (the
+backend, :class:`.remote.Remote`) and :mod:`.transfer` (how bytes move); the blocking methods are
 inherited from ``AsyncTransport``. It follows the semantics of aiida-core's own transports
 (``core.ssh_async``): absolute paths, ``overwrite``, glob sources, the "copy into an existing
 directory" rule of ``put``/``get``/``copy``, and ``OSError`` for remote state, ``ValueError`` for
