@@ -17,7 +17,7 @@ Fault mixes (``--mix`` selects some): ``none``; ``429`` (10 % of the API request
 ``503`` (10 %); ``500`` (5 %); ``drop`` (5 %: the connection is closed without an answer, half of the
 time before the request reaches the server, half after it was served: a lost answer); ``token45``
 (tokens live 45 s and the proxy refuses, as the real server does, tokens that are expired or have less
-than 30 s left; tokens issued before the mix count as issued when it starts); ``joblag`` (a job is
+than 30 s left; tokens issued before the mix are expired when it starts); ``joblag`` (a job is
 absent from the job list, and its own record answers 404, for 30 s after its submission, as Slurm's
 accounting lags). Faults hit FirecREST API requests only, not the token endpoint.
 
@@ -41,7 +41,9 @@ CalcJobs of a batch have terminated. Leftovers are removed once counted. Per mix
 requests the proxy saw (faults not paused) and the wall time, then one line per problem; the last line
 is ``faults: N operations, H hung, W wrong, L leftovers``. The exit status is 1 if H, W or L is not 0.
 
-``--quick`` (under ~3 minutes on the demo): 4 CalcJobs per mix instead of 20, a 60 s operation bound.
+``--quick`` (under ~3 minutes on the demo): 4 CalcJobs per mix instead of 20, bounds of 60 s per operation
+and 75 s per CalcJob batch (instead of 180 s and 240 s; plus the mix's job lag), and AiiDA's first retry
+of a failed transport task after 5 s instead of its default 20 s (``--retry-interval``).
 ``--inject wrong`` and ``--inject leftover`` (for the tests) corrupt every download in the proxy and add
 an operation that leaves a file in the temp directory, to show that the campaign counts them.
 """
@@ -50,6 +52,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import concurrent.futures
 import contextlib
 import dataclasses
@@ -151,6 +154,9 @@ class FaultProxy:
         self.paused_requests = 0
         self.token_requests = 0
         self.injected: dict[str, int] = {}
+        self.by_endpoint: collections.Counter[str] = collections.Counter()
+        self.faults_by_endpoint: collections.Counter[str] = collections.Counter()
+        self.system = ''
         self._rng = random.Random(seed)
         self._tokens: dict[str, float] = {}
         self._submitted: dict[str, float] = {}
@@ -163,6 +169,8 @@ class FaultProxy:
         self.mix, self.mix_started = mix, time.time()
         self.requests = self.token_requests = 0
         self.injected = {}
+        self.by_endpoint = collections.Counter()
+        self.faults_by_endpoint = collections.Counter()
 
     @contextlib.contextmanager
     def faults_paused(self) -> Iterator[None]:
@@ -227,11 +235,12 @@ class FaultProxy:
             self.paused_requests += 1
         else:
             self.requests += 1
+            self.by_endpoint[self.endpoint(scope['method'], path)] += 1
         refusal = self._token_refusal(mix, headers)
         if refusal:
             await self._answer(send, 401, _error_body(refusal))
             return
-        fault = self._choose_fault(mix, path)
+        fault = self._choose_fault(mix, scope['method'], path)
         if fault in ('429', '500', '503'):
             messages = {
                 '429': 'Too Many Requests',
@@ -267,7 +276,13 @@ class FaultProxy:
             self._client = httpx.AsyncClient(timeout=httpx.Timeout(600.0), follow_redirects=False)
         return self._client
 
-    def _choose_fault(self, mix: Mix | None, path: str) -> str | None:
+    def endpoint(self, method: str, path: str) -> str:
+        """``'POST /compute/{system}/jobs'``: the request's route, without the system's name and job ids."""
+        parts = ['{system}' if part == self.system and part else part for part in path.rstrip('/').split('/')]
+        text = '/'.join(parts)
+        return f'{method} {re.sub(r"(?<=/jobs/)[^/]+", "{id}", text)}'
+
+    def _choose_fault(self, mix: Mix | None, method: str, path: str) -> str | None:
         if mix is None or not path.startswith(API_PREFIXES):
             return None
         for kind, probability in mix.faults:
@@ -277,6 +292,7 @@ class FaultProxy:
                 if kind == 'drop':
                     kind = 'drop-before' if self._rng.random() < 0.5 else 'drop-after'
                 self.injected[kind] = self.injected.get(kind, 0) + 1
+                self.faults_by_endpoint[f'{kind} on {self.endpoint(method, path)}'] += 1
                 return kind
         return None
 
@@ -287,7 +303,9 @@ class FaultProxy:
         auth = next((v for k, v in headers if k.lower() == 'authorization'), '')
         if not auth.startswith('Bearer '):
             return None
-        issued = max(self._tokens.get(auth[7:], 0.0), self.mix_started)
+        issued = self._tokens.get(auth[7:], 0.0)
+        if issued < self.mix_started:  # a token from before the mix: expired when it started
+            issued = self.mix_started - mix.token_lifetime
         remaining = mix.token_lifetime - (time.time() - issued)
         if remaining <= 0:
             message = 'Access token expired'
@@ -403,6 +421,8 @@ class MixResult:
     requests: int = 0
     token_requests: int = 0
     injected: dict[str, int] = dataclasses.field(default_factory=dict)
+    by_endpoint: dict[str, int] = dataclasses.field(default_factory=dict)
+    faults_by_endpoint: dict[str, int] = dataclasses.field(default_factory=dict)
     seconds: float = 0.0
 
     def count(self, status: str) -> int:
@@ -648,7 +668,7 @@ def make_sources(src: Path, files: int, seed: int) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def zeromq_profile(directory: Path) -> Iterator[Any]:
+def zeromq_profile(directory: Path, retry_interval: float | None = None) -> Iterator[Any]:
     """A new AiiDA configuration in ``directory`` with one SQLite profile and aiida-core's ZeroMQ broker.
 
     As :func:`aiida_firecrest.demo.walkthrough.throwaway_profile`, with a broker (the daemon needs one).
@@ -672,6 +692,8 @@ def zeromq_profile(directory: Path) -> Iterator[Any]:
         broker_backend='core.zeromq',
     )
     profile.set_option('warnings.development_version', False)
+    if retry_interval is not None:  # the engine's first wait after a failed transport task (default 20 s)
+        profile.set_option('transport.task_retry_initial_interval', retry_interval)
     config.set_default_profile(profile.name)
     config.store()
     with profile_context(profile, allow_switch=True):
@@ -737,6 +759,7 @@ class Campaign:
         self.options = options
         self.workspace = workspace
         self.proxy = FaultProxy(config['url'], config['token_uri'], options.seed).start()
+        self.proxy.system = str(config['compute_resource'])
         self.loop = Loop()
         self.remote_base = f'{config["workdir"]}/faults-{time.strftime("%Y%m%d-%H%M%S")}-{os.getpid()}'
         self.temp_directory = str(config['temp_directory'])
@@ -747,6 +770,7 @@ class Campaign:
         self.daemon: Any = None
         self.temp_baseline: set[str] = set()
         self.seen_jobs: set[str] = set()
+        self.known_jobs: set[str] = set()
         self.local_baseline: set[str] = set()
 
     # -- AiiDA
@@ -875,6 +899,8 @@ class Campaign:
         result.requests = self.proxy.requests
         result.token_requests = self.proxy.token_requests
         result.injected = dict(self.proxy.injected)
+        result.by_endpoint = dict(self.proxy.by_endpoint)
+        result.faults_by_endpoint = dict(self.proxy.faults_by_endpoint)
         result.seconds = time.monotonic() - started
         return result
 
@@ -954,6 +980,9 @@ class Campaign:
         while not all(node.is_terminated for node in nodes) and time.monotonic() - started < bound:
             time.sleep(1.0)
         hung = [node for node in nodes if not node.is_terminated]
+        states = {
+            node.pk: f'{node.process_state}, {node.process_status!r} {self.calc_log(node)}' for node in hung
+        }
         if hung:
             with contextlib.suppress(Exception):
                 kill_processes(hung, timeout=30)
@@ -961,7 +990,9 @@ class Campaign:
             name = f'CalcJob {index} + 1000 (pk {node.pk})'
             if node in hung:
                 result.outcomes.append(
-                    Outcome(name, 'hung', f'not terminated after {bound:g} s ({node.process_state})')
+                    Outcome(
+                        name, 'hung', f'not terminated after {bound:g} s (then killed): {states[node.pk]}'
+                    )
                 )
             elif not node.is_finished_ok:
                 result.outcomes.append(
@@ -989,14 +1020,17 @@ class Campaign:
         from aiida.orm import Log
 
         messages = [
-            log.message for log in Log.collection.get_logs_for(node) if log.levelname in ('ERROR', 'WARNING')
+            log.message
+            for log in Log.collection.get_logs_for(node)
+            if log.levelname in ('ERROR', 'WARNING', 'REPORT')
         ]
-        return f'[log: {one_line_text(messages[-1])[:300]}]' if messages else ''
+        return f'[last log: {one_line_text(messages[-1])[:500]}]' if messages else ''
 
     def running_jobs(self, nodes: list[Any], result: MixResult) -> list[str]:
         """Jobs of the campaign's CalcJob directory still pending or running (5 s after the batch)."""
         prefix = f'{self.remote_base}/calcjobs'
-        known = {str(node.get_job_id()) for node in nodes if node.get_job_id()}
+        self.known_jobs.update(str(node.get_job_id()) for node in nodes if node.get_job_id())
+        known = self.known_jobs
 
         async def jobs(v: Any) -> list[dict[str, Any]]:
             return list(await v.client.api.job_info(v.client.system))
@@ -1047,7 +1081,7 @@ class Campaign:
             self.local_baseline = {path.name for path in self.local_tmp.iterdir()}  # the daemon's sockets
             for mix in mixes:
                 result = self.run_mix(mix)
-                print(format_mix(result), flush=True)
+                print(format_mix(result, self.options.verbose), flush=True)
                 results.append(result)
         self.checked(lambda v: v.rmtree_async(self.remote_base), timeout=600)
         return results
@@ -1077,7 +1111,7 @@ def one_line(exc: BaseException) -> str:
 # --------------------------------------------------------------------------------------------------
 
 
-def format_mix(result: MixResult) -> str:
+def format_mix(result: MixResult, verbose: bool = False) -> str:
     injected = ', '.join(f'{kind} x{count}' for kind, count in sorted(result.injected.items())) or 'none'
     lines = [
         f'== mix {result.mix.name}: {result.mix.description}',
@@ -1087,6 +1121,13 @@ def format_mix(result: MixResult) -> str:
         f'{result.seconds:.1f} s',
     ]
     lines += [f'   note: {note}' for note in result.notes]
+    if result.faults_by_endpoint:
+        faults = ', '.join(f'{where} x{n}' for where, n in sorted(result.faults_by_endpoint.items()))
+        lines.append(f'   faults: {faults}')
+    if verbose:
+        lines += [
+            f'   {n:5d}  {where}' for where, n in sorted(result.by_endpoint.items(), key=lambda i: -i[1])
+        ]
     lines += [
         f'   {outcome.status.upper()}: {outcome.name} ({outcome.seconds:.1f} s): {outcome.detail}'
         for outcome in result.outcomes
@@ -1127,14 +1168,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         '--timeout', type=float, help='seconds an operation may take (default 180, --quick 60)'
     )
     parser.add_argument(
-        '--job-timeout', type=float, help='seconds a CalcJob batch may take (default 300, --quick 120)'
+        '--job-timeout',
+        type=float,
+        help='seconds a CalcJob batch may take, plus the job lag (default 240, --quick 75)',
+    )
+    parser.add_argument('--verbose', action='store_true', help='print the requests of each mix by endpoint')
+    parser.add_argument(
+        '--retry-interval',
+        type=float,
+        help="AiiDA's transport.task_retry_initial_interval (default: AiiDA's 20 s; --quick 5 s)",
     )
     parser.add_argument('--seed', type=int, default=1, help='seed of the fault choices and of the data')
     parser.add_argument('--inject', default='', help=argparse.SUPPRESS)  # tests: 'wrong', 'leftover'
     options = parser.parse_args(argv)
     options.jobs = options.jobs if options.jobs is not None else (4 if options.quick else 20)
     options.timeout = options.timeout or (60.0 if options.quick else 180.0)
-    options.job_timeout = options.job_timeout or (120.0 if options.quick else 300.0)
+    options.job_timeout = options.job_timeout or (75.0 if options.quick else 240.0)
+    if options.retry_interval is None and options.quick:
+        options.retry_interval = 5.0
     options.ops = [name for name in options.ops.split(',') if name]
     options.inject = [name for name in options.inject.split(',') if name]
     return options
@@ -1153,7 +1204,7 @@ def campaign(config: dict[str, Any], options: argparse.Namespace, workspace: Pat
     local_tmp.mkdir()
     os.environ['TMPDIR'] = str(local_tmp)
     tempfile.tempdir = str(local_tmp)
-    with zeromq_profile(workspace / 'aiida'):
+    with zeromq_profile(workspace / 'aiida', options.retry_interval):
         run = Campaign(config, options, workspace)
         try:
             return run.run(selected_mixes(options))
@@ -1167,7 +1218,9 @@ def main(argv: list[str] | None = None) -> int:
     workspace = Path(tempfile.mkdtemp(prefix='firecrest-faults-'))
     print(
         f'Reliability campaign: {options.jobs} CalcJobs per mix through an AiiDA daemon '
-        f'({options.workers} workers, ZeroMQ broker), operation bound {options.timeout:g} s',
+        f'({options.workers} workers, ZeroMQ broker), operation bound {options.timeout:g} s, '
+        f'CalcJob batch bound {options.job_timeout:g} s, AiiDA transport-task retry interval '
+        f'{"20 (default)" if options.retry_interval is None else f"{options.retry_interval:g}"} s',
         flush=True,
     )
     try:
