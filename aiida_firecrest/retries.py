@@ -1,13 +1,14 @@
 """Bounded retries of HTTP requests, in one place: :class:`RetryingTransport`, an ``httpx`` transport wrapper.
 
-429 always (honouring ``Retry-After``); 5xx and lost connections only for idempotent requests; a token the
-server refuses as expiring, once with a new one.
+429 and 503 always (honouring ``Retry-After``); other 5xx and lost connections only for idempotent
+requests; a token the server refuses, once with a new one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import email.utils
+import json
 import logging
 import random
 import time
@@ -29,11 +30,20 @@ IDEMPOTENT_POST_SUFFIXES = ('/ops/upload', '/oauth2/token', '/token')
 #: POST endpoints that may be repeated once the server has answered (its command is over), but not
 #: after a lost connection or a timeout, when a first ``tar`` may still be writing the same archive.
 REPEATABLE_AFTER_ANSWER_SUFFIXES = ('/ops/compress', '/ops/extract')
+#: Statuses of a request refused before any work: safe to repeat whatever the request.
+REFUSED_STATUSES = frozenset({429, 503})
 #: Statuses worth a retry for an idempotent request: the server may succeed next time.
 TRANSIENT_STATUSES = frozenset({500, 502, 503, 504})
 #: Messages of FirecREST 500s that repeat on every try: a failed remote command ("Is a directory",
 #: "invalid mode", ...), a Slurm refusal, or a PBS command's failure ("Unknown Job Id" from qstat).
 DETERMINISTIC_MESSAGES = ('Remote process failed', 'Unexpected Slurm command', 'Unexpected PBS ')
+#: FirecREST's refusals of a token that a new token may cure (``OIDC_token_auth.py`` of firecrest-v2).
+REFUSED_TOKEN_MESSAGES = (
+    'Access token expires too soon',
+    'Access token expired',
+    'Access token is invalid',
+    "Token's public key not found",
+)
 #: Bodies up to this size are buffered so that a request can be replayed.
 MAX_REPLAYABLE_BODY = 64 * MIB
 
@@ -79,12 +89,26 @@ def is_idempotent(request: httpx.Request) -> bool:
     """Whether sending ``request`` twice has the same effect as sending it once.
 
     Transfer and compute POSTs create jobs (a repeat would copy twice or submit twice), and
-    ``ops/mkdir`` / ``ops/symlink`` would fail with "File exists" on a repeat: none of them is retried
-    once the server may have seen them.
+    ``ops/symlink`` or a plain ``ops/mkdir`` would fail with "File exists" on a repeat: none of them is
+    retried once the server may have seen them. ``ops/mkdir`` with ``parent`` is ``mkdir -p``, which
+    may be repeated.
     """
     if request.method in IDEMPOTENT_METHODS:
         return True
-    return request.method == 'POST' and request.url.path.rstrip('/').endswith(IDEMPOTENT_POST_SUFFIXES)
+    if request.method != 'POST':
+        return False
+    path = request.url.path.rstrip('/')
+    if path.endswith('/ops/mkdir'):
+        return _creates_parents(request)
+    return path.endswith(IDEMPOTENT_POST_SUFFIXES)
+
+
+def _creates_parents(request: httpx.Request) -> bool:
+    try:
+        body = json.loads(request.content)
+    except (httpx.RequestNotRead, ValueError):
+        return False
+    return isinstance(body, dict) and body.get('parent') is True
 
 
 class TokenSource(Protocol):
@@ -98,13 +122,14 @@ class TokenSource(Protocol):
 class RetryingTransport(httpx.AsyncBaseTransport):
     """An ``httpx`` transport that retries what is safe to retry, with bounded backoff.
 
-    * 429: the server refused without doing anything, so any request is retried after its
-      ``Retry-After`` (capped);
+    * 429 and 503: the server refused without doing anything (a rate limit; FirecREST's health checks
+      answer 503 before any command), so any request is retried, after ``Retry-After`` (capped);
     * a connection that could not be established: retried for any request;
     * 5xx, a dropped connection, a read timeout: retried only for idempotent requests
       (:func:`is_idempotent`) whose body can be sent again; server-side ``compress`` / ``extract``
       are retried after a 5xx answer only (never while a first ``tar`` may still be running);
-    * 401 for an expired token (clock skew): retried once with a new token.
+    * 401 for a refused token (expired, expiring too soon, invalid or signed by a key the server no
+      longer has: a token shared by the process's clients, keys rotated): retried once with a new token.
 
     A retried request carries a fresh ``Authorization`` header, so that a long series of retries never
     sends a token the server considers too close to expiry.
@@ -150,14 +175,16 @@ class RetryingTransport(httpx.AsyncBaseTransport):
                 reason = f'{type(exc).__name__}'
                 delay = self._policy.delay(attempt)
             else:
-                if auth is not None and replayable and not reauthorized and await is_expired_token(response):
-                    LOGGER.info('FirecREST refused an expiring token for %s; renewing it', request.url.path)
+                if auth is not None and replayable and not reauthorized and await is_refused_token(response):
+                    LOGGER.info('FirecREST refused the token for %s; renewing it', request.url.path)
                     auth.invalidate()
                     reauthorized = True
                     await response.aclose()
                     attempt += 1
                     continue
-                retry = response.status_code == 429 or (retry_on_answer and await is_transient(response))
+                retry = response.status_code in REFUSED_STATUSES or (
+                    retry_on_answer and await is_transient(response)
+                )
                 if not retry or attempt >= self._policy.max_retries:
                     return response
                 reason = f'status {response.status_code}'
@@ -179,12 +206,13 @@ class RetryingTransport(httpx.AsyncBaseTransport):
         await self._inner.aclose()
 
 
-async def is_expired_token(response: httpx.Response) -> bool:
-    """Whether the server refused the request's token as expired or expiring too soon."""
+async def is_refused_token(response: httpx.Response) -> bool:
+    """Whether the server refused the request's token (expired, expiring too soon or invalid), so that
+    a new token may succeed. Other 401 answers (a client not allowed) would fail again."""
     if response.status_code != 401:
         return False
     await response.aread()
-    return 'expire' in response.text.lower()
+    return any(message in response.text for message in REFUSED_TOKEN_MESSAGES)
 
 
 async def is_transient(response: httpx.Response) -> bool:

@@ -80,11 +80,36 @@ def test_transient_failures_are_retried_for_idempotent_requests(
     assert (response.status_code, script.calls, len(sleeps)) == (200, 3, 2)
 
 
-@pytest.mark.parametrize('path', ['/compute/s/jobs', '/filesystem/s/transfer/cp', '/filesystem/s/ops/mkdir'])
-def test_server_errors_are_not_retried_for_non_idempotent_posts(path: str) -> None:
-    script = Script(503)
+@pytest.mark.parametrize('status', [500, 502, 504])
+@pytest.mark.parametrize(
+    ('path', 'body'),
+    [
+        ('/compute/s/jobs', {}),
+        ('/filesystem/s/transfer/cp', {}),
+        ('/filesystem/s/ops/mkdir', {'sourcePath': '/p', 'parent': False}),
+    ],
+)
+def test_server_errors_are_not_retried_for_non_idempotent_posts(
+    status: int, path: str, body: dict[str, object]
+) -> None:
+    script = Script(status)
+    response = asyncio.run(make_client(script, []).post(path, json=body))
+    assert (response.status_code, script.calls) == (status, 1)
+
+
+@pytest.mark.parametrize('path', ['/compute/s/jobs', '/filesystem/s/transfer/mv'])
+def test_a_503_is_retried_even_for_a_job_creating_post(path: str) -> None:
+    """FirecREST's health checks answer 503 before running anything, as a proxy does for a busy upstream."""
+    script = Script(503, 201)
     response = asyncio.run(make_client(script, []).post(path, json={}))
-    assert (response.status_code, script.calls) == (503, 1)
+    assert (response.status_code, script.calls) == (201, 2)
+
+
+def test_mkdir_with_parents_is_retried_after_a_server_error() -> None:
+    script = Script(500, 201)
+    body = {'sourcePath': '/p/q', 'parent': True}
+    response = asyncio.run(make_client(script, []).post('/filesystem/s/ops/mkdir', json=body))
+    assert (response.status_code, script.calls) == (201, 2)
 
 
 @pytest.mark.parametrize(
@@ -358,16 +383,23 @@ class ExpiringAuth:
         self.issued += 1
 
 
-def test_an_expired_token_is_renewed_and_the_request_sent_again() -> None:
+@pytest.mark.parametrize(
+    'refusal',
+    [
+        'Access token expires too soon (less than 30s remaining).',
+        'Access token expired',
+        'Access token is invalid.',
+        "Token's public key not found.",
+    ],
+)
+def test_a_refused_token_is_renewed_and_the_request_sent_again(refusal: str) -> None:
     auth = ExpiringAuth()
     seen: list[str] = []
 
     def answer(request: httpx.Request) -> httpx.Response:
         seen.append(request.headers['authorization'])
         if request.headers['authorization'] == 'Bearer t1':
-            return httpx.Response(
-                401, json={'message': 'Access token expires too soon (less than 30s remaining).'}
-            )
+            return httpx.Response(401, json={'message': refusal})
         return httpx.Response(201, json={'jobId': '1'})
 
     transport = RetryingTransport(httpx.MockTransport(answer), RetryPolicy(3), auth=auth)
@@ -376,6 +408,21 @@ def test_an_expired_token_is_renewed_and_the_request_sent_again() -> None:
         client.post('http://f/compute/s/jobs', json={}, headers={'Authorization': 'Bearer t1'})
     )
     assert (response.status_code, seen) == (201, ['Bearer t1', 'Bearer t2'])
+
+
+@pytest.mark.parametrize('refusal', ['Not authenticated', 'Inactive authentication'])
+def test_a_refusal_a_new_token_cannot_cure_is_not_sent_again(refusal: str) -> None:
+    auth = ExpiringAuth()
+    calls: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        return httpx.Response(401, json={'message': refusal})
+
+    transport = RetryingTransport(httpx.MockTransport(answer), RetryPolicy(3), auth=auth)
+    client = httpx.AsyncClient(transport=transport)
+    response = asyncio.run(client.get('http://f/status/systems', headers={'Authorization': 'Bearer t1'}))
+    assert (response.status_code, len(calls)) == (401, 1)
 
 
 def test_retries_carry_a_fresh_authorization_header() -> None:

@@ -73,7 +73,7 @@ def test_a_job_submitting_request_is_not_repeated_after_a_server_error(
             await t.copyfile_async(remote_dir / 'a', remote_dir / 'b')
 
     counted()
-    with demo_only.switches(faults=[fault('503', '/transfer/cp')]):
+    with demo_only.switches(faults=[fault('500', '/transfer/cp')]):
         with_transport(scenario)
     assert counted().get('POST /filesystem/{system_name}/transfer/cp') == 1
     assert not Path(str(remote_dir / 'b')).exists()
