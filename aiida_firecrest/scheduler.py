@@ -506,8 +506,9 @@ class FirecrestScheduler(Scheduler):
         found by its id however old; a wider one would make every poll heavier for a rare case,
         and servers before 2.5.7 do not know it. If asking for a missing job fails, so does the
         poll. A job the server does not know is left out (AiiDA then takes it as finished), unless
-        this process submitted it less than ``not_found_grace_seconds`` ago: then it is ``QUEUED``,
-        as is one submitted less than ``just_submitted_seconds`` ago (without a request).
+        this process submitted it less than ``not_found_grace_seconds`` ago: such a job missing from
+        the list (the Slurm database lags) is ``QUEUED`` without asking for it, as is one submitted
+        less than ``just_submitted_seconds`` ago even without the list.
 
         Asked for all jobs (as ``verdi computer test`` does, never the engine), it first checks that the
         system runs this plugin's scheduler (one more request, once per process).
@@ -532,7 +533,9 @@ class FirecrestScheduler(Scheduler):
                 self._job_info(record, known=_NOTES.get(_job_key(remote, job_id)).fields)
                 for job_id, record in records.items()
             ]
-        missing = [job_id for job_id in wanted if job_id not in records]
+        missing = [
+            job_id for job_id in wanted if job_id not in records and not self._in_grace(remote, job_id)
+        ]
         lookups = (self._fetch_one(remote, job_id) for job_id in missing)
         found = await gather_bounded(lookups, MAX_CONCURRENT_LOOKUPS)
         for job_id, record in zip(missing, found, strict=True):
@@ -544,6 +547,10 @@ class FirecrestScheduler(Scheduler):
     def _just_submitted(self, remote: Remote, job_id: str) -> bool:
         age = _seconds_since_submission(_job_key(remote, job_id))
         return age is not None and age < self.just_submitted_seconds
+
+    def _in_grace(self, remote: Remote, job_id: str) -> bool:
+        age = _seconds_since_submission(_job_key(remote, job_id))
+        return age is not None and age <= self.not_found_grace_seconds
 
     @staticmethod
     async def _fetch_one(remote: Remote, job_id: str) -> dict[str, t.Any] | None:
@@ -558,8 +565,7 @@ class FirecrestScheduler(Scheduler):
     ) -> JobInfo | None:
         if record is not None:
             return self._noted_info(remote, job_id, record)
-        age = _seconds_since_submission(_job_key(remote, job_id))
-        if age is None or age > self.not_found_grace_seconds:
+        if not self._in_grace(remote, job_id):
             return None
         return _queued(job_id, 'submitted, not yet known to the scheduler')
 

@@ -98,6 +98,12 @@ def _finished(
     return job_ids
 
 
+def _two_days_pass(demo: InProcessDemo) -> None:
+    """The server's jobs are two days older, and the daemon has restarted since their submission."""
+    demo.settings.job_age_offset = TWO_DAYS
+    clear_job_notes()
+
+
 def _poll(scheduler: FirecrestScheduler, demo: InProcessDemo, job_ids: list[str]) -> dict[str, t.Any]:
     demo.reset_counters()
     return scheduler.get_jobs(jobs=job_ids, as_dict=True)
@@ -108,7 +114,7 @@ def test_a_job_that_ended_before_the_window_is_found_with_one_more_request(
     scheduler: FirecrestScheduler, asgi_transport: InProcessDemo, dialect: JobDialect
 ) -> None:
     (job_id,) = _finished(scheduler, asgi_transport, 1, 'exit 3')
-    asgi_transport.settings.job_age_offset = TWO_DAYS
+    _two_days_pass(asgi_transport)
     info = _poll(scheduler, asgi_transport, [job_id])[job_id]
     assert (info.job_state, info.job_substate, info.exit_status) == (JobState.DONE, dialect.failed, 3)
     assert asgi_transport.counters() == {JOB_LIST: 1, ONE_JOB: 1}
@@ -119,7 +125,7 @@ def test_each_job_missing_from_the_list_costs_one_request_and_a_listed_one_none(
     scheduler: FirecrestScheduler, asgi_transport: InProcessDemo, dialect: JobDialect
 ) -> None:
     old = _finished(scheduler, asgi_transport, 3)
-    asgi_transport.settings.job_age_offset = TWO_DAYS
+    _two_days_pass(asgi_transport)
     held = _submit(scheduler, asgi_transport, f'{dialect.hold}\ntrue')
     jobs = _poll(scheduler, asgi_transport, [*old, held])
     assert {job_id: info.job_state for job_id, info in jobs.items()} == {
@@ -135,7 +141,7 @@ def test_a_job_missing_from_the_list_whose_lookup_fails_is_not_taken_as_finished
 ) -> None:
     """The poll fails (the engine retries it later) rather than leave the job out, which means 'done'."""
     (job_id,) = _finished(scheduler, asgi_transport, 1)
-    asgi_transport.settings.job_age_offset = TWO_DAYS
+    _two_days_pass(asgi_transport)
     asgi_transport.settings.faults = [FaultRule(kind='500', endpoint=f'/jobs/{job_id}')]
     with pytest.raises(OSError, match='HTTP 500'):
         scheduler.get_jobs(jobs=[job_id])
@@ -146,7 +152,7 @@ def test_a_server_before_2_5_7_lists_the_jobs_of_the_last_7_days(
 ) -> None:
     asgi_transport.settings.jobs_default_time_window = None
     (job_id,) = _finished(scheduler, asgi_transport, 1)
-    asgi_transport.settings.job_age_offset = TWO_DAYS
+    _two_days_pass(asgi_transport)
     assert _poll(scheduler, asgi_transport, [job_id])[job_id].job_state == JobState.DONE
     assert asgi_transport.counters() == {JOB_LIST: 1}
 
@@ -157,6 +163,6 @@ def test_a_pbs_job_list_has_the_old_jobs_whatever_the_window(
     if dialect.scheduler_class.scheduler_type != 'pbs':
         pytest.skip('for PBS systems (--firecrest-scheduler=pbs); Slurm ones apply the window above')
     (job_id,) = _finished(scheduler, asgi_transport, 1)
-    asgi_transport.settings.job_age_offset = TWO_DAYS
+    _two_days_pass(asgi_transport)
     assert _poll(scheduler, asgi_transport, [job_id])[job_id].job_state == JobState.DONE
     assert asgi_transport.counters() == {JOB_LIST: 1}
