@@ -361,7 +361,11 @@ def _verdi_obj() -> Any:
 
 
 def test_setup_configure_and_test_from_the_command_line(
-    firecrest_server: Any, client_secret_file: str, h5_secret: str, caplog: pytest.LogCaptureFixture
+    firecrest_server: Any,
+    job_dialect: JobDialect,
+    client_secret_file: str,
+    h5_secret: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     from aiida.cmdline.commands.cmd_computer import computer_configure, computer_setup, computer_test
 
@@ -370,7 +374,7 @@ def test_setup_configure_and_test_from_the_command_line(
     label = f'h5-cli-{uuid.uuid4().hex[:8]}'
     setup = [
         '-n', '--label', label, '--hostname', 'localhost',
-        '--transport', 'firecrest', '--scheduler', 'firecrest',
+        '--transport', 'firecrest', '--scheduler', job_dialect.entry_point,
         '--work-dir', firecrest_server.config['workdir'],
         '--mpirun-command', 'srun -n {tot_num_mpiprocs}', '--mpiprocs-per-machine', '1',
     ]  # fmt: skip
