@@ -67,7 +67,6 @@ import tempfile
 import threading
 import time
 import traceback
-import warnings
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -668,43 +667,6 @@ def make_sources(src: Path, files: int, seed: int) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def zeromq_profile(directory: Path, retry_interval: float | None = None) -> Iterator[Any]:
-    """A new AiiDA configuration in ``directory`` with one SQLite profile and aiida-core's ZeroMQ broker.
-
-    As :func:`aiida_firecrest.demo.walkthrough.throwaway_profile`, with a broker (the daemon needs one).
-    """
-    os.environ['AIIDA_PATH'] = str(directory / '.aiida')
-    with warnings.catch_warnings():
-        warnings.filterwarnings('ignore', message='Creating AiiDA configuration folder')
-        from aiida.manage import get_manager
-        from aiida.manage.configuration import create_profile, get_config, profile_context, reset_config
-        from aiida.manage.configuration.settings import AiiDAConfigDir
-
-        reset_config()
-        AiiDAConfigDir.set(directory / '.aiida')
-        config = get_config(create=True)
-    profile = create_profile(
-        config,
-        name='firecrest-faults',
-        email='faults@localhost',
-        storage_backend='core.sqlite_dos',
-        storage_config={'filepath': str(directory / 'storage')},
-        broker_backend='core.zeromq',
-    )
-    profile.set_option('warnings.development_version', False)
-    if retry_interval is not None:  # the engine's first wait after a failed transport task (default 20 s)
-        profile.set_option('transport.task_retry_initial_interval', retry_interval)
-    config.set_default_profile(profile.name)
-    config.store()
-    with profile_context(profile, allow_switch=True):
-        try:
-            yield profile
-        finally:
-            get_manager().reset_profile()
-            reset_config()
-
-
-@contextlib.contextmanager
 def daemon(profile: Any, workers: int) -> Iterator[Any]:
     """The profile's daemon with ``workers`` workers (it starts the ZeroMQ broker service itself)."""
     from aiida.engine.daemon import client as daemon_client
@@ -1204,7 +1166,15 @@ def campaign(config: dict[str, Any], options: argparse.Namespace, workspace: Pat
     local_tmp.mkdir()
     os.environ['TMPDIR'] = str(local_tmp)
     tempfile.tempdir = str(local_tmp)
-    with zeromq_profile(workspace / 'aiida', options.retry_interval):
+    from aiida_firecrest.demo import walkthrough
+
+    # the engine's first wait after a failed transport task (default 20 s)
+    profile_options = (
+        {}
+        if options.retry_interval is None
+        else {'transport.task_retry_initial_interval': options.retry_interval}
+    )
+    with walkthrough.throwaway_profile(workspace / 'aiida', 'core.zeromq', profile_options):
         run = Campaign(config, options, workspace)
         try:
             return run.run(selected_mixes(options))

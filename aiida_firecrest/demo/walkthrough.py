@@ -16,7 +16,7 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -45,11 +45,16 @@ def step(number: int, message: str) -> None:
 
 
 @contextlib.contextmanager
-def throwaway_profile(directory: Path) -> Iterator[Profile]:
-    """A new AiiDA configuration in ``directory`` with one SQLite profile and no broker, loaded.
+def throwaway_profile(
+    directory: Path, broker: str | None = None, options: Mapping[str, Any] | None = None
+) -> Iterator[Profile]:
+    """A new AiiDA configuration in ``directory`` with one SQLite profile, loaded.
 
     ``AIIDA_PATH`` points there before AiiDA is first imported, so that nothing is written to
     ``~/.aiida``; the configuration in use before (if any) is restored afterwards.
+
+    :param broker: the profile's broker backend (none by default; ``core.zeromq`` for a daemon).
+    :param options: profile options to set, beside the development-version warning switched off.
     """
     config_dir = directory / '.aiida'
     previous_path = os.environ.get(AIIDA_PATH)
@@ -59,7 +64,10 @@ def throwaway_profile(directory: Path) -> Iterator[Profile]:
 
     previous_dir = AiiDAConfigDir.get()
     try:
-        with _aiida_config(config_dir) as config, _new_profile(config, directory / 'storage') as profile:
+        with (
+            _aiida_config(config_dir) as config,
+            _new_profile(config, directory / 'storage', broker, options or {}) as profile,
+        ):
             yield profile
     finally:
         if previous_path is None:
@@ -93,7 +101,9 @@ def _aiida_config(config_dir: Path) -> Iterator[Config]:
 
 
 @contextlib.contextmanager
-def _new_profile(config: Config, storage: Path) -> Iterator[Profile]:
+def _new_profile(
+    config: Config, storage: Path, broker: str | None, options: Mapping[str, Any]
+) -> Iterator[Profile]:
     from aiida.manage import get_manager
     from aiida.manage.configuration import create_profile, profile_context
 
@@ -103,9 +113,11 @@ def _new_profile(config: Config, storage: Path) -> Iterator[Profile]:
         email='demo@localhost',
         storage_backend='core.sqlite_dos',
         storage_config={'filepath': str(storage)},
-        broker_backend=None,
+        broker_backend=broker,
     )
     profile.set_option('warnings.development_version', False)
+    for name, value in options.items():
+        profile.set_option(name, value)
     config.set_default_profile(profile.name)
     config.store()
     with profile_context(profile, allow_switch=True):
