@@ -525,7 +525,8 @@ class FirecrestScheduler(Scheduler):
     async def _poll(self, remote: Remote, wanted: list[str] | None) -> list[JobInfo]:
         if wanted is None:
             self._check_scheduler_type(await remote.system_info())
-        if wanted and all(self._just_submitted(remote, job_id) for job_id in wanted):
+        just_now = self.just_submitted_seconds
+        if wanted and all(self._submitted_within(remote, job_id, just_now) for job_id in wanted):
             return [_queued(job_id, 'just submitted') for job_id in dict.fromkeys(wanted)]
         records = _latest_records(await remote.jobs())
         if wanted is None:
@@ -533,8 +534,11 @@ class FirecrestScheduler(Scheduler):
                 self._job_info(record, known=_NOTES.get(_job_key(remote, job_id)).fields)
                 for job_id, record in records.items()
             ]
+        grace = self.not_found_grace_seconds
         missing = [
-            job_id for job_id in wanted if job_id not in records and not self._in_grace(remote, job_id)
+            job_id
+            for job_id in wanted
+            if job_id not in records and not self._submitted_within(remote, job_id, grace)
         ]
         lookups = (self._fetch_one(remote, job_id) for job_id in missing)
         found = await gather_bounded(lookups, MAX_CONCURRENT_LOOKUPS)
@@ -544,13 +548,11 @@ class FirecrestScheduler(Scheduler):
         infos = (self._info_or_grace(remote, job_id, records.get(job_id)) for job_id in dict.fromkeys(wanted))
         return [info for info in infos if info is not None]
 
-    def _just_submitted(self, remote: Remote, job_id: str) -> bool:
+    @staticmethod
+    def _submitted_within(remote: Remote, job_id: str, seconds: float) -> bool:
+        """Whether this process submitted the job less than ``seconds`` ago."""
         age = _seconds_since_submission(_job_key(remote, job_id))
-        return age is not None and age < self.just_submitted_seconds
-
-    def _in_grace(self, remote: Remote, job_id: str) -> bool:
-        age = _seconds_since_submission(_job_key(remote, job_id))
-        return age is not None and age <= self.not_found_grace_seconds
+        return age is not None and age < seconds
 
     @staticmethod
     async def _fetch_one(remote: Remote, job_id: str) -> dict[str, t.Any] | None:
@@ -565,7 +567,7 @@ class FirecrestScheduler(Scheduler):
     ) -> JobInfo | None:
         if record is not None:
             return self._noted_info(remote, job_id, record)
-        if not self._in_grace(remote, job_id):
+        if not self._submitted_within(remote, job_id, self.not_found_grace_seconds):
             return None
         return _queued(job_id, 'submitted, not yet known to the scheduler')
 
