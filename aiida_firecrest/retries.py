@@ -32,8 +32,9 @@ IDEMPOTENT_POST_SUFFIXES = ('/ops/upload', '/oauth2/token', '/token')
 REPEATABLE_AFTER_ANSWER_SUFFIXES = ('/ops/compress', '/ops/extract')
 #: Statuses of a request refused before any work: safe to repeat whatever the request.
 REFUSED_STATUSES = frozenset({429, 503})
-#: Statuses worth a retry for an idempotent request: the server may succeed next time.
-TRANSIENT_STATUSES = frozenset({500, 502, 503, 504})
+#: Statuses worth a retry for an idempotent request (besides the refused ones): the server may succeed
+#: next time.
+TRANSIENT_STATUSES = frozenset({500, 502, 504})
 #: Messages of FirecREST 500s that repeat on every try: a failed remote command ("Is a directory",
 #: "invalid mode", ...), a Slurm refusal, or a PBS command's failure ("Unknown Job Id" from qstat).
 DETERMINISTIC_MESSAGES = ('Remote process failed', 'Unexpected Slurm command', 'Unexpected PBS ')
