@@ -37,7 +37,6 @@ import logging
 import os
 import posixpath
 import shutil
-import tarfile
 import tempfile
 import time
 import uuid
@@ -46,6 +45,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from . import staging
+from .archives import ARCHIVE_SUFFIXES, archive_root_is_dir, merge_tree, pack, unpack
 from .capabilities import supports_compression
 from .errors import FirecrestConfigError, os_error
 from .paths import check_job_path, check_remote_path, is_within
@@ -70,10 +70,6 @@ __all__ = (
 #: for every server (FirecREST's default is 5 MiB). Files within it move directly without asking; a server
 #: with a lower limit answers 413 and the file goes staged, after one wasted request.
 ASSUMED_MAX_OPS_FILE_SIZE = MIB
-#: Archive suffixes of the server's ``compression`` values.
-ARCHIVE_SUFFIXES = {'none': '.tar', 'gzip': '.tar.gz', 'bzip2': '.tar.bz2', 'xz': '.tar.xz'}
-#: ``tarfile`` write modes of the same.
-TARFILE_MODES = {'none': 'w', 'gzip': 'w:gz', 'bzip2': 'w:bz2', 'xz': 'w:xz'}
 
 T = TypeVar('T')
 
@@ -111,90 +107,6 @@ def upload_method(size: int, name: str, direct_limit: int) -> Method:
 def download_method(size: int, direct_limit: int) -> Method:
     """How to download one file of ``size`` bytes."""
     return Method.DIRECT if size <= direct_limit else Method.STAGED
-
-
-# --------------------------------------------------------------------------------------------------
-# Local tar archives (run in a thread: they block)
-# --------------------------------------------------------------------------------------------------
-
-
-def pack(
-    sources: list[tuple[Path, str]], archive: Path, dereference: bool, compression: str = 'gzip'
-) -> None:
-    """Write a tar archive of ``(local path, name in the archive)`` pairs (directories recursively).
-
-    :param compression: the server's name of it (``none``, ``gzip``...). gzip's trailer (CRC-32 and
-        length) lets the extracting side detect a damaged archive; an uncompressed one costs no CPU time
-        for a large file, whose staged upload is verified anyway.
-    """
-    options = {'compresslevel': 1} if compression == 'gzip' else {}
-    with tarfile.open(archive, TARFILE_MODES[compression], dereference=dereference, **options) as tar:  # type: ignore[call-overload]
-        for path, arcname in sources:
-            tar.add(path, arcname=arcname, recursive=True)
-
-
-def _stripped(name: str, strip: int) -> str | None:
-    """A member name without its first ``strip`` components, or None if nothing is left."""
-    parts = [part for part in name.split('/') if part not in ('', '.')]
-    return '/'.join(parts[strip:]) if len(parts) > strip else None
-
-
-def unpack(archive: Path, destination: Path, strip: int = 0) -> list[str]:
-    """Extract ``archive`` into ``destination`` safely; return the top-level names after stripping.
-
-    Members go through tarfile's ``data`` filter (nothing outside ``destination``, no devices);
-    symbolic links, which that filter refuses when absolute, are created afterwards, so that no
-    member is ever written through one. Hard links (GNU tar stores a second occurrence of a file as
-    one, and following links makes every file a candidate) name an earlier member: their target is
-    stripped like the names, and a link whose target is stripped away is skipped, as
-    ``tar --strip-components`` does.
-
-    :param strip: leading path components to remove from every member (like ``tar --strip-components``).
-    """
-    links: dict[str, str] = {}
-    top: set[str] = set()
-    with tarfile.open(archive, 'r:*') as tar:
-        members = []
-        for member in tar.getmembers():
-            name = _stripped(member.name, strip)
-            target = _stripped(member.linkname, strip) if member.islnk() else member.linkname
-            if name is None or target is None:
-                continue
-            member.name = name
-            top.add(name.split('/')[0])
-            if member.islnk() and target in links:  # a hard link to a symbolic link is that link again
-                links[name] = links[target]
-            elif member.issym():
-                links[name] = target
-            else:
-                member.linkname = target
-                members.append(member)
-        tar.extractall(destination, members=members, filter='data')
-    root = destination.resolve()
-    for name, target in links.items():
-        link = destination / name
-        if not link.parent.resolve().is_relative_to(root):
-            raise ValueError(f'Archive member {name!r} would be created outside {destination}')
-        link.parent.mkdir(parents=True, exist_ok=True)
-        if link.is_symlink() or link.exists():
-            link.unlink()
-        link.symlink_to(target)
-    return sorted(top)
-
-
-def merge_tree(source: Path, destination: Path) -> None:
-    """Move the contents of directory ``source`` into ``destination``, replacing what is there."""
-    destination.mkdir(parents=True, exist_ok=True)
-    for entry in source.iterdir():
-        target = destination / entry.name
-        if entry.is_dir() and not entry.is_symlink() and target.is_dir() and not target.is_symlink():
-            merge_tree(entry, target)
-            continue
-        if target.is_dir() and not target.is_symlink():
-            shutil.rmtree(target)
-        elif target.exists() or target.is_symlink():
-            target.unlink()
-        os.replace(entry, target)
 
 
 @contextlib.contextmanager
@@ -462,7 +374,7 @@ class Transfers:
                 extracted = scratch / 'tree'
                 extracted.mkdir()
                 await asyncio.to_thread(unpack, archive, extracted, 1)
-                if not await asyncio.to_thread(_archive_root_is_dir, archive):
+                if not await asyncio.to_thread(archive_root_is_dir, archive):
                     raise NotADirectoryError(errno.ENOTDIR, 'Not a directory', remote)
                 await asyncio.to_thread(merge_tree, extracted, local)
 
@@ -562,15 +474,3 @@ class Transfers:
             pass
         except OSError as exc:
             self._logger.warning('Could not remove the temporary file %s on the server: %s', path, exc)
-
-
-def _archive_root_is_dir(archive: Path) -> bool:
-    """Whether the single top-level member of a server-made archive is a directory."""
-    with tarfile.open(archive, 'r:*') as tar:
-        for member in tar:
-            parts = [part for part in member.name.split('/') if part not in ('', '.')]
-            if len(parts) == 1:
-                return member.isdir()
-            if len(parts) > 1:
-                return True
-    return False

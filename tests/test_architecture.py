@@ -15,7 +15,7 @@ PACKAGE = Path(aiida_firecrest.__file__).parent
 
 #: The plugins' modules by layer, lowest first: a module imports only from the layers below its own.
 LAYERS: list[set[str]] = [
-    {'secrets', 'settings', 'listings', 'paths', 'concurrency'},
+    {'secrets', 'settings', 'listings', 'paths', 'concurrency', 'archives'},
     {'probe', 'retries', 'progress'},
     {'errors'},
     {'auth', 'capabilities'},
@@ -24,7 +24,12 @@ LAYERS: list[set[str]] = [
     {'staging'},
     {'transfer'},
     {'config', 'scheduler'},
-    {'transport', 'pbs'},
+    {'transport_base', 'pbs'},
+    {'file_queries'},
+    {'file_changes'},
+    {'put_get'},
+    {'remote_archives'},
+    {'transport'},
 ]
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from aiida_firecrest.archives import unpack
 from aiida_firecrest.client import clear_server_facts
-from aiida_firecrest.transfer import unpack
 from aiida_firecrest.transport import FirecrestTransport
 
 
