@@ -32,7 +32,9 @@ from aiida.schedulers.datastructures import JobInfo, JobState, JobTemplate
 from aiida.schedulers.plugins.pbsbaseclasses import PbsJobResource
 from aiida.schedulers.plugins.pbspro import PbsproScheduler
 
-from .scheduler import AcceleratorResources, FirecrestScheduler, _timestamp
+from .job_records import timestamp
+from .resources import AcceleratorResources
+from .scheduler import FirecrestScheduler
 
 __all__ = (
     'FirecrestPbsJobResource',
@@ -143,7 +145,7 @@ def job_info_from_pbs_record(record: Mapping[str, t.Any]) -> JobInfo:
     """
     status = record.get('status') or {}
     times = record.get('time') or {}
-    start = _timestamp(times.get('start'))
+    start = timestamp(times.get('start'))
     nodes = record.get('nodes')
     fields = {
         'job_substate': status.get('state'),

@@ -14,270 +14,55 @@ blocking bridge (plumpy's greenback portal) so that the engine's event loop neve
   out-of-memory, time-limit and node-failure endings into AiiDA's exit codes, as core.slurm does
   with ``sacct``: the final record the last poll saw, or else ``GET /compute/{system}/jobs/{id}``.
 
-What a poll learns about a job is kept for the process (the engine makes a scheduler per task):
-when it was submitted, the name, partition and time limit of its own record (which the placeholder
-record Slurm shows around a quick job's completion lacks), and its final record.
+What a poll learns about a job is kept for the process (:mod:`.job_notes`: the engine makes a
+scheduler per task): when it was submitted, the name, partition and time limit of its own record (which
+the placeholder record Slurm shows around a quick job's completion lacks), and its final record.
 
-The pure parts (record -> ``JobInfo``, record -> ending) are module functions, tested with the
-recorded job records of a real server. PBS systems have their own plugin built on this one,
+The pure parts (record -> ``JobInfo``, record -> ending) are :mod:`.job_records`, tested with the
+recorded job records of a real server; the resources are :mod:`.resources`. PBS systems have their own plugin built on this one,
 :mod:`aiida_firecrest.pbs` (``firecrest.pbs``); each plugin refuses to submit to the other's systems.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import copy
-import dataclasses
-import datetime
 import json
 import posixpath
-import threading
 import time
 import typing as t
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
-from aiida.common.extendeddicts import AttributeDict
 from aiida.engine.processes.exit_code import ExitCode
 from aiida.schedulers import Scheduler, SchedulerError
-from aiida.schedulers.datastructures import JobInfo, JobState, JobTemplate, NodeNumberJobResource
-from aiida.schedulers.plugins.slurm import SlurmJobResource, SlurmScheduler
+from aiida.schedulers.datastructures import JobInfo, JobState, JobTemplate
+from aiida.schedulers.plugins.slurm import SlurmScheduler
 from plumpy import run_until_complete
 
 from .capabilities import scheduler_mismatch
 from .concurrency import gather_bounded
-from .remote import Remote
-
-__all__ = (
-    'AcceleratorResources',
-    'FirecrestJobResource',
-    'FirecrestScheduler',
-    'clear_job_notes',
-    'job_ending',
-    'job_info_from_record',
-    'job_state_from_record',
-    'own_fields',
+from .job_notes import NOTES, job_key, seconds_since_submission
+from .job_records import (
+    ERROR_ENDINGS,
+    job_ending,
+    job_info_from_record,
+    latest_records,
+    own_fields,
+    queued,
+    records_from_detailed_info,
 )
+from .remote import Remote
+from .resources import FirecrestJobResource
+
+__all__ = ('FirecrestScheduler',)
 
 _T = t.TypeVar('_T')
-
-_STATE_MAP: dict[str, JobState] = {
-    # The states core.slurm knows, by their full names (core.slurm reads squeue's compact codes).
-    'CANCELLED': JobState.DONE,
-    'COMPLETED': JobState.DONE,
-    'CONFIGURING': JobState.QUEUED,
-    'COMPLETING': JobState.RUNNING,
-    'FAILED': JobState.DONE,
-    'NODE_FAIL': JobState.DONE,
-    'PENDING': JobState.QUEUED,
-    'PREEMPTED': JobState.DONE,
-    'RUNNING': JobState.RUNNING,
-    'SUSPENDED': JobState.SUSPENDED,
-    'TIMEOUT': JobState.DONE,
-    # States that only the accounting database (sacct, which FirecREST reads too) reports, or that
-    # newer Slurm versions added: final ones are DONE, so that AiiDA never waits on them forever.
-    'BOOT_FAIL': JobState.DONE,
-    'DEADLINE': JobState.DONE,
-    'OUT_OF_MEMORY': JobState.DONE,
-    'REVOKED': JobState.DONE,
-    'REQUEUED': JobState.QUEUED,
-    'REQUEUE_FED': JobState.QUEUED,
-    'REQUEUE_HOLD': JobState.QUEUED_HELD,
-    'RESV_DEL_HOLD': JobState.QUEUED_HELD,
-    'SPECIAL_EXIT': JobState.QUEUED_HELD,
-    'RESIZING': JobState.RUNNING,
-    'SIGNALING': JobState.RUNNING,
-    'STAGE_OUT': JobState.RUNNING,
-    'STOPPED': JobState.SUSPENDED,
-}
-
-HELD_REASONS = frozenset({'Dependency', 'JobHeldUser', 'JobHeldAdmin', 'BeginTime'})
-"""Reasons that make a pending job ``QUEUED_HELD`` (the same list as core.slurm's)."""
-
-_ERROR_ENDINGS = {
-    'OUT_OF_MEMORY': 'ERROR_SCHEDULER_OUT_OF_MEMORY',
-    'TIMEOUT': 'ERROR_SCHEDULER_OUT_OF_WALLTIME',
-    'NODE_FAIL': 'ERROR_SCHEDULER_NODE_FAILURE',
-}
 
 MAX_CONCURRENT_LOOKUPS = 8
 """At most this many individual job requests at a time, for jobs missing from a poll's job list."""
 
 _UNREADABLE_SCRIPT = 'Unable to open file'
 """sbatch's error when it cannot read the script it is given by path (recording 50)."""
-
-_TRANSIENT_NAME = 'allocation'
-"""Name that Slurm's accounting shows for a job for a moment around its completion (recording 52)."""
-_PLACEHOLDER_BLANKS = ('title', 'queue_name', 'requested_wallclock_time_seconds')
-"""The ``JobInfo`` fields that the transient 'allocation' record cannot give."""
-
-
-class AcceleratorResources(NodeNumberJobResource):
-    """``num_gpus_per_machine`` and ``exclusive`` on top of a scheduler's node-number resources.
-
-    Put it before that scheduler's resource class: ``class R(AcceleratorResources, SlurmJobResource)``.
-
-    * ``num_gpus_per_machine`` (int >= 1): GPUs on each node;
-    * ``exclusive`` (bool): ``True`` asks for the nodes without other jobs on them.
-    """
-
-    if t.TYPE_CHECKING:
-        num_gpus_per_machine: int | None
-        exclusive: bool
-
-    @classmethod
-    def validate_resources(cls, **kwargs: t.Any) -> AttributeDict:
-        """Validate the scheduler's own resources and the two additions.
-
-        :raises ValueError: if a value is invalid or a key unknown.
-        """
-        gpus = kwargs.pop('num_gpus_per_machine', None)
-        exclusive = kwargs.pop('exclusive', False)
-        resources = super().validate_resources(**kwargs)
-        resources.num_gpus_per_machine = _validate_gpus(gpus)
-        if not isinstance(exclusive, bool):
-            raise ValueError(f'`exclusive` must be True or False, not {exclusive!r}.')
-        resources.exclusive = exclusive
-        return resources
-
-
-class FirecrestJobResource(AcceleratorResources, SlurmJobResource):
-    """The resources of core.slurm, plus ``num_gpus_per_machine`` and ``exclusive``.
-
-    * ``num_gpus_per_machine`` (int >= 1): adds ``#SBATCH --gpus-per-node=N``;
-    * ``exclusive`` (bool): ``True`` adds ``#SBATCH --exclusive`` (no other job on the nodes).
-    """
-
-    _default_fields = (*SlurmJobResource._default_fields, 'num_gpus_per_machine', 'exclusive')  # type: ignore[assignment]
-
-
-def _validate_gpus(value: t.Any) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f'`num_gpus_per_machine` must be a positive integer, not {value!r}.')
-    return value
-
-
-# --- pure parsers of FirecREST job records -------------------------------------------------------
-
-
-def _base_state(raw_state: str) -> str:
-    """``'CANCELLED by 1001'`` -> ``'CANCELLED'``; ``'CANCELLED+'`` (sacct) -> ``'CANCELLED'``."""
-    words = raw_state.split()
-    return words[0].rstrip('+').upper() if words else ''
-
-
-def _task_states(record: Mapping[str, t.Any]) -> list[str]:
-    return [
-        _base_state(str((task.get('status') or {}).get('state') or '')) for task in record.get('tasks') or []
-    ]
-
-
-def _is_transient(record: Mapping[str, t.Any]) -> bool:
-    """The placeholder record Slurm shows briefly around completion: name 'allocation', no partition."""
-    return (
-        record.get('name') == _TRANSIENT_NAME
-        and not record.get('partition')
-        and not record.get('workingDirectory')
-    )
-
-
-def job_state_from_record(record: Mapping[str, t.Any]) -> JobState:
-    """The AiiDA state of a FirecREST job record, mapped as core.slurm maps Slurm's states.
-
-    Pending jobs held by the user or an admin, or waiting for a dependency or a begin time, are
-    ``QUEUED_HELD``. A pending record whose batch task already runs (seen on the transient
-    'allocation' record) is ``RUNNING``. Unknown states are ``UNDETERMINED``.
-    """
-    status = record.get('status') or {}
-    state = _STATE_MAP.get(_base_state(str(status.get('state') or '')), JobState.UNDETERMINED)
-    if state is JobState.QUEUED and 'RUNNING' in _task_states(record):
-        return JobState.RUNNING
-    if state is JobState.QUEUED and status.get('stateReason') in HELD_REASONS:
-        return JobState.QUEUED_HELD
-    return state
-
-
-def _timestamp(value: t.Any) -> datetime.datetime | None:
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        return None
-    return datetime.datetime.fromtimestamp(value, tz=datetime.timezone.utc)
-
-
-def _time_fields(times: Mapping[str, t.Any], transient: bool) -> dict[str, t.Any]:
-    start = _timestamp(times.get('start'))
-    return {
-        'dispatch_time': start,
-        'finish_time': _timestamp(times.get('end')),
-        'wallclock_time_seconds': times.get('elapsed') if start is not None else None,
-        'requested_wallclock_time_seconds': None if transient else times.get('limit'),
-    }
-
-
-def _record_fields(record: Mapping[str, t.Any], transient: bool) -> dict[str, t.Any]:
-    status = record.get('status') or {}
-    reason = status.get('stateReason')
-    return {
-        'job_substate': status.get('state'),
-        'annotation': None if reason in (None, 'None') else reason,
-        'exit_status': status.get('exitCode'),
-        'terminating_signal': status.get('interruptSignal'),
-        'job_owner': record.get('user'),
-        'account': record.get('account') or None,
-        'title': None if transient else record.get('name'),
-        'queue_name': None if transient else record.get('partition') or None,
-        'num_machines': record.get('allocationNodes') or None,
-        'allocated_machines_raw': record.get('nodes') or None,
-    }
-
-
-def job_info_from_record(record: Mapping[str, t.Any], known: Mapping[str, t.Any] | None = None) -> JobInfo:
-    """A ``JobInfo`` from one record of ``GET /compute/{system}/jobs[/{id}]``.
-
-    Fields the record does not have stay undefined: the submission time (FirecREST does not report
-    it) and, on the transient 'allocation' record, the title, partition and time limit, unless
-    ``known`` has them (see :func:`own_fields`).
-
-    :param known: fields of the job's own record, seen earlier.
-    """
-    transient = _is_transient(record)
-    info = JobInfo()
-    info.job_id = str(record['jobId'])
-    info.job_state = job_state_from_record(record)
-    fields = {**_record_fields(record, transient), **_time_fields(record.get('time') or {}, transient)}
-    if transient and known:
-        fields.update(known)
-    info.update({key: value for key, value in fields.items() if value is not None})
-    return info
-
-
-def own_fields(record: Mapping[str, t.Any]) -> dict[str, t.Any]:
-    """The ``JobInfo`` fields that only the job's own record has (none if ``record`` is the placeholder)."""
-    if _is_transient(record):
-        return {}
-    info = job_info_from_record(record)
-    return {key: info[key] for key in _PLACEHOLDER_BLANKS if key in info}
-
-
-def job_ending(records: Iterable[Mapping[str, t.Any]]) -> str | None:
-    """How a finished job ended, as a Slurm state name (``'TIMEOUT'``, ``'OUT_OF_MEMORY'`` ...).
-
-    The job-level state, unless a task ran out of memory or lost its node while the job itself only
-    says ``FAILED`` or ``CANCELLED``. None when there is no record.
-    """
-    for record in records:
-        job_state = _base_state(str((record.get('status') or {}).get('state') or ''))
-        if job_state in _ERROR_ENDINGS:
-            return job_state
-        for task_state in _task_states(record):
-            if task_state in ('OUT_OF_MEMORY', 'NODE_FAIL'):
-                return task_state
-        return job_state
-    return None
-
-
-# --- the scheduler -------------------------------------------------------------------------------
 
 
 class _ClientTransport(t.Protocol):
@@ -289,77 +74,6 @@ class _ClientTransport(t.Protocol):
     def run_command_blocking(
         self, func: Callable[..., Awaitable[_T]], *args: t.Any, **kwargs: t.Any
     ) -> _T: ...
-
-
-_JobKey = tuple[str, str, str]
-"""(server URL, system, job id)."""
-
-
-@dataclasses.dataclass
-class _Note:
-    """What this process knows about one job."""
-
-    submitted: float | None = None
-    """Monotonic time of its submission by this process."""
-    fields: dict[str, t.Any] = dataclasses.field(default_factory=dict)
-    """:func:`own_fields` of the last own record seen."""
-    final: list[dict[str, t.Any]] | None = None
-    """The records of the poll that found it finished, until the detailed job info takes them."""
-
-
-class _JobNotes:
-    """:class:`_Note` per job, for the process: the engine makes a new scheduler for every task.
-
-    At most ``capacity`` jobs are remembered, the least recently noted forgotten first.
-    """
-
-    def __init__(self, capacity: int = 10_000) -> None:
-        self.capacity = capacity
-        self._notes: collections.OrderedDict[_JobKey, _Note] = collections.OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: _JobKey) -> _Note:
-        """A copy of what is known about the job (an empty note for a job never noted)."""
-        with self._lock:
-            note = self._notes.get(key)
-            return dataclasses.replace(note) if note is not None else _Note()
-
-    def update(self, key: _JobKey, **changes: t.Any) -> None:
-        with self._lock:
-            note = self._notes.pop(key, None) or _Note()
-            self._notes[key] = dataclasses.replace(note, **changes)
-            while len(self._notes) > self.capacity:
-                self._notes.popitem(last=False)
-
-    def take_final(self, key: _JobKey) -> list[dict[str, t.Any]] | None:
-        """The job's final records, forgotten once taken."""
-        with self._lock:
-            note = self._notes.get(key)
-            if note is None or note.final is None:
-                return None
-            final, note.final = note.final, None
-            return final
-
-    def clear(self) -> None:
-        with self._lock:
-            self._notes.clear()
-
-
-_NOTES = _JobNotes()
-
-
-def clear_job_notes() -> None:
-    """Forget what this process learnt about jobs (as a new process would start)."""
-    _NOTES.clear()
-
-
-def _job_key(remote: Remote, job_id: str) -> _JobKey:
-    return (remote.config.url, remote.system, job_id)
-
-
-def _seconds_since_submission(key: _JobKey) -> float | None:
-    submitted = _NOTES.get(key).submitted
-    return None if submitted is None else time.monotonic() - submitted
 
 
 class FirecrestScheduler(Scheduler):
@@ -452,7 +166,7 @@ class FirecrestScheduler(Scheduler):
             if _UNREADABLE_SCRIPT not in str(exc):
                 raise
             job_id = await remote.submit(working_directory, script=await self._read(remote, script))
-        _NOTES.update(_job_key(remote, job_id), submitted=time.monotonic())
+        NOTES.update(job_key(remote, job_id), submitted=time.monotonic())
         return job_id
 
     def _check_scheduler_type(self, system: Mapping[str, t.Any] | None) -> None:
@@ -527,11 +241,11 @@ class FirecrestScheduler(Scheduler):
             self._check_scheduler_type(await remote.system_info())
         just_now = self.just_submitted_seconds
         if wanted and all(self._submitted_within(remote, job_id, just_now) for job_id in wanted):
-            return [_queued(job_id, 'just submitted') for job_id in dict.fromkeys(wanted)]
-        records = _latest_records(await remote.jobs())
+            return [queued(job_id, 'just submitted') for job_id in dict.fromkeys(wanted)]
+        records = latest_records(await remote.jobs())
         if wanted is None:
             return [
-                self._job_info(record, known=_NOTES.get(_job_key(remote, job_id)).fields)
+                self._job_info(record, known=NOTES.get(job_key(remote, job_id)).fields)
                 for job_id, record in records.items()
             ]
         grace = self.not_found_grace_seconds
@@ -551,7 +265,7 @@ class FirecrestScheduler(Scheduler):
     @staticmethod
     def _submitted_within(remote: Remote, job_id: str, seconds: float) -> bool:
         """Whether this process submitted the job less than ``seconds`` ago."""
-        age = _seconds_since_submission(_job_key(remote, job_id))
+        age = seconds_since_submission(job_key(remote, job_id))
         return age is not None and age < seconds
 
     @staticmethod
@@ -560,7 +274,7 @@ class FirecrestScheduler(Scheduler):
             answer = await remote.job(job_id)
         except FileNotFoundError:
             return None
-        return _latest_records(answer).get(job_id)
+        return latest_records(answer).get(job_id)
 
     def _info_or_grace(
         self, remote: Remote, job_id: str, record: Mapping[str, t.Any] | None
@@ -569,20 +283,20 @@ class FirecrestScheduler(Scheduler):
             return self._noted_info(remote, job_id, record)
         if not self._submitted_within(remote, job_id, self.not_found_grace_seconds):
             return None
-        return _queued(job_id, 'submitted, not yet known to the scheduler')
+        return queued(job_id, 'submitted, not yet known to the scheduler')
 
     def _noted_info(self, remote: Remote, job_id: str, record: Mapping[str, t.Any]) -> JobInfo:
         """The record's ``JobInfo``, completed with what earlier polls saw; notes what this one shows.
 
         A finished job's record is kept for :meth:`get_detailed_job_info`.
         """
-        key = _job_key(remote, job_id)
+        key = job_key(remote, job_id)
         fields = own_fields(record)
         if fields:
-            _NOTES.update(key, fields=fields)
-        info = self._job_info(record, known=_NOTES.get(key).fields)
+            NOTES.update(key, fields=fields)
+        info = self._job_info(record, known=NOTES.get(key).fields)
         if info.job_state is JobState.DONE:
-            _NOTES.update(key, final=[dict(record)])
+            NOTES.update(key, final=[dict(record)])
         return info
 
     @staticmethod
@@ -635,7 +349,7 @@ class FirecrestScheduler(Scheduler):
 
     @staticmethod
     async def _records_of(remote: Remote, job_id: str) -> list[dict[str, t.Any]]:
-        final = _NOTES.take_final(_job_key(remote, job_id))
+        final = NOTES.take_final(job_key(remote, job_id))
         if final is not None:
             return final
         return await remote.job(job_id)
@@ -656,7 +370,7 @@ class FirecrestScheduler(Scheduler):
         from aiida.engine import CalcJob
 
         if detailed_job_info is not None and detailed_job_info.get('retval', 0) == 0:
-            exit_code_name = self._ending_exit_code(_records_from_detailed_info(detailed_job_info))
+            exit_code_name = self._ending_exit_code(records_from_detailed_info(detailed_job_info))
             if exit_code_name is not None:
                 return CalcJob.exit_codes[exit_code_name]
         return self._stderr_exit_code(stdout, stderr)
@@ -664,34 +378,9 @@ class FirecrestScheduler(Scheduler):
     @staticmethod
     def _ending_exit_code(records: list[dict[str, t.Any]]) -> str | None:
         """The name of CalcJob's exit code for the ending the job records show, if it has one (Slurm's)."""
-        return _ERROR_ENDINGS.get(job_ending(records) or '')
+        return ERROR_ENDINGS.get(job_ending(records) or '')
 
     @staticmethod
     def _stderr_exit_code(stdout: str | None, stderr: str | None) -> ExitCode | None:
         """The exit code for the scheduler's messages in the job's output, matched as core.slurm does."""
         return SlurmScheduler().parse_output(None, stdout, stderr)
-
-
-def _records_from_detailed_info(detailed_job_info: Mapping[str, t.Any]) -> list[dict[str, t.Any]]:
-    try:
-        records = json.loads(detailed_job_info['stdout'])
-    except KeyError:
-        raise ValueError('the `detailed_job_info` does not contain the required key `stdout`.') from None
-    except (TypeError, json.JSONDecodeError) as exc:
-        raise ValueError(f'the `detailed_job_info.stdout` is not the JSON of job records: {exc}') from exc
-    if not isinstance(records, list):
-        raise ValueError('the `detailed_job_info.stdout` is not a list of job records.')
-    return records
-
-
-def _queued(job_id: str, annotation: str) -> JobInfo:
-    info = JobInfo()
-    info.job_id = job_id
-    info.job_state = JobState.QUEUED
-    info.annotation = annotation
-    return info
-
-
-def _latest_records(records: Iterable[Mapping[str, t.Any]]) -> dict[str, dict[str, t.Any]]:
-    """Records by job id; when a job has several (requeued jobs), the last one listed."""
-    return {str(record['jobId']): dict(record) for record in records}

@@ -15,13 +15,13 @@ PACKAGE = Path(aiida_firecrest.__file__).parent
 
 #: The plugins' modules by layer, lowest first: a module imports only from the layers below its own.
 LAYERS: list[set[str]] = [
-    {'secrets', 'settings', 'listings', 'paths', 'concurrency', 'archives'},
+    {'secrets', 'settings', 'listings', 'paths', 'concurrency', 'archives', 'job_records', 'resources'},
     {'probe', 'retries', 'progress'},
     {'errors'},
     {'auth', 'capabilities'},
     {'client'},
     {'remote'},
-    {'staging'},
+    {'staging', 'job_notes'},
     {'transfer'},
     {'config', 'scheduler'},
     {'transport_base', 'pbs'},

@@ -9,7 +9,8 @@ from aiida.common.datastructures import CodeRunMode
 from aiida.schedulers.datastructures import JobTemplate, JobTemplateCodeInfo
 from aiida.schedulers.plugins.slurm import SlurmScheduler
 
-from aiida_firecrest.scheduler import FirecrestJobResource, FirecrestScheduler
+from aiida_firecrest.resources import FirecrestJobResource
+from aiida_firecrest.scheduler import FirecrestScheduler
 
 TEMPLATES: dict[str, dict[str, t.Any]] = {
     'minimal': {},

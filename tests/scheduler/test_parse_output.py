@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from aiida.engine import CalcJob
 
-from aiida_firecrest.scheduler import FirecrestScheduler, job_ending
+from aiida_firecrest.job_records import job_ending
+from aiida_firecrest.scheduler import FirecrestScheduler
 
 HERE = Path(__file__).parent
 RECORDS: dict[str, dict[str, t.Any]] = json.loads((HERE / 'job_records.json').read_text())

@@ -11,7 +11,7 @@ import pytest
 from aiida.schedulers.datastructures import JobInfo, JobState
 from aiida.schedulers.plugins.slurm import _MAP_STATUS_SLURM
 
-from aiida_firecrest.scheduler import HELD_REASONS, job_info_from_record, job_state_from_record, own_fields
+from aiida_firecrest.job_records import HELD_REASONS, job_info_from_record, job_state_from_record, own_fields
 
 HERE = Path(__file__).parent
 RECORDS: dict[str, dict[str, t.Any]] = json.loads((HERE / 'job_records.json').read_text())

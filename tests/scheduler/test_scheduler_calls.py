@@ -19,8 +19,9 @@ from aiida.schedulers import SchedulerError
 from aiida.schedulers.datastructures import JobState
 from firecrest.FirecrestException import UnexpectedStatusException
 
+from aiida_firecrest.job_notes import clear_job_notes
 from aiida_firecrest.remote import FirecrestRemote
-from aiida_firecrest.scheduler import MAX_CONCURRENT_LOOKUPS, FirecrestScheduler, clear_job_notes
+from aiida_firecrest.scheduler import MAX_CONCURRENT_LOOKUPS, FirecrestScheduler
 
 HERE = Path(__file__).parent
 RECORDS: dict[str, dict[str, t.Any]] = json.loads((HERE / 'job_records.json').read_text())

@@ -20,8 +20,9 @@ from aiida.schedulers.datastructures import JobState
 
 from aiida_firecrest.client import FirecrestClient, clear_server_facts
 from aiida_firecrest.demo.settings import FaultRule
+from aiida_firecrest.job_notes import clear_job_notes
 from aiida_firecrest.remote import FirecrestRemote
-from aiida_firecrest.scheduler import FirecrestScheduler, clear_job_notes
+from aiida_firecrest.scheduler import FirecrestScheduler
 from aiida_firecrest.settings import TransportConfig
 
 from .._harness import DIALECTS, InProcessDemo, JobDialect

@@ -1,0 +1,88 @@
+"""What this process knows about the jobs it submitted or saw: for the process, not for one scheduler.
+
+The engine makes a new scheduler for every task, so what a poll learns is kept here: when this process
+submitted a job (a job just submitted cannot have finished, and one the Slurm database does not know yet
+is not lost), the fields of its own record, and its final records for the detailed job info.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import threading
+import time
+import typing as t
+
+from .remote import Remote
+
+__all__ = ('NOTES', 'JobKey', 'JobNotes', 'Note', 'clear_job_notes', 'job_key', 'seconds_since_submission')
+
+JobKey = tuple[str, str, str]
+"""(server URL, system, job id)."""
+
+
+@dataclasses.dataclass
+class Note:
+    """What this process knows about one job."""
+
+    submitted: float | None = None
+    """Monotonic time of its submission by this process."""
+    fields: dict[str, t.Any] = dataclasses.field(default_factory=dict)
+    """:func:`.job_records.own_fields` of the last own record seen."""
+    final: list[dict[str, t.Any]] | None = None
+    """The records of the poll that found it finished, until the detailed job info takes them."""
+
+
+class JobNotes:
+    """:class:`Note` per job, for the process: the engine makes a new scheduler for every task.
+
+    At most ``capacity`` jobs are remembered, the least recently noted forgotten first.
+    """
+
+    def __init__(self, capacity: int = 10_000) -> None:
+        self.capacity = capacity
+        self._notes: collections.OrderedDict[JobKey, Note] = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: JobKey) -> Note:
+        """A copy of what is known about the job (an empty note for a job never noted)."""
+        with self._lock:
+            note = self._notes.get(key)
+            return dataclasses.replace(note) if note is not None else Note()
+
+    def update(self, key: JobKey, **changes: t.Any) -> None:
+        with self._lock:
+            note = self._notes.pop(key, None) or Note()
+            self._notes[key] = dataclasses.replace(note, **changes)
+            while len(self._notes) > self.capacity:
+                self._notes.popitem(last=False)
+
+    def take_final(self, key: JobKey) -> list[dict[str, t.Any]] | None:
+        """The job's final records, forgotten once taken."""
+        with self._lock:
+            note = self._notes.get(key)
+            if note is None or note.final is None:
+                return None
+            final, note.final = note.final, None
+            return final
+
+    def clear(self) -> None:
+        with self._lock:
+            self._notes.clear()
+
+
+NOTES = JobNotes()
+
+
+def clear_job_notes() -> None:
+    """Forget what this process learnt about jobs (as a new process would start)."""
+    NOTES.clear()
+
+
+def job_key(remote: Remote, job_id: str) -> JobKey:
+    return (remote.config.url, remote.system, job_id)
+
+
+def seconds_since_submission(key: JobKey) -> float | None:
+    submitted = NOTES.get(key).submitted
+    return None if submitted is None else time.monotonic() - submitted
