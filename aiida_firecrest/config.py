@@ -36,7 +36,6 @@ in both modes.
 
 from __future__ import annotations
 
-import dataclasses
 import posixpath
 from collections.abc import Callable
 from pathlib import Path
@@ -47,22 +46,30 @@ import click
 import httpx
 
 from . import secrets
-from .paths import is_within
+from .computer_argument import ComputerType
+from .configure_state import Check, Pending, Run, echo, forget_stored_secret
 from .probe import (
     CredentialsRefusedError,
-    FirecrestProbe,
     ProbeError,
     ServerUnreachableError,
-    check_token_endpoint,
-    max_ops_file_size,
-    unknown_account_message,
-    unknown_system_message,
 )
-from .settings import MIB
+from .server_checks import (
+    check_billing_account,
+    check_compute_resource,
+    check_credentials,
+    check_small_file_size,
+    check_temp_directory,
+    check_token_uri,
+    check_url,
+    scheduler_warning,
+    suggest_account,
+    suggest_system,
+    suggest_temp_directory,
+    work_directory_warning,
+)
 
 __all__ = ('AUTH_OPTIONS',)
 
-TEMP_DIRECTORY_NAME = 'aiida_firecrest_tmp'
 _META_KEY = 'aiida_firecrest.configure'
 #: Why a secret given as a value (not at the prompt) is refused: a command line is seen by ``ps``, kept in
 #: the shell's history and written by verdi into ``<AiiDA config dir>/access/<profile>/<pid>.pid``.
@@ -73,61 +80,13 @@ LITERAL_SECRET_REFUSED = (
 )
 
 
-# --- the state of one `verdi computer configure` run
+# --- the flow of one `verdi computer configure` run
 
 
-Check = Callable[['_Run', dict[str, Any], Any], None]
-"""A server check of one option: (run, known values, value) -> None, raising ProbeError."""
-
-
-@dataclasses.dataclass
-class _Pending:
-    """A server check waiting for the values it needs."""
-
-    name: str
-    value: Any
-    check: Check
-    needs: tuple[str, ...]
-    needs_session: bool
-
-
-@dataclasses.dataclass
-class _Run:
-    """What one configure command has learnt from the server so far (kept in ``ctx.meta``)."""
-
-    probe: FirecrestProbe | None = None
-    offline: bool = False
-    systems: dict[str, dict[str, Any]] | None = None
-    userinfo: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
-    pending: list[_Pending] = dataclasses.field(default_factory=list)
-    secret: str | None = dataclasses.field(default=None, repr=False)
-    stored_secret_file: Path | None = None
-    checked_system: tuple[dict[str, Any], str] | None = None
-    """The chosen system's description and the user's name there, once checked."""
-    ask_client_id_again: bool = False
-    """The credentials were refused at the secret's prompt: ask for the client id before the secret again."""
-
-    def probe_for(self, url: str) -> FirecrestProbe:
-        """The probe of ``url`` (a new one if the URL changed)."""
-        if self.probe is None or self.probe.url != url.rstrip('/'):
-            if self.probe is not None:
-                self.probe.close()
-            self.probe = FirecrestProbe(url)
-        return self.probe
-
-    def ready(self, pending: _Pending, known: dict[str, Any]) -> bool:
-        """Whether ``pending`` can run now."""
-        if any(name not in known for name in pending.needs):
-            return False
-        if any(other.name in pending.needs for other in self.pending if other is not pending):
-            return False  # a value it builds on is not checked yet
-        return not pending.needs_session or self.systems is not None
-
-
-def _run_of(ctx: click.Context) -> _Run:
+def run_of(ctx: click.Context) -> Run:
     run = ctx.meta.get(_META_KEY)
     if run is None:
-        run = ctx.meta[_META_KEY] = _Run()
+        run = ctx.meta[_META_KEY] = Run()
         # The root context is closed also when parsing fails (this command's own context is not then).
         ctx.find_root().call_on_close(lambda: _finish(ctx, run))
         _follow_the_computer_argument(ctx)
@@ -143,9 +102,9 @@ def _follow_the_computer_argument(ctx: click.Context) -> None:
     option processed; with no option on the command line the computer comes first anyway.
     """
     for param in ctx.command.params:
-        if param.name != 'computer' or isinstance(param.type, _ComputerType):
+        if param.name != 'computer' or isinstance(param.type, ComputerType):
             continue
-        param.type = _ComputerType(param.type)
+        param.type = ComputerType(param.type)
         param.callback = _then_run_checks(param.callback)
 
 
@@ -162,40 +121,7 @@ def _then_run_checks(
     return callback
 
 
-class _ComputerType(click.ParamType):
-    """aiida-core's computer parameter type, with a hint when a label was taken for the start of a UUID."""
-
-    def __init__(self, inner: click.ParamType) -> None:
-        self.inner = inner
-        self.name = inner.name
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        try:
-            return self.inner.convert(value, param, ctx)
-        except click.BadParameter as exc:
-            if isinstance(value, str) and _looks_like_a_uuid_prefix(value):
-                exc.message = (
-                    f'{value!r} was read as the beginning of a UUID (it looks hexadecimal) and no computer '
-                    f'has such a UUID; to name a computer by its label {value!r}, write {value + "!"!r}'
-                )
-            raise
-
-
-def _looks_like_a_uuid_prefix(value: str) -> bool:
-    """Whether aiida-core reads the identifier ``value`` as (the start of) a UUID, as its loaders decide."""
-    try:
-        int(value)
-        return False
-    except ValueError:
-        pass
-    try:
-        int(value.replace('-', ''), 16)
-    except ValueError:
-        return False
-    return True
-
-
-def _finish(ctx: click.Context, run: _Run) -> None:
+def _finish(ctx: click.Context, run: Run) -> None:
     """At the end of the command: remove a typed secret's file that the configuration did not keep (the
     command failed or was interrupted), advise on the computer's work directory, close the connections.
 
@@ -208,7 +134,7 @@ def _finish(ctx: click.Context, run: _Run) -> None:
     if run.stored_secret_file is not None and not _stores_secret_file(
         computer, ctx.params.get('user'), run.stored_secret_file
     ):
-        _forget_stored_secret(run)
+        forget_stored_secret(run)
     complete = all(name in ctx.params for name, _ in AUTH_OPTIONS)
     if computer is None or run.checked_system is None or not complete:
         return
@@ -218,7 +144,7 @@ def _finish(ctx: click.Context, run: _Run) -> None:
         scheduler_warning(computer.scheduler_type, system),
     ]
     for warning in filter(None, warnings):
-        _echo('warning', warning)
+        echo('warning', warning)
 
 
 def _stores_secret_file(computer: Any, user: Any, path: Path) -> bool:
@@ -247,34 +173,27 @@ def _is_prompted(ctx: click.Context, name: str) -> bool:
     return _is_interactive(ctx) and ctx.get_parameter_source(name) is click.core.ParameterSource.PROMPT
 
 
-def _echo(kind: str, message: str) -> None:
-    """Report progress through aiida's CLI logger (``Report:`` or ``Warning:``)."""
-    from aiida.cmdline.utils import echo
-
-    {'report': echo.echo_report, 'warning': echo.echo_warning}[kind](message)
-
-
 # --- running the server checks
 
 
 def _going_offline(
-    ctx: click.Context, pending: _Pending, current: str, problem: ServerUnreachableError
+    ctx: click.Context, pending: Pending, current: str, problem: ServerUnreachableError
 ) -> None:
     """Handle an unreachable server: ask (if this option is being prompted) or warn and skip server checks."""
-    run = _run_of(ctx)
+    run = run_of(ctx)
     if pending.name == current and _is_prompted(ctx, current):
-        _echo('warning', str(problem))
+        echo('warning', str(problem))
         if not click.confirm('Keep this value anyway (it will be checked at first use)?', default=False):
             raise click.BadParameter('not reachable; enter another value')
     else:
-        _echo('warning', f'{problem} The remaining server checks are skipped: they run at first use.')
+        echo('warning', f'{problem} The remaining server checks are skipped: they run at first use.')
     run.offline = True
     run.pending.clear()
 
 
-def _execute(ctx: click.Context, pending: _Pending, known: dict[str, Any], current: str) -> None:
+def _execute(ctx: click.Context, pending: Pending, known: dict[str, Any], current: str) -> None:
     """Run one server check; a failure of the current option is a BadParameter (asked again if prompted)."""
-    run = _run_of(ctx)
+    run = run_of(ctx)
     try:
         pending.check(run, known, pending.value)
     except ServerUnreachableError as problem:
@@ -291,7 +210,7 @@ def _execute(ctx: click.Context, pending: _Pending, known: dict[str, Any], curre
 
 def _run_ready_checks(ctx: click.Context, known: dict[str, Any], current: str) -> None:
     """Run every waiting check whose prerequisites are now known, in the order they were queued."""
-    run = _run_of(ctx)
+    run = run_of(ctx)
     progress = True
     while progress and not run.offline:
         progress = False
@@ -317,11 +236,11 @@ def _callback(
             return value
         if local is not None:
             value = local(ctx, value)
-        run = _run_of(ctx)
+        run = run_of(ctx)
         run.pending = [pending for pending in run.pending if pending.name != param.name]
         if check is not None and value is not None and not run.offline:
             needed = ('computer', *needs, param.name)
-            run.pending.append(_Pending(param.name, value, check, needed, needs_session))
+            run.pending.append(Pending(param.name, value, check, needed, needs_session))
         _run_ready_checks(ctx, {**ctx.params, param.name: value}, param.name)
         return value
 
@@ -358,7 +277,7 @@ def _local_secret(ctx: click.Context, value: str | None) -> str | None:
     if value is None:
         return None
     value = value.strip()
-    run = _run_of(ctx)
+    run = run_of(ctx)
     try:
         if secrets.is_env_reference(value):
             run.secret = secrets.read_secret_variable(value[len(secrets.ENV_PREFIX) :])
@@ -368,7 +287,7 @@ def _local_secret(ctx: click.Context, value: str | None) -> str | None:
             run.secret = secrets.read_secret_file(path)
             warning = secrets.loose_permissions_warning(path)
             if warning:
-                _echo('warning', warning)
+                echo('warning', warning)
             return str(path)
         if not _is_prompted(ctx, 'client_secret'):
             raise click.BadParameter(LITERAL_SECRET_REFUSED)
@@ -377,7 +296,7 @@ def _local_secret(ctx: click.Context, value: str | None) -> str | None:
     except secrets.SecretError as exc:
         raise click.BadParameter(str(exc)) from None
     run.stored_secret_file = path
-    _echo('report', f'Stored the client secret in {path} (mode 0600); AiiDA keeps only this path.')
+    echo('report', f'Stored the client secret in {path} (mode 0600); AiiDA keeps only this path.')
     return str(path)
 
 
@@ -402,184 +321,6 @@ def _local_positive(ctx: click.Context, value: int | None) -> int | None:
     return value
 
 
-# --- server checks
-
-
-def _check_url(run: _Run, known: dict[str, Any], url: str) -> None:
-    run.probe_for(url).check_reachable()
-
-
-def _check_token_uri(run: _Run, known: dict[str, Any], token_uri: str) -> None:
-    check_token_endpoint(token_uri)
-
-
-def _check_credentials(run: _Run, known: dict[str, Any], value: str) -> None:
-    """Get a token with the client id and secret, then list the systems with it."""
-    probe = run.probe_for(known['url'])
-    try:
-        probe.authenticate(known['token_uri'], known['client_id'], run.secret or '')
-    except ProbeError:
-        _forget_stored_secret(run)
-        raise
-    systems = probe.systems()
-    run.systems = {
-        system['name']: system for system in systems if isinstance(system, dict) and 'name' in system
-    }
-    version = probe.api_version or 'not stated'
-    _echo(
-        'report',
-        f'Authenticated. FirecREST API version {version}; systems: {", ".join(run.systems) or "none"}.',
-    )
-
-
-def _forget_stored_secret(run: _Run) -> None:
-    """Remove the secret file written in this run for credentials that turned out wrong."""
-    if run.stored_secret_file is not None:
-        run.stored_secret_file.unlink(missing_ok=True)
-        run.stored_secret_file = None
-
-
-def _system(run: _Run, name: str) -> dict[str, Any]:
-    systems = run.systems or {}
-    if name not in systems:
-        raise ProbeError(unknown_system_message(name, sorted(systems)))
-    return systems[name]
-
-
-def _userinfo(run: _Run, known: dict[str, Any], system: str) -> dict[str, Any]:
-    if system not in run.userinfo:
-        run.userinfo[system] = run.probe_for(known['url']).userinfo(system)
-    return run.userinfo[system]
-
-
-def _check_compute_resource(run: _Run, known: dict[str, Any], system: str) -> None:
-    from .capabilities import transfer_method_problem
-
-    description = _system(run, system)
-    username = _username(_userinfo(run, known, system))
-    _echo('report', f'System {system} found; you are {username or "(unknown user)"} there.')
-    problem = transfer_method_problem(description)
-    if problem is not None:
-        _echo('warning', problem)
-    run.checked_system = (description, username or '')
-
-
-def scheduler_warning(entry_point: str, system: dict[str, Any]) -> str | None:
-    """A warning if the computer's scheduler plugin ``entry_point`` cannot drive ``system``, else None.
-
-    Submission does not ask for the system's description (it would cost every CalcJob a request), so this
-    is where a mismatch is caught first; ``verdi computer test`` then fails on it.
-    """
-    from .capabilities import SCHEDULER_ENTRY_POINTS, scheduler_mismatch
-
-    kinds = {plugin: kind for kind, plugin in SCHEDULER_ENTRY_POINTS.items()}
-    if entry_point not in kinds:
-        plugins = ' or '.join(f'`{plugin}`' for plugin in kinds)
-        return (
-            f'The scheduler {entry_point} runs commands on the computer, which FirecREST cannot do; '
-            f'set the computer up with the scheduler {plugins}.'
-        )
-    return scheduler_mismatch(system, kinds[entry_point])
-
-
-def work_directory_warning(workdir: str, username: str, system: dict[str, Any]) -> str | None:
-    """A warning if the computer's work directory is not on one of the system's file systems, else None.
-
-    :param workdir: the computer's work directory, possibly with ``{username}``.
-    :param username: the user's name on the system.
-    :param system: the system's entry of ``GET /status/systems``.
-    """
-    roots = _file_system_paths(system)
-    path = workdir.replace('{username}', username)
-    if not roots or any(is_within(path, root) for root in roots):
-        return None
-    proposal = propose_temp_directory(system, '{username}') or ''
-    proposal = posixpath.join(posixpath.dirname(proposal), 'aiida') if proposal else roots[0]
-    return (
-        f'The work directory {workdir} is outside the file systems of {system.get("name")} '
-        f'({", ".join(roots)}); calculations will fail there. Set up the computer again with '
-        f'--work-dir {proposal} (for example with verdi computer duplicate).'
-    )
-
-
-def _check_billing_account(run: _Run, known: dict[str, Any], account: str) -> None:
-    """The account must be one of the user's where the server lists them (Slurm, FirecREST 2.5.1 or later)."""
-    if not account:
-        return
-    system = known['compute_resource']
-    userinfo = _userinfo(run, known, system)
-    if userinfo.get('accounts') is None:
-        _echo(
-            'report',
-            f'The server does not list your accounts on {system}: {account} is checked by the first job.',
-        )
-        return
-    accounts = _account_names(userinfo)
-    if account not in accounts:
-        raise ProbeError(unknown_account_message(account, system, accounts))
-
-
-def _check_temp_directory(run: _Run, known: dict[str, Any], path: str) -> None:
-    system = known['compute_resource']
-    roots = _file_system_paths(_system(run, system))
-    if roots and not any(is_within(path, root) for root in roots):
-        raise ProbeError(f'{path} is outside the file systems of {system} ({", ".join(roots)}).')
-    probe = run.probe_for(known['url'])
-    probe.make_directory(system, path)
-    probe.check_writable(system, path)
-    _echo(
-        'report', f'Temporary directory {path} is ready (created if missing; its contents are never deleted).'
-    )
-
-
-def _check_small_file_size(run: _Run, known: dict[str, Any], size_mb: float) -> None:
-    """The threshold must not exceed what the server moves directly (downloads come base64-encoded)."""
-    from .transfer import largest_direct_download
-
-    limit = max_ops_file_size(_system(run, known['compute_resource']))
-    if limit and size_mb * MIB > largest_direct_download(limit):
-        largest = largest_direct_download(limit) / MIB
-        raise ProbeError(
-            f'{size_mb:g} MB is above the server limit for direct transfers ({largest:.2f} MB: '
-            f'{limit / MIB:g} MB, less the room its base64-encoded downloads need); use 0 for the largest.'
-        )
-
-
-# --- reading the server's answers
-
-
-def _username(userinfo: dict[str, Any]) -> str | None:
-    user = userinfo.get('user')
-    return user.get('name') if isinstance(user, dict) else None
-
-
-def _accounts(userinfo: dict[str, Any]) -> list[dict[str, Any]]:
-    accounts = userinfo.get('accounts')
-    return [account for account in accounts or [] if isinstance(account, dict) and account.get('name')]
-
-
-def _account_names(userinfo: dict[str, Any]) -> list[str]:
-    return [str(account['name']) for account in _accounts(userinfo)]
-
-
-def _file_system_paths(system: dict[str, Any]) -> list[str]:
-    return [fs['path'] for fs in system.get('fileSystems') or [] if isinstance(fs, dict) and fs.get('path')]
-
-
-def propose_temp_directory(system: dict[str, Any], username: str) -> str | None:
-    """The proposed temporary directory: ``<scratch file system>/<username>/aiida_firecrest_tmp``.
-
-    The scratch file system (``dataType`` ``scratch``) is preferred, then the default work directory's one.
-    """
-    file_systems = [fs for fs in system.get('fileSystems') or [] if isinstance(fs, dict) and fs.get('path')]
-    ranked = sorted(
-        file_systems, key=lambda fs: (fs.get('dataType') != 'scratch', not fs.get('defaultWorkDir'))
-    )
-    if not ranked or not username:
-        return None
-    return posixpath.join(ranked[0]['path'], username, TEMP_DIRECTORY_NAME)
-
-
 # --- defaults
 
 
@@ -591,7 +332,7 @@ def _stored_value(ctx: click.Context, name: str) -> Any:
 
 
 def _default(
-    name: str, suggest: Callable[[_Run, dict[str, Any]], Any] | None = None, *, non_interactive: bool = True
+    name: str, suggest: Callable[[Run, dict[str, Any]], Any] | None = None, *, non_interactive: bool = True
 ) -> Callable[[click.Context], Any]:
     """A contextual default: the stored value, else what the server suggests (if it has been asked)."""
 
@@ -601,7 +342,7 @@ def _default(
         stored = _stored_value(ctx, name)
         if stored not in (None, ''):
             return stored
-        run = _run_of(ctx)
+        run = run_of(ctx)
         if suggest is not None and run.systems is not None:
             suggestion = suggest(run, dict(ctx.params))
             if suggestion is not None:
@@ -618,33 +359,13 @@ def _default_secret(ctx: click.Context) -> str | None:
     """
     if ctx.params.get('non_interactive'):
         raise click.MissingParameter()
-    run = _run_of(ctx)
+    run = run_of(ctx)
     if run.ask_client_id_again:
         run.ask_client_id_again = False
         answer = click.prompt(click.style('Client ID', fg='yellow'), default=ctx.params.get('client_id'))
         ctx.params['client_id'] = _local_client_id(ctx, answer)
     stored = _stored_value(ctx, 'client_secret')
     return stored if isinstance(stored, str) and secrets.is_reference(stored) else None
-
-
-def _suggest_system(run: _Run, known: dict[str, Any]) -> str | None:
-    return next(iter(run.systems or {})) if len(run.systems or {}) == 1 else None
-
-
-def _suggest_account(run: _Run, known: dict[str, Any]) -> str | None:
-    system = known.get('compute_resource')
-    if system not in (run.systems or {}) or run.offline:
-        return None
-    accounts = _accounts(_userinfo(run, known, system))
-    return next((str(account['name']) for account in accounts if account.get('default')), '')
-
-
-def _suggest_temp_directory(run: _Run, known: dict[str, Any]) -> str | None:
-    system = known.get('compute_resource')
-    if system not in (run.systems or {}) or run.offline:
-        return None
-    username = _username(_userinfo(run, known, system))
-    return propose_temp_directory(run.systems[system], username or '') if run.systems else None
 
 
 # --- the options
@@ -660,7 +381,7 @@ AUTH_OPTIONS: list[tuple[str, dict[str, Any]]] = [
             'help': 'URL of the FirecREST v2 API, '
             'e.g. https://api.cscs.ch/hpc/firecrest/v2 (CSCS HPC Platform).',
             'contextual_default': _default('url', non_interactive=False),
-            'callback': _callback(_local_url, _check_url, needs_session=False),
+            'callback': _callback(_local_url, check_url, needs_session=False),
         },
     ),
     (
@@ -671,7 +392,7 @@ AUTH_OPTIONS: list[tuple[str, dict[str, Any]]] = [
             'help': 'OAuth2 token endpoint of the identity provider, e.g. '
             'https://auth.cscs.ch/auth/realms/firecrest-clients/protocol/openid-connect/token (CSCS).',
             'contextual_default': _default('token_uri', non_interactive=False),
-            'callback': _callback(_local_url, _check_token_uri, needs_session=False),
+            'callback': _callback(_local_url, check_token_uri, needs_session=False),
         },
     ),
     (
@@ -694,7 +415,7 @@ AUTH_OPTIONS: list[tuple[str, dict[str, Any]]] = [
             'AiiDA configuration directory and only that path is kept in AiiDA.',
             'hide_input': True,
             'contextual_default': _default_secret,
-            'callback': _callback(_local_secret, _check_credentials, needs=_CREDENTIALS, needs_session=False),
+            'callback': _callback(_local_secret, check_credentials, needs=_CREDENTIALS, needs_session=False),
         },
     ),
     (
@@ -703,8 +424,8 @@ AUTH_OPTIONS: list[tuple[str, dict[str, Any]]] = [
             'type': str,
             'prompt': 'System name',
             'help': 'The FirecREST system (cluster) to use, as listed by GET /status/systems, e.g. daint.',
-            'contextual_default': _default('compute_resource', _suggest_system, non_interactive=False),
-            'callback': _callback(check=_check_compute_resource),
+            'contextual_default': _default('compute_resource', suggest_system, non_interactive=False),
+            'callback': _callback(check=check_compute_resource),
         },
     ),
     (
@@ -714,8 +435,8 @@ AUTH_OPTIONS: list[tuple[str, dict[str, Any]]] = [
             'default': '',
             'prompt': 'Billing account (empty for your default account)',
             'help': 'The account (project) jobs are charged to; empty means your default account.',
-            'contextual_default': _default('billing_account', _suggest_account),
-            'callback': _callback(check=_check_billing_account, needs=('compute_resource',)),
+            'contextual_default': _default('billing_account', suggest_account),
+            'callback': _callback(check=check_billing_account, needs=('compute_resource',)),
         },
     ),
     (
@@ -725,8 +446,8 @@ AUTH_OPTIONS: list[tuple[str, dict[str, Any]]] = [
             'prompt': 'Temporary directory on the server',
             'help': 'Absolute path on the server for temporary archives; created if missing, never emptied. '
             'Proposed: <scratch>/<username>/aiida_firecrest_tmp.',
-            'contextual_default': _default('temp_directory', _suggest_temp_directory),
-            'callback': _callback(_local_temp_directory, _check_temp_directory, needs=('compute_resource',)),
+            'contextual_default': _default('temp_directory', suggest_temp_directory),
+            'callback': _callback(_local_temp_directory, check_temp_directory, needs=('compute_resource',)),
         },
     ),
     (
@@ -737,7 +458,7 @@ AUTH_OPTIONS: list[tuple[str, dict[str, Any]]] = [
             'prompt': 'Direct-transfer threshold in MB (0 = from the server)',
             'help': 'Files up to this size move in one direct request, larger ones through the staged path.',
             'contextual_default': _default('small_file_size_mb'),
-            'callback': _callback(_local_non_negative, _check_small_file_size, needs=('compute_resource',)),
+            'callback': _callback(_local_non_negative, check_small_file_size, needs=('compute_resource',)),
         },
     ),
     (

@@ -19,8 +19,9 @@ scheduler per task): when it was submitted, the name, partition and time limit o
 the placeholder record Slurm shows around a quick job's completion lacks), and its final record.
 
 The pure parts (record -> ``JobInfo``, record -> ending) are :mod:`.job_records`, tested with the
-recorded job records of a real server; the resources are :mod:`.resources`. PBS systems have their own plugin built on this one,
-:mod:`aiida_firecrest.pbs` (``firecrest.pbs``); each plugin refuses to submit to the other's systems.
+recorded job records of a real server; the resources are :mod:`.resources`. PBS systems have their own
+plugin built on this one, :mod:`aiida_firecrest.pbs` (``firecrest.pbs``); each plugin refuses to submit to
+the other's systems.
 """
 
 from __future__ import annotations

@@ -15,16 +15,16 @@ PACKAGE = Path(aiida_firecrest.__file__).parent
 
 #: The plugins' modules by layer, lowest first: a module imports only from the layers below its own.
 LAYERS: list[set[str]] = [
-    {'secrets', 'settings', 'listings', 'paths', 'concurrency', 'archives', 'job_records', 'resources'},
+    {'secrets', 'settings', 'listings', 'paths', 'concurrency', 'archives', 'job_records', 'resources', 'computer_argument'},
     {'probe', 'retries', 'progress'},
     {'errors'},
-    {'auth', 'capabilities'},
+    {'auth', 'capabilities', 'configure_state'},
     {'client'},
     {'remote'},
     {'staging', 'job_notes'},
     {'transfer'},
-    {'config', 'scheduler'},
-    {'transport_base', 'pbs'},
+    {'server_checks', 'scheduler'},
+    {'config', 'transport_base', 'pbs'},
     {'file_queries'},
     {'file_changes'},
     {'put_get'},
