@@ -15,10 +15,8 @@ import asyncio
 import dataclasses
 import logging
 import posixpath
-import re
 import sys
-import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,70 +28,18 @@ from firecrest.v2 import AsyncFirecrest
 from firecrest.v2._async.Client import AsyncExternalUpload
 from packaging.version import Version
 
-from .auth import ClientCredentialsAuth, clear_tokens
+from .auth import ClientCredentialsAuth
 from .errors import FirecrestConfigError, TransferJobError, answer_problem, translate_errors
 from .probe import api_version_problem, max_ops_file_size, systems_of, unknown_system_message
 from .progress import ProgressCountingTransport, current_progress
 from .retries import RetryingTransport, RetryPolicy
 from .secrets import resolve_secret
+from .server_facts import SERVER_FACTS, lenient_version
 from .settings import TransportConfig
 
-__all__ = ('FirecrestClient', 'JobState', 'clear_server_facts', 'lenient_version')
+__all__ = ('FirecrestClient', 'JobState')
 
 LOGGER = logging.getLogger(__name__)
-
-_LENIENT_VERSION = re.compile(r'^\s*v?(\d+)(?:\.(\d+|x))?(?:\.(\d+|x))?')
-
-
-def lenient_version(header: str | None) -> tuple[int, int, int] | None:
-    """``(major, minor, patch)`` from an ``f7t-appversion`` header; ``x`` parts (``2.x.x``) count as 0."""
-    match = _LENIENT_VERSION.match(header or '')
-    if match is None:
-        return None
-    return tuple(int(part) if part and part.isdigit() else 0 for part in match.groups())  # type: ignore[return-value]
-
-
-class _FactCache:
-    """Answers that rarely change (system description, user info), shared by the clients of a process.
-
-    The daemon opens a transport, hence a client, for each batch of operations: without this cache
-    each would ask again. Entries expire after ``ttl`` seconds.
-    """
-
-    def __init__(self, ttl: float = 600.0) -> None:
-        self.ttl = ttl
-        self._entries: dict[tuple[str, ...], tuple[float, dict[str, Any]]] = {}
-        self.versions: dict[str, str] = {}
-        """The last ``f7t-appversion`` of each server URL (kept until cleared: any answer updates it)."""
-
-    async def get_or_fetch(
-        self, key: tuple[str, ...], fetch: Callable[[], Awaitable[dict[str, Any]]]
-    ) -> dict[str, Any]:
-        cached = self._entries.get(key)
-        if cached is not None and time.monotonic() - cached[0] < self.ttl:
-            return cached[1]
-        value = await fetch()
-        self._entries[key] = (time.monotonic(), value)
-        return value
-
-    def known(self, key: tuple[str, ...]) -> dict[str, Any] | None:
-        """The entry for ``key`` if it is cached and fresh (no request), else None."""
-        cached = self._entries.get(key)
-        return cached[1] if cached is not None and time.monotonic() - cached[0] < self.ttl else None
-
-    def clear(self) -> None:
-        self._entries.clear()
-        self.versions.clear()
-
-
-_SERVER_FACTS = _FactCache()
-
-
-def clear_server_facts() -> None:
-    """Forget the cached tokens, system descriptions, user infos and API versions (asked again when next
-    needed), as in a new process."""
-    _SERVER_FACTS.clear()
-    clear_tokens()
 
 
 class _AsyncFirecrest(AsyncFirecrest):
@@ -123,7 +69,7 @@ class _AsyncFirecrest(AsyncFirecrest):
         super().__init__(firecrest_url=url, authorization=authorization)
         # pyfirecrest builds a plain session in __init__; it has not opened a connection yet.
         self._session = session_factory()
-        known = _SERVER_FACTS.versions.get(self._firecrest_url)
+        known = SERVER_FACTS.versions.get(self._firecrest_url)
         if known is not None:
             self._update_api_version_from_response(httpx.Response(200, headers={'f7t-appversion': known}))
 
@@ -159,7 +105,7 @@ class _AsyncFirecrest(AsyncFirecrest):
         problem = api_version_problem(header)
         if problem is not None:
             raise FirecrestConfigError(problem)
-        self._accepted_version = _SERVER_FACTS.versions[self._firecrest_url] = header
+        self._accepted_version = SERVER_FACTS.versions[self._firecrest_url] = header
 
     def _check_response(
         self, response: httpx.Response, expected_status_code: int, return_json: bool = True
@@ -462,11 +408,11 @@ class FirecrestClient:
         """
         async with self._cache_lock:
             key = ('systems', self.config.url, self.system)
-            return await _SERVER_FACTS.get_or_fetch(key, self._fetch_system_info)
+            return await SERVER_FACTS.get_or_fetch(key, self._fetch_system_info)
 
     def known_system_info(self) -> dict[str, Any] | None:
         """This system's description if this process has it already (no request), else None."""
-        return _SERVER_FACTS.known(('systems', self.config.url, self.system))
+        return SERVER_FACTS.known(('systems', self.config.url, self.system))
 
     async def _fetch_system_info(self) -> dict[str, Any]:
         with translate_errors():
@@ -490,7 +436,7 @@ class FirecrestClient:
         """
         async with self._cache_lock:
             key = ('userinfo', self.config.url, self.system, self.config.client_id)
-            return await _SERVER_FACTS.get_or_fetch(key, self._fetch_userinfo)
+            return await SERVER_FACTS.get_or_fetch(key, self._fetch_userinfo)
 
     async def _fetch_userinfo(self) -> dict[str, Any]:
         with translate_errors():

@@ -23,8 +23,8 @@ from typing import Any
 
 import httpx
 
-from aiida_firecrest.client import clear_server_facts
 from aiida_firecrest.config import AUTH_OPTIONS
+from aiida_firecrest.server_facts import clear_server_facts
 from aiida_firecrest.transport import FirecrestTransport
 
 Operation = Callable[[FirecrestTransport], Awaitable[Any]]

@@ -15,10 +15,21 @@ PACKAGE = Path(aiida_firecrest.__file__).parent
 
 #: The plugins' modules by layer, lowest first: a module imports only from the layers below its own.
 LAYERS: list[set[str]] = [
-    {'secrets', 'settings', 'listings', 'paths', 'concurrency', 'archives', 'job_records', 'resources', 'computer_argument'},
+    {
+        'secrets',
+        'settings',
+        'listings',
+        'paths',
+        'concurrency',
+        'archives',
+        'job_records',
+        'resources',
+        'computer_argument',
+    },
     {'probe', 'retries', 'progress'},
     {'errors'},
     {'auth', 'capabilities', 'configure_state'},
+    {'server_facts'},
     {'client'},
     {'remote'},
     {'staging', 'job_notes'},

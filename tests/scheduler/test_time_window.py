@@ -18,11 +18,12 @@ from collections.abc import Iterator
 import pytest
 from aiida.schedulers.datastructures import JobState
 
-from aiida_firecrest.client import FirecrestClient, clear_server_facts
+from aiida_firecrest.client import FirecrestClient
 from aiida_firecrest.demo.settings import FaultRule
 from aiida_firecrest.job_notes import clear_job_notes
 from aiida_firecrest.remote import FirecrestRemote
 from aiida_firecrest.scheduler import FirecrestScheduler
+from aiida_firecrest.server_facts import clear_server_facts
 from aiida_firecrest.settings import TransportConfig
 
 from .._harness import DIALECTS, InProcessDemo, JobDialect

@@ -13,9 +13,10 @@ import pytest
 from firecrest.FirecrestException import MultipartUploadException, UnexpectedStatusException
 
 from aiida_firecrest.auth import ClientCredentialsAuth, TokenCache, renewal_margin
-from aiida_firecrest.client import FirecrestClient, lenient_version
+from aiida_firecrest.client import FirecrestClient
 from aiida_firecrest.errors import FirecrestConfigError, to_os_error, translate_errors
 from aiida_firecrest.retries import RetryingTransport, RetryPolicy
+from aiida_firecrest.server_facts import lenient_version
 from aiida_firecrest.settings import TransportConfig
 
 

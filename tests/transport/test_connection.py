@@ -7,8 +7,9 @@ import re
 
 import pytest
 
-from aiida_firecrest.client import FirecrestClient, clear_server_facts
+from aiida_firecrest.client import FirecrestClient
 from aiida_firecrest.errors import FirecrestConfigError
+from aiida_firecrest.server_facts import clear_server_facts
 from aiida_firecrest.settings import TransportConfig
 from aiida_firecrest.transport import FirecrestTransport
 

@@ -12,7 +12,7 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from aiida_firecrest.client import clear_server_facts
+from aiida_firecrest.server_facts import clear_server_facts
 from aiida_firecrest.transport import FirecrestTransport
 
 DEFAULT_MAX_OPS_FILE_SIZE = 5 * 1024 * 1024

@@ -17,8 +17,9 @@ from typing import Any
 import httpx
 import pytest
 
-from aiida_firecrest.client import FirecrestClient, JobState, clear_server_facts
+from aiida_firecrest.client import FirecrestClient, JobState
 from aiida_firecrest.remote import FirecrestRemote
+from aiida_firecrest.server_facts import clear_server_facts
 from aiida_firecrest.settings import TransportConfig
 from aiida_firecrest.staging import INGRESS_CHECK_INTERVAL, MAX_POLL_GAP, IngressPolls, job_script_safe
 from aiida_firecrest.transfer import Transfers

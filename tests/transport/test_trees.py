@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from aiida_firecrest.archives import unpack
-from aiida_firecrest.client import clear_server_facts
+from aiida_firecrest.server_facts import clear_server_facts
 from aiida_firecrest.transport import FirecrestTransport
 
 
