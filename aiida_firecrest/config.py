@@ -158,7 +158,9 @@ def _stores_secret_file(computer: Any, user: Any, path: Path) -> bool:
     from aiida.common.exceptions import NotExistent
 
     try:
-        stored = computer.get_authinfo(user or orm.User.collection.get_default()).get_auth_params()
+        stored: dict[str, Any] = computer.get_authinfo(
+            user or orm.User.collection.get_default()
+        ).get_auth_params()
     except NotExistent:
         return False
     return stored.get('client_secret') == str(path)

@@ -13,11 +13,13 @@ import json
 import typing as t
 from collections.abc import Iterable, Mapping
 
+from aiida.engine.processes.exit_code import ExitCode
 from aiida.schedulers.datastructures import JobInfo, JobState
 
 __all__ = (
     'ERROR_ENDINGS',
     'HELD_REASONS',
+    'calcjob_exit_code',
     'job_ending',
     'job_info_from_record',
     'job_state_from_record',
@@ -213,3 +215,11 @@ def queued(job_id: str, annotation: str) -> JobInfo:
 def latest_records(records: Iterable[Mapping[str, t.Any]]) -> dict[str, dict[str, t.Any]]:
     """Records by job id; when a job has several (requeued jobs), the last one listed."""
     return {str(record['jobId']): dict(record) for record in records}
+
+
+def calcjob_exit_code(name: str) -> ExitCode:
+    """CalcJob's exit code called ``name`` (``'ERROR_SCHEDULER_OUT_OF_MEMORY'`` ...)."""
+    from aiida.engine import CalcJob  # the engine imports the schedulers: not at module level
+
+    exit_code: ExitCode = CalcJob.exit_codes[name]
+    return exit_code

@@ -32,7 +32,7 @@ from aiida.schedulers.datastructures import JobInfo, JobState, JobTemplate
 from aiida.schedulers.plugins.pbsbaseclasses import PbsJobResource
 from aiida.schedulers.plugins.pbspro import PbsproScheduler
 
-from .job_records import timestamp
+from .job_records import calcjob_exit_code, timestamp
 from .resources import AcceleratorResources
 from .scheduler import FirecrestScheduler
 
@@ -218,9 +218,7 @@ class FirecrestPbsScheduler(FirecrestScheduler):
     @staticmethod
     def _stderr_exit_code(stdout: str | None, stderr: str | None) -> ExitCode | None:
         """Without an exit status in the record: the kill named by the message PBS writes to ``stderr``."""
-        from aiida.engine import CalcJob
-
         for pattern, exit_code_name in _ERROR_MESSAGES:
             if stderr and pattern.search(stderr):
-                return CalcJob.exit_codes[exit_code_name]
+                return calcjob_exit_code(exit_code_name)
         return None

@@ -51,7 +51,7 @@ class TransferProgress:
 
     def __init__(
         self,
-        logger: logging.Logger | logging.LoggerAdapter,
+        logger: logging.Logger | logging.LoggerAdapter[logging.Logger],
         label: str,
         total: int | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -111,7 +111,7 @@ _PROGRESS: contextvars.ContextVar[TransferProgress | None] = contextvars.Context
 
 @contextlib.contextmanager
 def report_progress(
-    logger: logging.Logger | logging.LoggerAdapter, label: str, total: int | None = None
+    logger: logging.Logger | logging.LoggerAdapter[logging.Logger], label: str, total: int | None = None
 ) -> Iterator[TransferProgress]:
     """Within this block, the object-storage bytes and transfer-job states of this task are reported.
 

@@ -67,7 +67,7 @@ class RetryPolicy:
         server_delay = parse_retry_after(retry_after)
         if server_delay is not None:
             return min(server_delay, self.max_backoff)
-        exponential = self.backoff * (2**attempt)
+        exponential = self.backoff * 2.0**attempt
         return min(exponential * (0.75 + random.random() / 2), self.max_backoff)
 
 

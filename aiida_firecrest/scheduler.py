@@ -45,6 +45,7 @@ from .concurrency import gather_bounded
 from .job_notes import NOTES, job_key, seconds_since_submission
 from .job_records import (
     ERROR_ENDINGS,
+    calcjob_exit_code,
     job_ending,
     job_info_from_record,
     latest_records,
@@ -189,12 +190,10 @@ class FirecrestScheduler(Scheduler):
         return await remote.view(script)
 
     def _submission_error(self, exc: OSError) -> ExitCode:
-        from aiida.engine import CalcJob
-
         message = str(exc)
         if 'Invalid account' in message:
             self.logger.error(f'job submission refused: {message}')
-            return CalcJob.exit_codes.ERROR_SCHEDULER_INVALID_ACCOUNT
+            return calcjob_exit_code('ERROR_SCHEDULER_INVALID_ACCOUNT')
         raise SchedulerError(f'Job submission through FirecREST failed: {message}') from exc
 
     # --- poll ---
@@ -368,12 +367,10 @@ class FirecrestScheduler(Scheduler):
 
         :raises ValueError: if ``detailed_job_info`` has no ``stdout`` or it is not the JSON of records.
         """
-        from aiida.engine import CalcJob
-
         if detailed_job_info is not None and detailed_job_info.get('retval', 0) == 0:
             exit_code_name = self._ending_exit_code(records_from_detailed_info(detailed_job_info))
             if exit_code_name is not None:
-                return CalcJob.exit_codes[exit_code_name]
+                return calcjob_exit_code(exit_code_name)
         return self._stderr_exit_code(stdout, stderr)
 
     @staticmethod

@@ -151,7 +151,7 @@ class Transfers:
         self,
         remote: Remote,
         semaphore: asyncio.Semaphore,
-        logger: logging.Logger | logging.LoggerAdapter,
+        logger: logging.Logger | logging.LoggerAdapter[logging.Logger],
     ) -> None:
         self._remote = remote
         self._semaphore = semaphore

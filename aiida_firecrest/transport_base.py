@@ -44,7 +44,7 @@ class TransportBase(AsyncTransport):
         :param http_transport: an ``httpx`` transport for the requests (tests route them in-process).
         :param kwargs: the computer's configuration (see ``aiida_firecrest.config.AUTH_OPTIONS``).
         """
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, **kwargs)  # type: ignore[no-untyped-call]  # aiida-core does not type it
         self._config = TransportConfig.from_auth_params(kwargs)
         self._http_transport = http_transport
         self._semaphore = asyncio.Semaphore(self._config.max_io_allowed)
