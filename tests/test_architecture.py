@@ -141,3 +141,12 @@ def test_an_import_cycle_is_found() -> None:
     """The check itself: a cycle of three modules is reported, a chain is not."""
     assert _cycles({'a': {'b'}, 'b': {'c'}, 'c': {'a'}}) == [['a', 'b', 'c', 'a']]
     assert _cycles({'a': {'b'}, 'b': {'c'}, 'c': set()}) == []
+
+
+#: The most lines a plugin module may have: one job each, readable top to bottom.
+LONGEST_MODULE = 500
+
+
+def test_no_plugin_module_is_longer_than_the_limit() -> None:
+    lengths = {path.name: len(path.read_text().splitlines()) for path in PACKAGE.glob('*.py')}
+    assert {name: lines for name, lines in lengths.items() if lines > LONGEST_MODULE} == {}
