@@ -30,11 +30,17 @@ from packaging.version import Version
 
 from .auth import ClientCredentialsAuth
 from .errors import FirecrestConfigError, TransferJobError, answer_problem, translate_errors
-from .probe import api_version_problem, max_ops_file_size, systems_of, unknown_system_message
+from .probe import (
+    api_version_problem,
+    max_ops_file_size,
+    parse_api_version,
+    systems_of,
+    unknown_system_message,
+)
 from .progress import ProgressCountingTransport, current_progress
 from .retries import RetryingTransport, RetryPolicy
 from .secrets import resolve_secret
-from .server_facts import SERVER_FACTS, lenient_version
+from .server_facts import SERVER_FACTS
 from .settings import TransportConfig
 
 __all__ = ('FirecrestClient', 'JobState')
@@ -454,7 +460,11 @@ class FirecrestClient:
         """
         with translate_errors():
             answer = await self.api.server_version()
-        return lenient_version('2.x.x' if answer == '2' else answer)
+        version = parse_api_version(answer)
+        if version is None:
+            return None
+        major, minor, patch = (*version, 0, 0)[:3]
+        return major, minor, patch
 
 
 class _Unclosable(httpx.AsyncBaseTransport):

@@ -1,30 +1,19 @@
 """What a server rarely changes, kept for every client of the process: its description, the user, its version.
 
 The daemon opens a transport, hence a client, for each batch of operations; without :data:`SERVER_FACTS`
-each would ask the server again. :func:`lenient_version` reads the ``f7t-appversion`` header;
-:func:`clear_server_facts` forgets everything (tokens included), as a new process would.
+each would ask the server again. :func:`clear_server_facts` forgets everything (tokens included), as a new
+process would.
 """
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .auth import clear_tokens
 
-__all__ = ('SERVER_FACTS', 'FactCache', 'clear_server_facts', 'lenient_version')
-
-_LENIENT_VERSION = re.compile(r'^\s*v?(\d+)(?:\.(\d+|x))?(?:\.(\d+|x))?')
-
-
-def lenient_version(header: str | None) -> tuple[int, int, int] | None:
-    """``(major, minor, patch)`` from an ``f7t-appversion`` header; ``x`` parts (``2.x.x``) count as 0."""
-    match = _LENIENT_VERSION.match(header or '')
-    if match is None:
-        return None
-    return tuple(int(part) if part and part.isdigit() else 0 for part in match.groups())  # type: ignore[return-value]
+__all__ = ('SERVER_FACTS', 'FactCache', 'clear_server_facts')
 
 
 class FactCache:

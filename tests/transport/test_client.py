@@ -16,7 +16,6 @@ from aiida_firecrest.auth import ClientCredentialsAuth, TokenCache, renewal_marg
 from aiida_firecrest.client import FirecrestClient
 from aiida_firecrest.errors import FirecrestConfigError, to_os_error, translate_errors
 from aiida_firecrest.retries import RetryingTransport, RetryPolicy
-from aiida_firecrest.server_facts import lenient_version
 from aiida_firecrest.settings import TransportConfig
 
 
@@ -362,13 +361,6 @@ def test_a_server_older_than_the_plugin_needs_is_refused_at_the_first_request() 
 
     with pytest.raises(FirecrestConfigError, match=r'runs API version 2\.1\.0, older than 2\.2\.8'):
         asyncio.run(scenario())
-
-
-@pytest.mark.parametrize(
-    ('header', 'version'), [('2.x.x', (2, 0, 0)), ('2.3.1', (2, 3, 1)), ('v2.4', (2, 4, 0)), (None, None)]
-)
-def test_server_version_is_read_leniently(header: str | None, version: tuple[int, int, int] | None) -> None:
-    assert lenient_version(header) == version
 
 
 class ExpiringAuth:
