@@ -23,6 +23,7 @@ from firecrest.FirecrestException import (
 )
 
 from .probe import (
+    answer_message,
     explain_http_error,
     json_object,
     not_firecrest_message,
@@ -35,7 +36,6 @@ __all__ = (
     'TransferJobError',
     'answer_problem',
     'os_error',
-    'status_of',
     'to_os_error',
     'translate_errors',
     'translated',
@@ -90,13 +90,14 @@ def os_error(code: int, message: str, path: str | None = None) -> OSError:
 
 
 def _response_message(response: httpx.Response) -> str:
+    """The answer's FirecREST message, else its body (a validation error's ``detail``), else its status."""
+    message = answer_message(response)
+    if message is not None:
+        return message
     try:
-        body = response.json()
+        return str(response.json())[:300]
     except ValueError:
         return _short_text(response) or f'HTTP {response.status_code}'
-    if isinstance(body, dict) and body.get('message'):
-        return str(body['message'])
-    return str(body)[:300]
 
 
 def errno_for(status: int, message: str) -> int:
@@ -288,14 +289,6 @@ def translate_errors(path: str | None = None) -> Iterator[None]:
 def without_urls(text: str) -> str:
     """``text`` with every URL replaced: presigned object-storage URLs work as short-lived credentials."""
     return _URL.sub('<URL>', text)
-
-
-def status_of(exc: BaseException) -> int | None:
-    """The HTTP status of a pyfirecrest error, for the few callers that branch on an answer."""
-    cause = exc.__cause__ if isinstance(exc, OSError) else exc
-    if isinstance(cause, FirecrestException) and cause.responses:
-        return int(cause.responses[-1].status_code)
-    return None
 
 
 def translated(exc: BaseException, path: str | None = None) -> OSError:

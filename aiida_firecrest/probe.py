@@ -204,18 +204,24 @@ def api_version_problem(header: str | None) -> str | None:
     return None
 
 
-def _error_message(response: httpx.Response) -> str:
-    """The ``message`` of a FirecREST error body, or the status line."""
+def answer_message(response: httpx.Response) -> str | None:
+    """The ``message`` of a FirecREST error body as it is, None if the answer has none (or a blank one)."""
     try:
         body = response.json()
     except ValueError:
+        return None
+    message = body.get('message') if isinstance(body, dict) else None
+    return message if isinstance(message, str) and message.strip() else None
+
+
+def _error_message(response: httpx.Response) -> str:
+    """The first line of a FirecREST error body's message (without the remote-process preamble), or the
+    status line."""
+    message = answer_message(response)
+    if message is None:
         return f'HTTP {response.status_code}'
-    if isinstance(body, dict) and isinstance(body.get('message'), str) and body['message'].strip():
-        first_line = body['message'].strip().splitlines()[0]
-        return re.sub(
-            r'^Remote process failed with exit status:\d+ and error message:', '', first_line
-        ).strip()
-    return f'HTTP {response.status_code}'
+    first_line = message.strip().splitlines()[0]
+    return re.sub(r'^Remote process failed with exit status:\d+ and error message:', '', first_line).strip()
 
 
 # --- the probe
