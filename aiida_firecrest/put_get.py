@@ -351,5 +351,3 @@ class PutGet(FileChanges):
         into = os.path.isdir(local) and not contents_only
         target = Path(local) / posixpath.basename(remote) if into else Path(local)
         await self.transfers.download_tree(remote, target, dereference)
-
-    # ------------------------------------------------------------------------------------- archives

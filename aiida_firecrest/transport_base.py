@@ -171,5 +171,3 @@ class TransportBase(AsyncTransport):
             return entry
         found = await self._stat(remote, dereference=True)
         return None if found is None else Entry(found.is_dir, found.size)
-
-    # ------------------------------------------------------------------------------------- queries
