@@ -15,7 +15,7 @@ PACKAGE = Path(aiida_firecrest.__file__).parent
 
 #: The plugins' modules by layer, lowest first: a module imports only from the layers below its own.
 LAYERS: list[set[str]] = [
-    {'secrets', 'settings', 'listings', 'paths', 'concurrency', 'ratelimit'},
+    {'secrets', 'settings', 'listings', 'paths', 'concurrency', 'ratelimit', 'redaction'},
     {'probe', 'retries', 'progress'},
     {'errors'},
     {'auth', 'capabilities'},
