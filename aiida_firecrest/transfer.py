@@ -48,7 +48,7 @@ from typing import TypeVar
 from . import staging
 from .capabilities import supports_compression
 from .errors import FirecrestConfigError, os_error
-from .paths import check_job_path, check_remote_path, is_within
+from .paths import check_archive_members, check_job_path, check_remote_path, is_within, member_kind
 from .progress import report_progress
 from .remote import Remote
 from .settings import MIB
@@ -153,6 +153,7 @@ def unpack(archive: Path, destination: Path, strip: int = 0) -> list[str]:
     """
     links: dict[str, str] = {}
     top: set[str] = set()
+    described: list[tuple[str, str, str]] = []
     with tarfile.open(archive, 'r:*') as tar:
         members = []
         for member in tar.getmembers():
@@ -160,6 +161,7 @@ def unpack(archive: Path, destination: Path, strip: int = 0) -> list[str]:
             target = _stripped(member.linkname, strip) if member.islnk() else member.linkname
             if name is None or target is None:
                 continue
+            described.append((name, member_kind(member), target))
             member.name = name
             top.add(name.split('/')[0])
             if member.islnk() and target in links:  # a hard link to a symbolic link is that link again
@@ -169,7 +171,11 @@ def unpack(archive: Path, destination: Path, strip: int = 0) -> list[str]:
             else:
                 member.linkname = target
                 members.append(member)
-        tar.extractall(destination, members=members, filter='data')
+        check_archive_members(described)  # before anything is written
+        try:
+            tar.extractall(destination, members=members, filter='data')
+        except tarfile.FilterError as exc:
+            raise ValueError(f'Refused the archive: an archive member is unsafe: {exc}') from None
     root = destination.resolve()
     for name, target in links.items():
         link = destination / name

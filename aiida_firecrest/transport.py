@@ -42,7 +42,7 @@ from .concurrency import gather_bounded
 from .config import AUTH_OPTIONS
 from .errors import FirecrestConfigError, os_error
 from .listings import Entry, RecentListings
-from .paths import check_job_path, check_remote_path
+from .paths import check_job_path, check_remote_path, normal_local_path
 from .remote import FirecrestRemote, LsEntry, Remote, Stat, mode_from_ls
 from .settings import TransportConfig
 from .transfer import Method, Transfers, local_scratch, unpack
@@ -702,7 +702,7 @@ class FirecrestTransport(AsyncTransport):
         :raises ValueError: if ``localpath`` is relative or not a directory.
         :raises OSError: if ``localpath`` does not exist, ``remotepath`` is a file, or the upload fails.
         """
-        local, remote = str(localpath), str(remotepath)
+        local, remote = normal_local_path(str(localpath)), str(remotepath)  # 'tree/..' is not named '..'
         if not os.path.isabs(local):
             raise ValueError('The localpath must be an absolute path')
         if not os.path.exists(local):
