@@ -9,8 +9,10 @@ safely (nothing outside the destination), :func:`merge_tree` moves an extracted 
 from __future__ import annotations
 
 import os
+import posixpath
 import shutil
 import tarfile
+from collections.abc import Iterable
 from pathlib import Path
 
 #: The server's ``compression`` values of AiiDA's ``compress`` formats.
@@ -56,6 +58,7 @@ def unpack(archive: Path, destination: Path, strip: int = 0) -> list[str]:
     """
     links: dict[str, str] = {}
     top: set[str] = set()
+    described: list[tuple[str, str, str]] = []
     with tarfile.open(archive, 'r:*') as tar:
         members = []
         for member in tar.getmembers():
@@ -63,6 +66,7 @@ def unpack(archive: Path, destination: Path, strip: int = 0) -> list[str]:
             target = _stripped(member.linkname, strip) if member.islnk() else member.linkname
             if name is None or target is None:
                 continue
+            described.append((name, member_kind(member), target))
             member.name = name
             top.add(name.split('/')[0])
             if member.islnk() and target in links:  # a hard link to a symbolic link is that link again
@@ -72,7 +76,11 @@ def unpack(archive: Path, destination: Path, strip: int = 0) -> list[str]:
             else:
                 member.linkname = target
                 members.append(member)
-        tar.extractall(destination, members=members, filter='data')
+        check_archive_members(described)  # before anything is written
+        try:
+            tar.extractall(destination, members=members, filter='data')
+        except tarfile.FilterError as exc:
+            raise ValueError(f'Refused the archive: an archive member is unsafe: {exc}') from None
     root = destination.resolve()
     for name, target in links.items():
         link = destination / name
@@ -129,3 +137,54 @@ def write_archive(stage: Path, archive: Path, compression: str) -> None:
     with tarfile.open(archive, TARFILE_MODES[compression]) as tar:  # type: ignore[call-overload]
         for entry in sorted(stage.iterdir()):
             tar.add(entry, arcname=entry.name, recursive=True)
+
+
+def _escapes(name: str) -> bool:
+    """Whether the archive member name ``name`` lands outside the destination (``..`` above it)."""
+    normal = posixpath.normpath(name.lstrip('/'))
+    return normal == '..' or normal.startswith('../')
+
+
+def member_kind(member: tarfile.TarInfo) -> str:
+    """The kind of an archive member for :func:`check_archive_members`."""
+    if member.issym():
+        return 'symlink'
+    if member.islnk():
+        return 'hardlink'
+    if member.isdir():
+        return 'dir'
+    return 'file' if member.isreg() else 'special'
+
+
+def check_archive_members(members: Iterable[tuple[str, str, str]]) -> None:
+    """Refuse an archive whose members would be written outside the destination, before any is extracted.
+
+    :param members: ``(name, kind, link target)`` of every member to extract, names relative to the
+        destination; kind ``file``, ``dir``, ``symlink``, ``hardlink`` or ``special`` (a device, a FIFO).
+    :raises ValueError: naming the member: a name or hard-link target with ``..`` above the destination,
+        a member under a symbolic link of the archive (it would be written through the link), or a device.
+    """
+    members = list(members)
+    symlinks = {posixpath.normpath(name.lstrip('/')) for name, kind, _ in members if kind == 'symlink'}
+
+    def under_symlink(name: str) -> str | None:
+        parts = posixpath.normpath(name.lstrip('/')).split('/')
+        return next(
+            (parent for parent in ('/'.join(parts[:n]) for n in range(1, len(parts))) if parent in symlinks),
+            None,
+        )
+
+    for name, kind, target in members:
+        problem = None
+        if kind == 'special':
+            problem = 'it is a device or a FIFO, which a transfer never creates'
+        elif _escapes(name):
+            problem = 'its name leads out of the destination'
+        elif kind == 'hardlink' and _escapes(target):
+            problem = f'it is a hard link to {target!r}, out of the destination'
+        elif under_symlink(name) is not None:
+            problem = f'it would be written through the symbolic link {under_symlink(name)!r} of the archive'
+        elif kind == 'hardlink' and under_symlink(target) is not None:
+            problem = f'it is a hard link through the symbolic link {under_symlink(target)!r} of the archive'
+        if problem is not None:
+            raise ValueError(f'Refused the archive: the archive member {name!r} is unsafe: {problem}.')

@@ -15,6 +15,7 @@ import httpx
 
 from .errors import FirecrestConfigError, one_line_error, to_os_error
 from .probe import is_oauth2_answer, json_object, token_error_message, token_request
+from .redaction import remember
 
 __all__ = ('ClientCredentialsAuth', 'TokenCache', 'clear_tokens', 'renewal_margin')
 
@@ -92,6 +93,7 @@ class ClientCredentialsAuth:
         self._token_uri = token_uri
         self._client_id = client_id
         self._client_secret = client_secret
+        remember(client_secret)  # redacted from every log record
         self._http = http
         self._clock = clock
         self._tokens = _TOKENS if tokens is None else tokens
@@ -137,6 +139,7 @@ class ClientCredentialsAuth:
             raise FirecrestConfigError(message)
         lifetime = float(body.get('expires_in', 300))
         self._token = body['access_token']
+        remember(self._token)
         self._renew_at = requested_at + lifetime - renewal_margin(lifetime)
         self._tokens.put(self._key, self._token, self._renew_at)
         LOGGER.debug('FirecREST token renewed for client %s (lifetime %.0f s)', self._client_id, lifetime)

@@ -30,6 +30,7 @@ from .probe import (
     token_rejected_message,
     unknown_system_message,
 )
+from .redaction import redact
 
 __all__ = (
     'FirecrestConfigError',
@@ -187,7 +188,7 @@ def connection_error(exc: httpx.TransportError) -> OSError:
         problem = explain_http_error(exc, url)
         if problem is not None:
             return one_line_error(ConnectionError, errno.ECONNREFUSED, str(problem))
-    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    reason = without_urls(str(exc).strip().splitlines()[0]) if str(exc).strip() else type(exc).__name__
     return one_line_error(
         ConnectionError, errno.ECONNRESET, f'The connection to {url} broke off ({reason}); try again later.'
     )
@@ -283,6 +284,8 @@ def translate_errors(path: str | None = None) -> Iterator[None]:
     except CARRYING_PRESIGNED_URLS as exc:
         raise to_os_error(exc, path) from None  # the cause's text holds presigned URLs: credentials
     except TRANSLATED as exc:
+        if redact(str(exc)) != str(exc):
+            raise to_os_error(exc, path) from None  # a token or a signature in the cause's text
         raise to_os_error(exc, path) from exc
 
 

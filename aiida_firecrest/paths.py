@@ -1,17 +1,26 @@
-"""Remote paths: the ones the server cannot handle, refused before any request, and containment.
+"""Paths: the remote ones the server cannot handle, refused before any request; containment; the local
+paths of a tree upload in their normal form.
 
-Nothing here sends a request.
+Nothing here sends a request or touches a file.
 """
 
 from __future__ import annotations
 
+import errno
+import os
+
 __all__ = (
     'FORBIDDEN_CHARACTERS',
     'JOB_ESCAPED_CHARACTERS',
+    'NAME_MAX',
     'check_job_path',
     'check_remote_path',
     'is_within',
+    'normal_local_path',
 )
+
+#: The longest name (one path component) in bytes on the file systems of HPC centres (Linux ``NAME_MAX``).
+NAME_MAX = 255
 
 #: Characters the server cannot handle in a path given to it, with what to do instead.
 FORBIDDEN_CHARACTERS = {
@@ -28,14 +37,24 @@ JOB_ESCAPED_CHARACTERS = '&<>"'
 
 
 def check_remote_path(path: str) -> str:
-    """Refuse, before any request, a path the server would mishandle; return it unchanged.
+    """Refuse, before any request, a path the server would mishandle or no file system holds; return it.
 
     :raises ValueError: naming the character, if the path contains one the server cannot handle.
+    :raises OSError: ``ENAMETOOLONG``, if a name in the path is longer than :data:`NAME_MAX` bytes.
     """
     for char, (description, advice) in FORBIDDEN_CHARACTERS.items():
         if char in path:
             raise ValueError(
                 f'FirecREST cannot handle the {description} in the remote path {path!r}: {advice}.'
+            )
+    for name in path.split('/'):
+        size = len(name.encode('utf-8', 'surrogateescape'))
+        if size > NAME_MAX:
+            raise OSError(
+                errno.ENAMETOOLONG,
+                f'The remote path has a name longer than {NAME_MAX} bytes ({size} bytes: {name[:40]!r}...); '
+                'no file system of the server can hold it',
+                path,
             )
     return path
 
@@ -59,3 +78,10 @@ def is_within(path: str, root: str) -> bool:
     """Whether the absolute path ``path`` is ``root`` or inside it (``/`` holds every absolute path)."""
     root = root.rstrip('/') or '/'
     return path == root or path.startswith(root if root == '/' else root + '/')
+
+
+def normal_local_path(path: str) -> str:
+    """A local path without ``.``, ``..`` and repeated slashes (``tree/sub/..`` is ``tree``), keeping a
+    trailing slash, which means "the contents of" to ``puttree`` and ``put``."""
+    normal = os.path.normpath(path)
+    return normal + '/' if path.endswith('/') and normal != '/' else normal

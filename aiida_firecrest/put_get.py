@@ -19,6 +19,7 @@ from aiida.transports.transport import (
 )
 
 from .file_changes import FileChanges
+from .paths import normal_local_path
 from .transfer import Method
 
 #: A tree of fewer entries than this, all small files, goes as direct uploads rather than as an archive
@@ -152,7 +153,7 @@ class PutGet(FileChanges):
         :raises ValueError: if ``localpath`` is relative or not a directory.
         :raises OSError: if ``localpath`` does not exist, ``remotepath`` is a file, or the upload fails.
         """
-        local, remote = str(localpath), str(remotepath)
+        local, remote = normal_local_path(str(localpath)), str(remotepath)  # 'tree/..' is not named '..'
         if not os.path.isabs(local):
             raise ValueError('The localpath must be an absolute path')
         if not os.path.exists(local):

@@ -1,7 +1,8 @@
 """Bounded retries of HTTP requests, in one place: :class:`RetryingTransport`, an ``httpx`` transport wrapper.
 
 429 and 503 always (honouring ``Retry-After``); other 5xx and lost connections only for idempotent
-requests; a token the server refuses, once with a new one.
+requests; a token the server refuses, once with a new one. A 429 holds back every request of the process to
+that server (:mod:`.ratelimit`), not only the refused one.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any, Protocol
 
 import httpx
 
+from .ratelimit import RateLimitGate, gate_for
 from .settings import MIB
 
 __all__ = ('RetryPolicy', 'RetryingTransport', 'TokenSource', 'is_idempotent', 'parse_retry_after')
@@ -124,7 +126,9 @@ class RetryingTransport(httpx.AsyncBaseTransport):
     """An ``httpx`` transport that retries what is safe to retry, with bounded backoff.
 
     * 429 and 503: the server refused without doing anything (a rate limit; FirecREST's health checks
-      answer 503 before any command), so any request is retried, after ``Retry-After`` (capped);
+      answer 503 before any command), so any request is retried, after ``Retry-After`` (capped); a 429
+      also closes the process's gate for that server (:class:`.ratelimit.RateLimitGate`): every other
+      request waits, one probe per ``Retry-After`` period, then they go, jittered;
     * a connection that could not be established: retried for any request;
     * 5xx, a dropped connection, a read timeout: retried only for idempotent requests
       (:func:`is_idempotent`) whose body can be sent again; server-side ``compress`` / ``extract``
@@ -139,6 +143,7 @@ class RetryingTransport(httpx.AsyncBaseTransport):
     :param policy: the retry limits.
     :param sleep: the coroutine used to wait (replaceable in tests).
     :param auth: the token source of requests that carry an ``Authorization`` header, if any.
+    :param gates: the rate-limit gate of a request's server (by default the process's, shared by all clients).
     """
 
     def __init__(
@@ -147,13 +152,25 @@ class RetryingTransport(httpx.AsyncBaseTransport):
         policy: RetryPolicy,
         sleep: Callable[[float], Any] = asyncio.sleep,
         auth: TokenSource | None = None,
+        gates: Callable[[httpx.URL], RateLimitGate] = gate_for,
     ) -> None:
         self._inner = inner
         self._policy = policy
         self._sleep = sleep
         self._auth = auth
+        self._gates = gates
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        gate = self._gates(request.url)
+        ticket = object()  # this request, through its retries, at the gate
+        try:
+            return await self._send_with_retries(request, gate, ticket)
+        finally:
+            gate.release(ticket)
+
+    async def _send_with_retries(
+        self, request: httpx.Request, gate: RateLimitGate, ticket: object
+    ) -> httpx.Response:
         replayable = await _make_replayable(request)
         retry_on_failure = replayable and is_idempotent(request)
         retry_on_answer = retry_on_failure or (replayable and _repeatable_after_answer(request))
@@ -161,8 +178,10 @@ class RetryingTransport(httpx.AsyncBaseTransport):
         attempt = 0
         reauthorized = False
         while True:
+            await self._pass_gate(gate, ticket, request)
             if attempt and auth is not None:
                 request.headers.update(await auth.auth_headers())
+            sent_at = gate.clock()
             try:
                 response = await self._inner.handle_async_request(request)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
@@ -176,6 +195,25 @@ class RetryingTransport(httpx.AsyncBaseTransport):
                 reason = f'{type(exc).__name__}'
                 delay = self._policy.delay(attempt)
             else:
+                if response.status_code == 429:
+                    delay = self._policy.delay(attempt, response.headers.get('retry-after'))
+                    probe = gate.refused(ticket, delay)
+                    if attempt >= self._policy.max_retries:
+                        return response
+                    await response.aclose()
+                    LOGGER.info(
+                        'FirecREST request %s %s: status 429, retry %d/%d %s',
+                        request.method,
+                        request.url.path,
+                        attempt + 1,
+                        self._policy.max_retries,
+                        f'in {delay:.1f} s' if probe else 'when the server accepts requests again',
+                    )
+                    if probe:
+                        await self._sleep(delay)
+                    attempt += 1
+                    continue
+                gate.answered(sent_at)
                 if auth is not None and replayable and not reauthorized and await is_refused_token(response):
                     LOGGER.info('FirecREST refused the token for %s; renewing it', request.url.path)
                     auth.invalidate()
@@ -202,6 +240,24 @@ class RetryingTransport(httpx.AsyncBaseTransport):
             )
             await self._sleep(delay)
             attempt += 1
+
+    async def _pass_gate(self, gate: RateLimitGate, ticket: object, request: httpx.Request) -> None:
+        """Wait while the server's gate is closed; after the longest backoff of all retries, go anyway
+        (the server's answer decides)."""
+        waited, limit = 0.0, self._policy.max_backoff * (self._policy.max_retries + 1)
+        while waited < limit:
+            delay = gate.admission(ticket)
+            if delay <= 0:
+                return
+            if not waited:
+                LOGGER.debug(
+                    'FirecREST request %s %s waits: the server refused requests with 429',
+                    request.method,
+                    request.url.path,
+                )
+            delay = min(delay, limit - waited)
+            await self._sleep(delay)
+            waited += delay
 
     async def aclose(self) -> None:
         await self._inner.aclose()

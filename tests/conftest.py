@@ -466,3 +466,13 @@ def asgi_transport(
     transport = InProcessDemo(settings)
     yield transport
     transport.shutdown()
+
+
+@pytest.fixture(autouse=True)
+def _open_rate_limit_gates() -> Iterator[None]:
+    """Every test starts and ends as a new process would: no server's rate-limit gate closed by a 429."""
+    from aiida_firecrest.ratelimit import clear_rate_limits
+
+    clear_rate_limits()
+    yield
+    clear_rate_limits()

@@ -25,6 +25,8 @@ LAYERS: list[set[str]] = [
         'job_records',
         'resources',
         'computer_argument',
+        'ratelimit',
+        'redaction',
     },
     {'probe', 'retries', 'progress'},
     {'errors'},

@@ -9,8 +9,11 @@ import tarfile
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
+from aiida_firecrest.demo.settings import FaultRule
+from aiida_firecrest.ratelimit import JITTER, RateLimitGate
 from aiida_firecrest.transport import FirecrestTransport
 
 from .conftest import run_with_transport
@@ -214,3 +217,134 @@ def test_a_connection_lost_during_compress_or_extract_is_reported_as_such(
     with demo_only.switches(faults=[fault('drop', endpoint)]):
         error = with_transport(scenario, max_retries=0)
     assert str(error).startswith('The connection to http://') and 'broke off' in str(error)
+
+
+# ------------------------------------------------------------------------------------------- 429 storms
+
+
+class Arrivals(httpx.AsyncBaseTransport):
+    """The requests that reach the in-process server: when each was sent, its path and its answer."""
+
+    def __init__(self, server: httpx.AsyncBaseTransport) -> None:
+        self.server = server
+        self.log: list[tuple[float, str, int]] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        sent = time.monotonic()
+        response = await self.server.handle_async_request(request)
+        self.log.append((sent, request.url.path, response.status_code))
+        return response
+
+    def firecrest(self, since: float = 0.0, until: float = float('inf')) -> list[tuple[float, str, int]]:
+        """The FirecREST requests (no token requests) sent in ``[since, until)``."""
+        return [entry for entry in self.log if since <= entry[0] < until and '/oauth2/' not in entry[1]]
+
+    def first_429(self) -> float | None:
+        return next((sent for sent, _, status in self.log if status == 429), None)
+
+
+def in_process_params(asgi_transport) -> dict:
+    names = {f.name for f in _fields()}
+    return {key: value for key, value in asgi_transport.config.items() if key in names}
+
+
+async def open_transports(params: dict, arrivals: Arrivals, count: int) -> list[FirecrestTransport]:
+    transports = [
+        FirecrestTransport(machine='localhost', safe_interval=0, http_transport=arrivals, **params)
+        for _ in range(count)
+    ]
+    for transport in transports:
+        await transport.open_async()
+    return transports
+
+
+def test_a_429_holds_back_the_requests_of_every_client_of_the_process_until_its_retry_after(
+    asgi_transport,
+) -> None:
+    """One client is refused with ``Retry-After: 1``; seven other clients start listing during that second:
+    none of their requests reaches the server before the second is over, and all of them succeed."""
+    arrivals = Arrivals(asgi_transport)
+    workdir = asgi_transport.config['workdir']
+
+    async def scenario() -> None:
+        first, *others = await open_transports(in_process_params(asgi_transport), arrivals, 8)
+        await first.listdir_async(workdir)  # the token and what the server is, known to the process
+        asgi_transport.settings.faults = [FaultRule('429', count=1, retry_after=1)]
+        refused = asyncio.create_task(first.listdir_async(workdir))
+        while arrivals.first_429() is None:
+            await asyncio.sleep(0.01)
+        await asyncio.gather(refused, *(t.listdir_async(workdir) for t in others))
+        for transport in (first, *others):
+            await transport.close_async()
+
+    asyncio.run(scenario())
+    refused_at = arrivals.first_429()
+    assert refused_at is not None
+    assert arrivals.firecrest(since=refused_at + 0.001, until=refused_at + 0.95) == []
+    assert len(arrivals.firecrest(since=refused_at + 0.95)) == 8
+
+
+def test_under_a_lasting_429_a_single_probe_goes_per_retry_after_period(asgi_transport) -> None:
+    """Six clients list while the server refuses everything for 1.5 s (``Retry-After: 0.3``): after the
+    first refusals, about one request per 0.3 s reaches the server, not six."""
+    arrivals = Arrivals(asgi_transport)
+    workdir = asgi_transport.config['workdir']
+
+    async def scenario() -> None:
+        transports = await open_transports(in_process_params(asgi_transport), arrivals, 6)
+        await transports[0].listdir_async(workdir)
+        asgi_transport.settings.faults = [FaultRule('429', retry_after=0.3)]
+        asyncio.get_running_loop().call_later(1.5, setattr, asgi_transport.settings, 'faults', [])
+        await asyncio.gather(*(t.listdir_async(workdir) for t in transports))
+        for transport in transports:
+            await transport.close_async()
+
+    asyncio.run(scenario())
+    refused_at = arrivals.first_429()
+    assert refused_at is not None
+    later = arrivals.firecrest(since=refused_at + 0.25, until=refused_at + 1.5)
+    assert 2 <= len(later) <= 6  # one per 0.3 s period (five periods), each a 429
+    assert all(status == 200 for _, _, status in arrivals.firecrest(since=refused_at + 1.6))
+
+
+def test_requests_held_back_by_a_429_come_back_jittered_not_in_lockstep() -> None:
+    """Each waiting request is told a different time, all after the ``Retry-After``, within its jitter."""
+    now = [100.0]
+    gate = RateLimitGate(clock=lambda: now[0])
+    refused = object()
+    assert gate.refused(refused, retry_after=2.0)  # the refused request probes after 2 s
+    waits = [gate.admission(object()) for _ in range(20)]
+    assert all(2.0 <= wait <= 2.0 * (1 + JITTER) for wait in waits)
+    assert len(set(waits)) == len(waits)
+
+
+def test_only_the_probe_goes_when_the_retry_after_is_over_and_the_others_after_its_answer() -> None:
+    now = [0.0]
+    gate = RateLimitGate(clock=lambda: now[0])
+    refused, waiting = object(), object()
+    gate.refused(refused, retry_after=1.0)
+    now[0] = 1.5
+    assert gate.admission(refused) == 0
+    assert gate.admission(waiting) > 0  # the probe is out: its answer is awaited
+    gate.answered(sent_at=1.5)
+    assert gate.admission(waiting) == 0
+
+
+def test_a_probe_that_never_answers_hands_its_turn_to_a_waiting_request_after_one_period() -> None:
+    now = [0.0]
+    gate = RateLimitGate(clock=lambda: now[0])
+    hanging, waiting = object(), object()
+    gate.refused(hanging, retry_after=1.0)
+    now[0] = 1.9
+    assert gate.admission(waiting) > 0
+    now[0] = 2.0
+    assert gate.admission(waiting) == 0
+    assert gate.admission(object()) > 0  # and only one of the waiting ones
+
+
+def test_an_answer_to_a_request_sent_before_the_429_does_not_open_the_gate() -> None:
+    now = [10.0]
+    gate = RateLimitGate(clock=lambda: now[0])
+    gate.refused(object(), retry_after=1.0)
+    gate.answered(sent_at=9.5)  # in flight when the server began refusing
+    assert gate.admission(object()) > 0
