@@ -19,7 +19,9 @@ time before the request reaches the server, half after it was served: a lost ans
 (tokens live 45 s and the proxy refuses, as the real server does, tokens that are expired or have less
 than 30 s left; tokens issued before the mix are expired when it starts); ``joblag`` (a job is
 absent from the job list, and its own record answers 404, for 30 s after its submission, as Slurm's
-accounting lags). Faults hit FirecREST API requests only, not the token endpoint.
+accounting lags); ``storm`` (every API request is answered 429, ``Retry-After: 1``, for 5 s, starting
+3 s into the mix: the rate limit of a busy centre). Faults hit FirecREST API requests only, not the token
+endpoint.
 
 Per mix, each operation runs through a ``FirecrestTransport`` obtained as AiiDA obtains it
 (``authinfo.get_transport()`` of a ``firecrest`` computer in a throwaway AiiDA profile, then
@@ -108,6 +110,8 @@ class Mix:
     retry_after: float = 1.0
     token_lifetime: float | None = None
     job_lag: float = 0.0
+    storm: tuple[float, float] | None = None
+    """``(start, duration)`` in seconds from the mix's start: every API request is answered 429 then."""
 
 
 MIXES = (
@@ -118,6 +122,7 @@ MIXES = (
     Mix('drop', 'connection dropped on 5 % of the requests', faults=(('drop', 0.05),)),
     Mix('token45', 'tokens valid for 45 s', token_lifetime=45.0),
     Mix('joblag', 'jobs unknown for 30 s after their submission', job_lag=30.0),
+    Mix('storm', 'every request answered 429 for 5 s (Retry-After: 1), 3 s into the mix', storm=(3.0, 5.0)),
 )
 
 
@@ -155,6 +160,11 @@ class FaultProxy:
         self.injected: dict[str, int] = {}
         self.by_endpoint: collections.Counter[str] = collections.Counter()
         self.faults_by_endpoint: collections.Counter[str] = collections.Counter()
+        self.latency = 0.0
+        """Seconds added to every API request (a wide-area round trip to a production server)."""
+        self.in_flight = self.peak_in_flight = 0
+        self.storm_requests = 0
+        """API requests that arrived during the mix's storm (every one answered 429)."""
         self.system = ''
         self._rng = random.Random(seed)
         self._tokens: dict[str, float] = {}
@@ -170,6 +180,7 @@ class FaultProxy:
         self.injected = {}
         self.by_endpoint = collections.Counter()
         self.faults_by_endpoint = collections.Counter()
+        self.peak_in_flight = self.storm_requests = 0
 
     @contextlib.contextmanager
     def faults_paused(self) -> Iterator[None]:
@@ -213,6 +224,14 @@ class FaultProxy:
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         if scope['type'] != 'http':
             return
+        self.in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        try:
+            await self._serve(scope, receive, send)
+        finally:
+            self.in_flight -= 1
+
+    async def _serve(self, scope: dict, receive: Callable, send: Callable) -> None:
         body = bytearray()
         while True:
             message = await receive()
@@ -235,6 +254,8 @@ class FaultProxy:
         else:
             self.requests += 1
             self.by_endpoint[self.endpoint(scope['method'], path)] += 1
+        if self.latency and path.startswith(API_PREFIXES):
+            await asyncio.sleep(self.latency)
         refusal = self._token_refusal(mix, headers)
         if refusal:
             await self._answer(send, 401, _error_body(refusal))
@@ -284,6 +305,13 @@ class FaultProxy:
     def _choose_fault(self, mix: Mix | None, method: str, path: str) -> str | None:
         if mix is None or not path.startswith(API_PREFIXES):
             return None
+        if mix.storm is not None:
+            start, duration = mix.storm
+            if start <= time.time() - self.mix_started < start + duration:
+                self.storm_requests += 1
+                self.injected['429'] = self.injected.get('429', 0) + 1
+                self.faults_by_endpoint[f'429 (storm) on {self.endpoint(method, path)}'] += 1
+                return '429'
         for kind, probability in mix.faults:
             if kind == 'corrupt':
                 continue
@@ -422,6 +450,8 @@ class MixResult:
     injected: dict[str, int] = dataclasses.field(default_factory=dict)
     by_endpoint: dict[str, int] = dataclasses.field(default_factory=dict)
     faults_by_endpoint: dict[str, int] = dataclasses.field(default_factory=dict)
+    peak_in_flight: int = 0
+    storm_requests: int = 0
     seconds: float = 0.0
 
     def count(self, status: str) -> int:
@@ -722,6 +752,7 @@ class Campaign:
         self.workspace = workspace
         self.proxy = FaultProxy(config['url'], config['token_uri'], options.seed).start()
         self.proxy.system = str(config['compute_resource'])
+        self.proxy.latency = options.latency
         self.loop = Loop()
         self.remote_base = f'{config["workdir"]}/faults-{time.strftime("%Y%m%d-%H%M%S")}-{os.getpid()}'
         self.temp_directory = str(config['temp_directory'])
@@ -850,7 +881,8 @@ class Campaign:
         ops = operations(local, remote, self.sources, self.options.files)
         if 'leftover' in self.options.inject:
             ops.append(self.leftover_operation(remote))
-        selected = [op for op in ops if not self.options.ops or op.name.split()[0] in self.options.ops]
+        wanted = [op for op in ops if not self.options.ops or op.name.split()[0] in self.options.ops]
+        selected = [] if self.options.calcjobs_only else wanted
         self.proxy.set_mix(mix)
         ops_requests = 0
         for op in selected:
@@ -863,6 +895,8 @@ class Campaign:
         result.injected = dict(self.proxy.injected)
         result.by_endpoint = dict(self.proxy.by_endpoint)
         result.faults_by_endpoint = dict(self.proxy.faults_by_endpoint)
+        result.peak_in_flight = self.proxy.peak_in_flight
+        result.storm_requests = self.proxy.storm_requests
         result.seconds = time.monotonic() - started
         return result
 
@@ -1141,6 +1175,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="AiiDA's transport.task_retry_initial_interval (default: AiiDA's 20 s; --quick 5 s)",
     )
     parser.add_argument('--seed', type=int, default=1, help='seed of the fault choices and of the data')
+    parser.add_argument(
+        '--latency', type=float, default=0.0, help='seconds the proxy adds to every API request (default 0)'
+    )
+    parser.add_argument('--calcjobs-only', action='store_true', help='no transport operations, CalcJobs only')
     parser.add_argument('--inject', default='', help=argparse.SUPPRESS)  # tests: 'wrong', 'leftover'
     options = parser.parse_args(argv)
     options.jobs = options.jobs if options.jobs is not None else (4 if options.quick else 20)
@@ -1161,6 +1199,7 @@ def selected_mixes(options: argparse.Namespace) -> list[Mix]:
 
 
 def campaign(config: dict[str, Any], options: argparse.Namespace, workspace: Path) -> list[MixResult]:
+    """Run the selected mixes against the server of ``config`` in a throwaway profile."""
     # A private TMPDIR for this process and the daemon (which inherits it): what is left there is ours.
     local_tmp = workspace / 'tmp'
     local_tmp.mkdir()
@@ -1182,10 +1221,28 @@ def campaign(config: dict[str, Any], options: argparse.Namespace, workspace: Pat
             run.close()
 
 
+def run_campaign(options: argparse.Namespace) -> list[MixResult] | None:
+    """The campaign against ``--firecrest-config``'s server or a demo started for it; None if it aborted."""
+    workspace = Path(tempfile.mkdtemp(prefix='firecrest-faults-'))
+    try:
+        if options.firecrest_config:
+            config = json.loads(options.firecrest_config.read_text())
+            return campaign(config, options, workspace)
+        from aiida_firecrest.demo.launcher import DemoServer
+
+        with DemoServer(root=workspace / 'server') as server:
+            print(f'Demo server at {server.url}', flush=True)
+            return campaign(server.config, options, workspace)
+    except Exception:
+        traceback.print_exc()
+        return None
+    finally:
+        shutil.rmtree(workspace, ignore_errors=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     options = parse_args(argv)
     started = time.monotonic()
-    workspace = Path(tempfile.mkdtemp(prefix='firecrest-faults-'))
     print(
         f'Reliability campaign: {options.jobs} CalcJobs per mix through an AiiDA daemon '
         f'({options.workers} workers, ZeroMQ broker), operation bound {options.timeout:g} s, '
@@ -1193,21 +1250,7 @@ def main(argv: list[str] | None = None) -> int:
         f'{"20 (default)" if options.retry_interval is None else f"{options.retry_interval:g}"} s',
         flush=True,
     )
-    try:
-        if options.firecrest_config:
-            config = json.loads(options.firecrest_config.read_text())
-            results = campaign(config, options, workspace)
-        else:
-            from aiida_firecrest.demo.launcher import DemoServer
-
-            with DemoServer(root=workspace / 'server') as server:
-                print(f'Demo server at {server.url}', flush=True)
-                results = campaign(server.config, options, workspace)
-    except Exception:
-        traceback.print_exc()
-        results = None
-    finally:
-        shutil.rmtree(workspace, ignore_errors=True)
+    results = run_campaign(options)
     if results is None:
         print('faults: campaign aborted')
         return 2
