@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import functools
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 
 from . import admin, auth, compute, filesystem, middleware, status, transfer
-from .errors import FirecrestHTTPError
 from .settings import DemoSettings
 from .state import DemoState
 
@@ -21,10 +19,6 @@ def create_app(settings: DemoSettings) -> FastAPI:
     settings.create_directories()
     app = FastAPI(title='FirecREST v2 demo server', version='2.x.x')
     app.state.demo = DemoState(settings=settings)
-
-    @app.exception_handler(FirecrestHTTPError)
-    async def _firecrest_error(request: Request, exc: FirecrestHTTPError) -> JSONResponse:
-        return exc.response()
 
     middleware.install(app)
     for module in (auth, admin, status, filesystem, transfer, compute):

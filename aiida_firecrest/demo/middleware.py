@@ -15,7 +15,7 @@ Every response gets the header ``f7t-appversion`` of ``settings.server_version``
 default, as from a real server built from source), and ``X-Request-ID`` / ``X-Correlation-ID`` as the
 real server's starlette-context plugins give them: the request's own values, or new UUIDs; a request
 whose value is not a UUID gets an empty 400 before anything else (those plugins run outermost).
-Inside, :class:`~.versions.VersionAdapter` makes the answers those of that release.
+Inside, :class:`~.adapter.VersionAdapter` makes the answers those of that release.
 
 A ``drop`` closes the connection without any answer. Under uvicorn the middleware closes the
 socket through the server's ``send`` callable (which is bound to uvicorn's request cycle, whose
@@ -24,16 +24,8 @@ as a dropped connection. In process (httpx ``ASGITransport``), where there is no
 ``httpx.RemoteProtocolError('Server disconnected without sending a response.')``, which
 ``ASGITransport`` re-raises to the client: the same exception httpx raises for a real drop.
 
-Unhandled exceptions are answered as the real server answers them (500, ``str(exc.args)``,
-``user: null``) and logged, not passed on to the server.
-
-Starlette's own errors (no such route: 404, no such method: 405) get the real server's error body,
-whose message is the bare HTTP reason (``Not Found``).
-
-It also installs the handler that turns FastAPI's validation errors into the real server's
-400 bodies (``errorType: validation`` with ``data.fields``), or into its ``Unable to decode
-request ...`` 400 when the required ``path`` / ``sourcePath`` is missing; that answer carries
-``Connection: close`` because the real server resets the keep-alive connection after it.
+Unhandled exceptions are answered as the real server answers them (:mod:`.handlers`) and logged,
+not passed on to the server.
 """
 
 from __future__ import annotations
@@ -43,26 +35,22 @@ import dataclasses
 import logging
 import uuid
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
-from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import versions
+from . import handlers, versions
+from .adapter import VersionAdapter
 from .errors import FirecrestHTTPError
 from .settings import FaultRule
 
 logger = logging.getLogger(__name__)
 
 FIRECREST_PREFIXES = ('/status', '/filesystem', '/compute')
-DECODE_ERROR = 'Unable to decode request and retreive the required path or source_path parameter.'
-"""The real server's message when the required path is missing (sic: 'retreive')."""
 
 FAULT_MESSAGES = {'429': 'Too Many Requests', '500': 'Internal Server Error', '503': 'Service Unavailable'}
 TRACING_HEADERS = (b'x-request-id', b'x-correlation-id')
@@ -180,7 +168,7 @@ class DemoMiddleware:
 async def _answer_unhandled_errors(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
     """Keep an unhandled exception from reaching the server once its 500 answer is sent.
 
-    Starlette answers it (with :func:`unhandled_error_handler`) and then re-raises it; under
+    Starlette answers it (with :func:`.handlers.unhandled_error_handler`) and then re-raises it; under
     httpx's ``ASGITransport`` that would reach the client as an exception instead of the answer.
     """
     completed = False
@@ -196,17 +184,6 @@ async def _answer_unhandled_errors(app: ASGIApp, scope: Scope, receive: Receive,
         if not completed:
             raise
         logger.exception('Unhandled error in %s %s', scope['method'], scope['path'])
-
-
-async def framework_error_handler(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-    """No such route (404) or method (405), in the real server's error body: its message is the reason."""
-    headers = dict(exc.headers) if exc.headers else None
-    return FirecrestHTTPError(exc.status_code, str(exc.detail), headers=headers).response()
-
-
-async def unhandled_error_handler(request: Request, exc: Exception) -> JSONResponse:
-    """An unhandled exception as the real server answers it: 500, ``str(exc.args)``, ``user: null``."""
-    return FirecrestHTTPError(500, str(exc.args)).response()
 
 
 def tracing_ids(scope: Scope) -> list[tuple[bytes, bytes]] | None:
@@ -232,32 +209,6 @@ def _with_headers(send: Send, headers: list[tuple[bytes, bytes]]) -> Send:
     return wrapped
 
 
-def _top_level_field(loc: tuple[Any, ...]) -> str:
-    """The top-level field named in the error (``job`` for ``('body', 'job', 'workingDirectory')``)."""
-    return str(loc[1]) if len(loc) > 1 else ''
-
-
-def _is_missing_path(error: dict[str, Any]) -> bool:
-    loc = tuple(error.get('loc', ()))
-    return error.get('type') == 'missing' and loc in {('query', 'path'), ('body', 'sourcePath'), ('body',)}
-
-
-async def validation_error_handler(request: Request, exc: RequestValidationError) -> JSONResponse:
-    """FastAPI validation errors as the real server renders them: 400, never 422."""
-    user = request.app.state.demo.settings.username
-    errors = list(exc.errors())
-    if any(_is_missing_path(error) for error in errors):
-        return FirecrestHTTPError(400, DECODE_ERROR, user=user, headers={'Connection': 'close'}).response()
-    fields = [
-        {'location': str(error['loc'][0]), 'name': _top_level_field(error['loc']), 'message': error['msg']}
-        for error in errors
-    ]
-    message = str(exc).lower()
-    return FirecrestHTTPError(
-        400, message, error_type='validation', data={'fields': fields}, user=user
-    ).response()
-
-
 def install(app: FastAPI) -> None:
     """Make :class:`DemoMiddleware` the outermost layer of ``app`` and install the error handlers.
 
@@ -268,9 +219,7 @@ def install(app: FastAPI) -> None:
     build_stack = app.build_middleware_stack
 
     def build_middleware_stack() -> ASGIApp:
-        return DemoMiddleware(versions.VersionAdapter(build_stack(), app), app)
+        return DemoMiddleware(VersionAdapter(build_stack(), app), app)
 
     app.build_middleware_stack = build_middleware_stack  # type: ignore[method-assign]
-    app.add_exception_handler(RequestValidationError, validation_error_handler)  # type: ignore[arg-type]
-    app.add_exception_handler(StarletteHTTPException, framework_error_handler)  # type: ignore[arg-type]
-    app.add_exception_handler(Exception, unhandled_error_handler)
+    handlers.install(app)
