@@ -15,8 +15,9 @@ from fastapi import Path as PathParameter
 
 from .auth import CurrentUser, SystemName
 from .coreutils import remote_errors
-from .jobs import HISTORY_SECONDS, LEGACY_HISTORY, Job, JobRequest
+from .job_model import Job, JobRequest
 from .routing import CamelModel, no_content
+from .slurm import HISTORY_SECONDS, LEGACY_HISTORY
 from .state import job_runner
 
 router = APIRouter()

@@ -26,7 +26,7 @@ from . import filesystem, s3
 from .auth import CurrentUser, SystemName
 from .coreutils import READ, RemoteCommandError, check_path, require_access, write_upload
 from .errors import FirecrestHTTPError, remote_failure
-from .jobs import Action, Job, JobSpec
+from .job_model import Action, Job, JobSpec
 from .routing import CamelModel, demo_settings, source_path_field
 from .settings import MIB, DemoSettings
 from .state import job_runner
