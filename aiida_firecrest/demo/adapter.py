@@ -12,15 +12,16 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .auth import current_user
+from .auth import authenticated_user
 from .errors import FirecrestHTTPError
-from .handlers import validation_error_handler
-from .settings import DemoSettings
+from .handlers import validation_answer
+from .state import DemoState
 from .versions import (
     Json,
     ServerVersion,
@@ -82,27 +83,28 @@ class VersionAdapter:
     answers of the routes that the release treats differently.
     """
 
-    def __init__(self, app: ASGIApp, fastapi_app: FastAPI) -> None:
+    def __init__(self, app: ASGIApp, state: DemoState) -> None:
         self.app = app
-        self.fastapi_app = fastapi_app
+        self.state = state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope['type'] != 'http':
             await self.app(scope, receive, send)
             return
-        settings = self.fastapi_app.state.demo.settings
+        settings = self.state.settings
         version = server_version(settings.server_version)
         path = scope['path']
         rewrite = _request_rewrite(version, scope['method'], path, settings.transfer_method)
         staged = scope['method'] == 'POST' and _STAGED.match(path)
         if rewrite is not None or staged:
             body = await _read_body(receive)
+            refusal: JSONResponse | None
             try:
                 body = _rewritten(body, rewrite)
             except ValidationError as exc:
-                refusal = await _validation_answer(scope, exc)
+                refusal = _validation_answer(exc, settings.username)
             else:
-                refusal = _method_refusal(scope, body, settings) if staged else None
+                refusal = _method_refusal(scope, body, self.state) if staged else None
             if refusal is not None:
                 await refusal(scope, _replay(b''), send)
                 return
@@ -122,15 +124,16 @@ def _rewritten(body: bytes, rewrite: RequestRewrite | None) -> bytes:
     return json.dumps(rewrite(data)).encode() if isinstance(data, dict) else body
 
 
-def _method_refusal(scope: Scope, body: bytes, settings: DemoSettings) -> Any:
+def _method_refusal(scope: Scope, body: bytes, state: DemoState) -> JSONResponse | None:
     """The answer to a staged transfer whose method the system does not offer, or None to go on.
 
     As on the real server, a request that is not authenticated, names another system or whose body does
     not name a method gets the route's own answer; a method the demo offers but does not implement
     (streamer, wormhole) gets a 501 that says so.
     """
+    settings = state.settings
     try:
-        user = current_user(Request(scope))
+        user = authenticated_user(state, Headers(scope=scope).get('authorization', ''))
         requested = _requested_method(json.loads(body))
     except (FirecrestHTTPError, ValueError):
         return None
@@ -155,10 +158,10 @@ def _requested_method(body: Json) -> str | None:
     return method if isinstance(method, str) else None
 
 
-async def _validation_answer(scope: Scope, exc: ValidationError) -> Any:
+def _validation_answer(exc: ValidationError, user: str) -> JSONResponse:
     """The demo's 400 for a request body an older release's model refuses."""
     errors = [{**error, 'loc': ('body', *error['loc'])} for error in exc.errors()]
-    return await validation_error_handler(Request(scope), RequestValidationError(errors))
+    return validation_answer(RequestValidationError(errors), user)
 
 
 async def _read_body(receive: Receive) -> bytes:

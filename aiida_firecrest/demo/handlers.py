@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .errors import FirecrestHTTPError
+from .state import demo_state
 
 DECODE_ERROR = 'Unable to decode request and retreive the required path or source_path parameter.'
 """The real server's message when the required path is missing (sic: 'retreive')."""
@@ -54,7 +55,11 @@ def _is_missing_path(error: dict[str, Any]) -> bool:
 
 async def validation_error_handler(request: Request, exc: RequestValidationError) -> JSONResponse:
     """FastAPI validation errors as the real server renders them: 400, never 422."""
-    user = request.app.state.demo.settings.username
+    return validation_answer(exc, demo_state(request).settings.username)
+
+
+def validation_answer(exc: RequestValidationError, user: str) -> JSONResponse:
+    """The real server's 400 for the validation errors of a request by ``user``."""
     errors = list(exc.errors())
     if any(_is_missing_path(error) for error in errors):
         return FirecrestHTTPError(400, DECODE_ERROR, user=user, headers={'Connection': 'close'}).response()
@@ -70,7 +75,7 @@ async def validation_error_handler(request: Request, exc: RequestValidationError
 
 def install(app: FastAPI) -> None:
     """Install the demo's exception handlers on ``app``."""
-    app.add_exception_handler(FirecrestHTTPError, firecrest_error_handler)  # type: ignore[arg-type]
-    app.add_exception_handler(RequestValidationError, validation_error_handler)  # type: ignore[arg-type]
-    app.add_exception_handler(StarletteHTTPException, framework_error_handler)  # type: ignore[arg-type]
-    app.add_exception_handler(Exception, unhandled_error_handler)
+    app.exception_handler(FirecrestHTTPError)(firecrest_error_handler)
+    app.exception_handler(RequestValidationError)(validation_error_handler)
+    app.exception_handler(StarletteHTTPException)(framework_error_handler)
+    app.exception_handler(Exception)(unhandled_error_handler)
