@@ -50,7 +50,7 @@ import time
 from collections.abc import Iterator
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from .errors import FirecrestHTTPError, remote_failure
 from .settings import DemoSettings
@@ -664,9 +664,18 @@ class Compression(str, Enum):
         return {'none': '', 'gzip': 'z', 'bzip2': 'j', 'xz': 'J'}[self.value]
 
     @property
-    def tarfile_suffix(self) -> str:
-        """The :func:`tarfile.open` mode suffix for it (``gz`` for ``'w:gz'``)."""
-        return {'none': '', 'gzip': 'gz', 'bzip2': 'bz2', 'xz': 'xz'}[self.value]
+    def write_mode(self) -> Literal['w:', 'w:gz', 'w:bz2', 'w:xz']:
+        """The :func:`tarfile.open` mode that writes an archive of it (``'w:gz'``)."""
+        modes: dict[str, Literal['w:', 'w:gz', 'w:bz2', 'w:xz']]
+        modes = {'none': 'w:', 'gzip': 'w:gz', 'bzip2': 'w:bz2', 'xz': 'w:xz'}
+        return modes[self.value]
+
+    @property
+    def read_mode(self) -> Literal['r:*', 'r:gz', 'r:bz2', 'r:xz']:
+        """The :func:`tarfile.open` mode that reads it as ``tar -x{z|j|J|}`` does (no flag: tar detects)."""
+        modes: dict[str, Literal['r:*', 'r:gz', 'r:bz2', 'r:xz']]
+        modes = {'none': 'r:*', 'gzip': 'r:gz', 'bzip2': 'r:bz2', 'xz': 'r:xz'}
+        return modes[self.value]
 
 
 _NOT_COMPRESSED = {
@@ -681,7 +690,7 @@ def _open_archive(settings: DemoSettings, target: str, compression: Compression)
     try:
         check_traversal(settings, target)
         _check_parent_writable(settings, target)
-        return tarfile.open(target, f'w:{compression.tarfile_suffix}')  # type: ignore[call-overload]
+        return tarfile.open(target, compression.write_mode)
     except OSError as exc:
         raise RemoteCommandError(f'tar: {target}: Cannot open: {_reason(exc)}\n{TAR_FATAL}', 2) from exc
 
@@ -768,9 +777,8 @@ def _missing_source(settings: DemoSettings, source: str, name: str) -> RemoteCom
 
 def _read_archive(source: str, compression: Compression) -> tarfile.TarFile:
     """Open an archive as ``tar -x{z|j|J|}`` reads it (without a flag, tar detects the compression)."""
-    mode = 'r:*' if compression is Compression.none else f'r:{compression.tarfile_suffix}'
     try:
-        return tarfile.open(source, mode)  # type: ignore[call-overload]
+        return tarfile.open(source, compression.read_mode)
     except (tarfile.TarError, EOFError, OSError) as exc:
         raise RemoteCommandError(f'{_NOT_COMPRESSED[compression]}\n{TAR_FATAL}', 2) from exc
 
