@@ -14,7 +14,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi import Path as PathParameter
 
 from .auth import CurrentUser, SystemName
-from .coreutils import remote_errors
+from .errors import remote_errors
 from .job_model import Job, JobRequest
 from .routing import CamelModel, no_content
 from .slurm import HISTORY_SECONDS, LEGACY_HISTORY

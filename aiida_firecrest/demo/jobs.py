@@ -26,8 +26,8 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-from .coreutils import RemoteCommandError, file_system_root
-from .errors import FirecrestHTTPError, command_timeout_error
+from .access import file_system_root
+from .errors import CommandTimeoutError, FirecrestHTTPError
 from .job_model import FINISHED_OK, Job, JobRequest, JobSpec, Step
 from .settings import DemoSettings
 from .slurm import (
@@ -58,16 +58,6 @@ LAUNCH_FAILED_SIGNAL = 53
 """What the recorded Slurm reports when a job cannot start (missing or foreign working directory)."""
 QUICK_RUN_SECONDS = 1.0
 """A job that ran shorter than this shows the placeholder record after it ended (recorded: 0 s runs)."""
-
-
-class CommandTimeoutError(RemoteCommandError):
-    """A command ran longer than the server's command timeout; the real server answers 408."""
-
-    def __init__(self) -> None:
-        super().__init__('', 124)
-
-    def http_error(self, user: str) -> FirecrestHTTPError:
-        return command_timeout_error(user)
 
 
 class JobRunner:

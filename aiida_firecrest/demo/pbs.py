@@ -33,8 +33,7 @@ import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .coreutils import RemoteCommandError
-from .errors import FirecrestHTTPError
+from .errors import FirecrestHTTPError, RemoteCommandError
 
 if TYPE_CHECKING:
     from .job_model import Job

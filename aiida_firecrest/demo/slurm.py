@@ -13,8 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .coreutils import RemoteCommandError
-from .errors import FirecrestHTTPError, slurm_failure
+from .errors import FirecrestHTTPError, RemoteCommandError, slurm_failure
 
 SLURM_VERSION = '22.05.8'
 PARTITIONS = ('normal', 'xfer')

@@ -23,9 +23,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 from fastapi import APIRouter, Request
 
 from . import filesystem, s3
+from .access import READ, check_path, require_access
 from .auth import CurrentUser, SystemName
-from .coreutils import READ, RemoteCommandError, check_path, require_access, write_upload
-from .errors import FirecrestHTTPError, remote_failure
+from .changes import write_upload
+from .errors import FirecrestHTTPError, RemoteCommandError, remote_failure
 from .job_model import Action, Job, JobSpec
 from .routing import CamelModel, demo_settings, source_path_field
 from .s3 import S3Client
