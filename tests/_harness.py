@@ -11,9 +11,9 @@ A test talks to one FirecREST v2 server per session, described by a connection d
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
-import inspect
 import io
 import json
 import posixpath
@@ -36,7 +36,7 @@ from aiida_firecrest.pbs import FirecrestPbsScheduler
 from aiida_firecrest.scheduler import FirecrestScheduler
 
 if TYPE_CHECKING:
-    from aiida_firecrest.demo.app import DemoState
+    from aiida_firecrest.demo.state import DemoState
 
 REQUIRED_KEYS = (
     'url',
@@ -241,8 +241,8 @@ class DemoHandle:
 class InProcessDemo(httpx.ASGITransport):
     """The fast tier: an ``httpx.AsyncBaseTransport`` that calls a demo app in this process.
 
-    The app's startup handlers run in the event loop of the first request (so that tasks they
-    schedule live in that loop); :meth:`shutdown` runs its shutdown handlers.
+    The app's lifespan starts in the event loop of the first request (so that what it starts lives in
+    that loop); :meth:`shutdown` ends it (which stops the jobs that still run).
     ``settings`` is the live :class:`DemoSettings`: change ``latency``, ``faults`` or
     ``job_not_found_for`` on it to flip a switch in-process.
     """
@@ -250,16 +250,17 @@ class InProcessDemo(httpx.ASGITransport):
     def __init__(self, settings: DemoSettings) -> None:
         from aiida_firecrest.demo.app import create_app
 
-        super().__init__(app=create_app(settings))
+        self.demo_app = create_app(settings)
+        super().__init__(app=self.demo_app)
         self.settings = settings
-        self._started = False
+        self._lifespan: contextlib.AbstractAsyncContextManager[Any] | None = None
         for name in WORK_DIRECTORIES:
             (settings.scratch / name).mkdir(parents=True, exist_ok=True)
 
     @property
     def state(self) -> DemoState:
-        """The app's shared state (``counters``, ``extra``)."""
-        return self.app.state.demo  # type: ignore[attr-defined]
+        """The app's shared state (``counters``, ``tokens``...)."""
+        return self.demo_app.demo
 
     @property
     def config(self) -> dict[str, Any]:
@@ -273,20 +274,16 @@ class InProcessDemo(httpx.ASGITransport):
         self.state.counters.clear()
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if not self._started:
-            self._started = True
-            for handler in self.app.router.on_startup:  # type: ignore[attr-defined]
-                result = handler()
-                if inspect.isawaitable(result):
-                    await result
+        if self._lifespan is None:
+            self._lifespan = self.demo_app.router.lifespan_context(self.demo_app)
+            await self._lifespan.__aenter__()
         return await super().handle_async_request(request)
 
     def shutdown(self) -> None:
-        """Run the app's (synchronous) shutdown handlers if it was started."""
-        if self._started:
-            self._started = False
-            for handler in self.app.router.on_shutdown:  # type: ignore[attr-defined]
-                handler()
+        """End the app's lifespan if it was started (outside any event loop: the tests' loops are gone)."""
+        if self._lifespan is not None:
+            lifespan, self._lifespan = self._lifespan, None
+            asyncio.run(lifespan.__aexit__(None, None, None))
 
 
 class RequestLog:

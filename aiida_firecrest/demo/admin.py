@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 
 from .routing import Settings
 from .settings import DemoSettings, FaultRule
+from .state import demo_state
 
 router = APIRouter(prefix='/_demo', include_in_schema=False)
 
@@ -48,12 +49,12 @@ def _switches(settings: DemoSettings) -> dict[str, Any]:
 
 @router.get('/counters')
 async def get_counters(request: Request) -> dict[str, int]:
-    return dict(request.app.state.demo.counters)
+    return dict(demo_state(request).counters)
 
 
 @router.delete('/counters', status_code=204)
 async def reset_counters(request: Request) -> Response:
-    request.app.state.demo.counters.clear()
+    demo_state(request).counters.clear()
     return Response(status_code=204)
 
 

@@ -25,15 +25,11 @@ from fastapi.responses import JSONResponse
 
 from .errors import FirecrestHTTPError
 from .routing import demo_settings
+from .state import DemoState, demo_state
 
 router = APIRouter()
 
 TOKEN_SCOPE = 'openid firecrest-v2'
-
-
-def _tokens(request: Request) -> dict[str, float]:
-    """The issued tokens of this server and their expiry times (epoch seconds)."""
-    return request.app.state.demo.extra.setdefault('auth', {})
 
 
 def _unauthorized(message: str) -> FirecrestHTTPError:
@@ -57,7 +53,7 @@ async def issue_token(
     if grant_type != 'client_credentials':
         return JSONResponse({'error': 'unsupported_grant_type'}, status_code=400)
     token = secrets.token_urlsafe(32)
-    _tokens(request)[token] = time.time() + settings.token_lifetime
+    demo_state(request).tokens[token] = time.time() + settings.token_lifetime
     body = {
         'access_token': token,
         'token_type': 'Bearer',
@@ -69,16 +65,21 @@ async def issue_token(
 
 def current_user(request: Request) -> str:
     """FastAPI dependency: the name of the authenticated user, or a 401 error as the real server gives it."""
-    scheme, _, token = request.headers.get('authorization', '').partition(' ')
+    return authenticated_user(demo_state(request), request.headers.get('authorization', ''))
+
+
+def authenticated_user(state: DemoState, authorization: str) -> str:
+    """The user an ``Authorization`` header authenticates on this server, or the real server's 401."""
+    scheme, _, token = authorization.partition(' ')
     if scheme.lower() != 'bearer' or not token.strip():
         raise _unauthorized('Not authenticated')
-    expiry = _tokens(request).get(token.strip())
+    expiry = state.tokens.get(token.strip())
     if expiry is None:
         raise _unauthorized('Access token is invalid.')
     remaining = expiry - time.time()
     if remaining <= 0:
         raise _unauthorized('Access token expired')
-    settings = demo_settings(request)
+    settings = state.settings
     if remaining < settings.min_token_ttl:
         raise _unauthorized(
             f'Access token expires too soon (less than {settings.min_token_ttl:g}s remaining).'

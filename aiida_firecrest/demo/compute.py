@@ -10,13 +10,14 @@ from __future__ import annotations
 from enum import Enum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi import Path as PathParameter
 
 from .auth import CurrentUser, SystemName
-from .coreutils import remote_errors
-from .jobs import HISTORY_SECONDS, LEGACY_HISTORY, Job, JobRequest
+from .errors import remote_errors
+from .job_model import Job, JobRequest
 from .routing import CamelModel, no_content
+from .slurm import HISTORY_SECONDS, LEGACY_HISTORY
 from .state import job_runner
 
 router = APIRouter()
@@ -144,10 +145,3 @@ async def attach_to_job(
     with remote_errors(user):
         await job_runner(request).attach(job_id, body.command)
     return no_content()
-
-
-def on_shutdown(app: FastAPI) -> None:
-    """Stop the jobs that still run."""
-    runner = app.state.demo.started_jobs
-    if runner is not None:
-        runner.shutdown()

@@ -1,7 +1,13 @@
-"""FirecREST's error bodies, and how the real server derives status codes from remote failures."""
+"""FirecREST's error bodies, and how the real server derives status codes from remote failures.
+
+A failed remote command (coreutils, Slurm, PBS) is a :class:`RemoteCommandError` carrying its stderr;
+:func:`remote_errors` turns it into the real server's HTTP error.
+"""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 from fastapi.responses import JSONResponse
@@ -64,3 +70,35 @@ def slurm_failure(stderr: str, exit_status: int = 1, *, user: str | None = None)
 def command_timeout_error(user: str) -> FirecrestHTTPError:
     """The real server's 408 when a remote command outlives its command timeout."""
     return FirecrestHTTPError(408, 'Command execution timeout limit exceeded.', user=user)
+
+
+class RemoteCommandError(Exception):
+    """A failed remote command: its stderr and exit status, as the real server reports them."""
+
+    def __init__(self, stderr: str, exit_status: int = 1) -> None:
+        super().__init__(stderr)
+        self.stderr = stderr
+        self.exit_status = exit_status
+
+    def http_error(self, user: str) -> FirecrestHTTPError:
+        """The real server's answer to this failure (its status comes from the stderr)."""
+        return remote_failure(self.stderr, self.exit_status, user=user)
+
+
+@contextlib.contextmanager
+def remote_errors(user: str) -> Iterator[None]:
+    """Turn a :class:`RemoteCommandError` (of any kind) into the real server's HTTP error."""
+    try:
+        yield
+    except RemoteCommandError as exc:
+        raise exc.http_error(user) from exc
+
+
+class CommandTimeoutError(RemoteCommandError):
+    """A command ran longer than the server's command timeout; the real server answers 408."""
+
+    def __init__(self) -> None:
+        super().__init__('', 124)
+
+    def http_error(self, user: str) -> FirecrestHTTPError:
+        return command_timeout_error(user)

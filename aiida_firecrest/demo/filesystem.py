@@ -1,8 +1,9 @@
 """Demo server: the ``/filesystem/{system_name}/ops/*`` endpoints, on this machine's file systems.
 
-Each route checks its path as the real server does (:func:`~.coreutils.check_path`), runs the
-command's Python stand-in from :mod:`.coreutils` and answers with the real server's shape, or
-with the HTTP error the real server derives from the command's stderr (exchanges ``09``-``24``).
+Each route checks its path as the real server does (:func:`~.access.check_path`), runs the
+command's Python stand-in from :mod:`.coreutils`, :mod:`.changes` or :mod:`.archives` and answers
+with the real server's shape, or with the HTTP error the real server derives from the command's
+stderr (exchanges ``09``-``24``).
 """
 
 from __future__ import annotations
@@ -14,39 +15,31 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, Query, UploadFile
 from fastapi.responses import Response
 
+from .access import check_path
+from .archives import Compression, compress, extract
 from .auth import CurrentUser, SystemName
+from .changes import change_mode, change_owner, make_directory, make_symlink, remove, write_upload
 from .coreutils import (
     BUFFER_MESSAGE,
     DEFAULT_LINES,
-    Compression,
     LsOptions,
     base64_input_size,
     base64_length,
-    change_mode,
-    change_owner,
-    check_path,
     checksum,
     command_output,
-    compress,
     dd_input_size,
     dd_output_range,
     describe,
-    extract,
     file_type,
     head_content,
     list_path,
-    make_directory,
-    make_symlink,
     output_verdict,
     read_file,
     read_range,
-    remote_errors,
-    remove,
     stat_fields,
     tail_content,
-    write_upload,
 )
-from .errors import FirecrestHTTPError, command_timeout_error
+from .errors import FirecrestHTTPError, command_timeout_error, remote_errors
 from .routing import CamelModel, Settings, no_content, source_path_field
 from .settings import DemoSettings
 

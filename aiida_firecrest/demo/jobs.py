@@ -18,20 +18,35 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import os
 import shlex
 import signal
 import socket
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import IO, Any
 
-from .coreutils import RemoteCommandError, file_system_root
-from .errors import FirecrestHTTPError, command_timeout_error, slurm_failure
+from .access import file_system_root
+from .errors import CommandTimeoutError, FirecrestHTTPError
+from .job_model import FINISHED_OK, Job, JobRequest, JobSpec, Step
 from .settings import DemoSettings
-from .status import DEFAULT_PARTITION, PARTITIONS
+from .slurm import (
+    BASE_PRIORITY,
+    CLUSTER,
+    DEFAULT_PARTITION,
+    DEFAULT_TIME_LIMIT,
+    PARTITIONS,
+    PLACEHOLDER,
+    SlurmError,
+    expand_output_path,
+    parse_dependencies,
+    parse_directives,
+    parse_time_limit,
+    read_script,
+    status_record,
+    task_record,
+    time_record,
+)
 
 PENDING_SECONDS = 0.3
 """How long every job stays PENDING (reason ``Priority``) before it may start."""
@@ -39,233 +54,10 @@ POLL_SECONDS = 0.1
 """How often a job waiting for its dependencies looks at them."""
 KILL_GRACE_SECONDS = 2.0
 """Between SIGTERM and SIGKILL when a job is cancelled or times out (Slurm's KillWait)."""
-DEFAULT_TIME_LIMIT = 3600
-"""Seconds; the limit of partition ``normal`` on the recorded system."""
-CLUSTER = 'fc2'
-BASE_PRIORITY = 4294901760
-"""The recorded priorities are this minus the job id."""
 LAUNCH_FAILED_SIGNAL = 53
 """What the recorded Slurm reports when a job cannot start (missing or foreign working directory)."""
-FINISHED_OK = 'COMPLETED'
 QUICK_RUN_SECONDS = 1.0
 """A job that ran shorter than this shows the placeholder record after it ended (recorded: 0 s runs)."""
-PLACEHOLDER = {'name': 'allocation', 'group': 'root', 'partition': '', 'workingDirectory': '', 'priority': 0}
-"""What the placeholder record says instead of the job's own values (its time limit is null too)."""
-HISTORY_SECONDS = {'1h': 3600, '8h': 8 * 3600, '24h': 24 * 3600, '3d': 3 * 86400, '7d': 7 * 86400}
-"""How far back the job list looks for finished jobs, per ``time_window`` (sacct ``--starttime``)."""
-LEGACY_HISTORY = '7d'
-"""What servers without ``time_window`` (before 2.5.7) list: the last 7 days."""
-
-SHORT_OPTIONS = {
-    'o': 'output',
-    'e': 'error',
-    'i': 'input',
-    'J': 'job-name',
-    't': 'time',
-    'H': 'hold',
-    'p': 'partition',
-    'A': 'account',
-    'd': 'dependency',
-}
-FLAG_OPTIONS = {'hold'}
-
-Action = Callable[['Job'], Awaitable[int]]
-"""A job body run inside the server instead of a bash script; returns the exit code."""
-
-
-class SlurmError(RemoteCommandError):
-    """A Slurm command failed; the real server answers 500 with its stderr, whatever it says."""
-
-    def http_error(self, user: str) -> FirecrestHTTPError:
-        return slurm_failure(self.stderr, self.exit_status, user=user)
-
-
-class CommandTimeoutError(RemoteCommandError):
-    """A command ran longer than the server's command timeout; the real server answers 408."""
-
-    def __init__(self) -> None:
-        super().__init__('', 124)
-
-    def http_error(self, user: str) -> FirecrestHTTPError:
-        return command_timeout_error(user)
-
-
-@dataclasses.dataclass
-class JobRequest:
-    """A submission as ``POST /compute/{system}/jobs`` describes it (JSON fields win over ``#SBATCH``)."""
-
-    working_directory: str
-    script: str | None = None
-    script_path: str | None = None
-    name: str | None = None
-    partition: str | None = None
-    account: str | None = None
-    standard_input: str | None = None
-    standard_output: str | None = None
-    standard_error: str | None = None
-    env: dict[str, str] = dataclasses.field(default_factory=dict)
-
-
-@dataclasses.dataclass
-class JobSpec:
-    """What a job is: fixed at submission."""
-
-    name: str
-    script: str
-    working_directory: str
-    account: str
-    partition: str
-    time_limit: int | None
-    standard_output: str
-    standard_error: str
-    standard_input: str = '/dev/null'
-    env: dict[str, str] = dataclasses.field(default_factory=dict)
-    hold: bool = False
-    dependencies: list[tuple[str, int]] = dataclasses.field(default_factory=list)
-    action: Action | None = None
-
-
-@dataclasses.dataclass
-class Step:
-    """A command attached to a running job (``srun --overlap --jobid``): task ``<id>.<n>``."""
-
-    number: int
-    name: str
-    start: float
-    state: str = 'RUNNING'
-    exit_code: int = 0
-    signal: int = 0
-    end: float | None = None
-
-
-@dataclasses.dataclass
-class Job:
-    """A job and where it is in its life."""
-
-    id: int
-    spec: JobSpec
-    submitted: float
-    state: str = 'PENDING'
-    reason: str = 'Priority'
-    exit_code: int | None = None
-    signal: int | None = None
-    batch: tuple[str, int, int] | None = None
-    """State, exit code and signal of the batch step, once the job has started."""
-    start: float | None = None
-    end: float | None = None
-    steps: list[Step] = dataclasses.field(default_factory=list)
-    process: asyncio.subprocess.Process | None = None
-    task: asyncio.Task[None] | None = None
-
-    @property
-    def finished(self) -> bool:
-        return self.end is not None
-
-    def run(self, now: float) -> None:
-        self.state, self.reason, self.exit_code, self.signal = 'RUNNING', 'None', 0, 0
-        self.batch = ('RUNNING', 0, 0)
-        self.start = now
-
-    def finish(self, state: str, exit_code: int, sig: int, batch: tuple[str, int, int] | None) -> None:
-        self.state, self.exit_code, self.signal = state, exit_code, sig
-        self.batch = batch
-        self.end = time.time()
-        if self.reason != 'Dependency':
-            self.reason = 'None'
-
-    def finish_with_returncode(self, returncode: int) -> None:
-        """COMPLETED for 0, FAILED with the exit code, or FAILED with the signal that killed it."""
-        if returncode < 0:
-            self.finish('FAILED', 0, -returncode, ('FAILED', 0, -returncode))
-        else:
-            state = FINISHED_OK if returncode == 0 else 'FAILED'
-            self.finish(state, returncode, 0, (state, returncode, 0))
-
-
-def parse_time_limit(text: str) -> int | None:
-    """Seconds from a Slurm ``--time`` (``M``, ``M:S``, ``H:M:S``, ``D-H[:M[:S]]``); None = unlimited."""
-    value = text.strip()
-    if value.lower() in {'unlimited', 'infinite', '-1'}:
-        return None
-    try:
-        days = 0
-        if '-' in value:
-            day_text, value = value.split('-', 1)
-            days = int(day_text)
-            hours, minutes, seconds = ([*value.split(':'), '0', '0'])[:3]
-        else:
-            parts = value.split(':')
-            if len(parts) > 3:
-                raise ValueError(text)
-            hours, minutes, seconds = {1: ['0', parts[0], '0'], 2: ['0', *parts], 3: parts}[len(parts)]
-        total = ((days * 24 + int(hours)) * 60 + int(minutes)) * 60 + int(seconds)
-    except ValueError:
-        raise SlurmError('sbatch: error: Invalid --time specification\n') from None
-    return total
-
-
-def _option(token: str, tokens: list[str]) -> tuple[str, str] | None:
-    """One ``#SBATCH`` option as (long name, value), taking its value from ``tokens`` if separate."""
-    if token.startswith('--'):
-        name, equals, value = token[2:].partition('=')
-    elif token.startswith('-') and len(token) > 1 and token[1] in SHORT_OPTIONS:
-        name, equals, value = SHORT_OPTIONS[token[1]], '', token[2:]
-    else:
-        return None
-    if name in FLAG_OPTIONS:
-        return name, ''
-    if not equals and not value:
-        if name not in SHORT_OPTIONS.values() or not tokens:
-            return None
-        value = tokens.pop(0)
-    return name, value
-
-
-def parse_directives(script: str) -> dict[str, str]:
-    """The ``#SBATCH`` options of a script, read as sbatch reads them: up to the first command line."""
-    options: dict[str, str] = {}
-    for line in script.splitlines():
-        stripped = line.strip()
-        if stripped.startswith('#SBATCH'):
-            tokens = shlex.split(stripped[len('#SBATCH') :], comments=True)
-            while tokens:
-                option = _option(tokens.pop(0), tokens)
-                if option is not None:
-                    options[option[0]] = option[1]
-        elif stripped and not stripped.startswith('#'):
-            break
-    return options
-
-
-def parse_dependencies(text: str) -> list[tuple[str, int]]:
-    """``afterok:12:13,afterany:14`` as [('afterok', 12), ('afterok', 13), ('afterany', 14)]."""
-    dependencies: list[tuple[str, int]] = []
-    try:
-        for clause in filter(None, text.replace('?', ',').split(',')):
-            kind, *ids = clause.split(':')
-            dependencies.extend((kind, int(job_id.split('+')[0])) for job_id in ids)
-    except ValueError:
-        raise SlurmError('sbatch: error: Batch job submission failed: Job dependency problem\n') from None
-    return dependencies
-
-
-def expand_output_path(pattern: str, job_id: int, name: str, user: str, working_directory: str) -> str:
-    """An absolute output path from an sbatch filename pattern (``%j``, ``%x``, ``%u``, ``%%``)."""
-    expanded = (
-        pattern.replace('%%', '\0')
-        .replace('%j', str(job_id))
-        .replace('%x', name)
-        .replace('%u', user)
-        .replace('\0', '%')
-    )
-    return os.path.join(working_directory, expanded)
-
-
-def _read_script(path: str) -> str:
-    try:
-        return Path(path).read_text()
-    except OSError:
-        raise SlurmError(f'sbatch: error: Unable to open file {path}\n') from None
 
 
 class JobRunner:
@@ -293,7 +85,7 @@ class JobRunner:
         if request.script is not None:
             script = request.script
         elif request.script_path is not None:
-            script = _read_script(request.script_path)
+            script = read_script(request.script_path)
         else:
             await asyncio.sleep(self.settings.command_timeout)
             raise CommandTimeoutError
@@ -580,9 +372,9 @@ class JobRunner:
         return {
             'jobId': str(job.id),
             'name': spec.name,
-            'status': _status(job.state, job.reason, job.exit_code, job.signal),
+            'status': status_record(job.state, job.reason, job.exit_code, job.signal),
             'tasks': self._tasks(job),
-            'time': _time(job.start, job.end, None if pending else 0, spec.time_limit),
+            'time': time_record(job.start, job.end, None if pending else 0, spec.time_limit),
             'account': spec.account,
             'allocationNodes': 1 if started or pending else 0,
             'cluster': CLUSTER,
@@ -599,12 +391,14 @@ class JobRunner:
         if job.batch is None:
             return []
         state, exit_code, sig = job.batch
-        batch = _task(f'{job.id}.batch', 'batch', _status(state, None, exit_code, sig), job.start, job.end)
+        batch = task_record(
+            f'{job.id}.batch', 'batch', status_record(state, None, exit_code, sig), job.start, job.end
+        )
         steps = [
-            _task(
+            task_record(
                 f'{job.id}.{step.number}',
                 step.name,
-                _status(step.state, None, step.exit_code, step.signal),
+                status_record(step.state, None, step.exit_code, step.signal),
                 step.start,
                 step.end,
             )
@@ -628,24 +422,3 @@ class JobRunner:
 def _signal_group(pid: int, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, sig)
-
-
-def _status(state: str, reason: str | None, exit_code: int | None, sig: int | None) -> dict[str, Any]:
-    return {'state': state, 'stateReason': reason, 'exitCode': exit_code, 'interruptSignal': sig}
-
-
-def _time(start: float | None, end: float | None, suspended: int | None, limit: int | None) -> dict[str, Any]:
-    elapsed = 0 if start is None else int((time.time() if end is None else end) - start)
-    return {
-        'elapsed': elapsed,
-        'start': None if start is None else int(start),
-        'end': None if end is None else int(end),
-        'suspended': suspended,
-        'limit': limit,
-    }
-
-
-def _task(
-    task_id: str, name: str, status: dict[str, Any], start: float | None, end: float | None
-) -> dict[str, Any]:
-    return {'id': task_id, 'name': name, 'status': status, 'time': _time(start, end, 0, None)}

@@ -241,7 +241,8 @@ class DemoServer:
 
     def counters(self) -> dict[str, int]:
         """Requests per FirecREST endpoint since the last reset."""
-        return self._admin('GET', '/_demo/counters').json()
+        counters: dict[str, int] = self._admin('GET', '/_demo/counters').json()
+        return counters
 
     def reset_counters(self) -> None:
         self._admin('DELETE', '/_demo/counters')
@@ -249,7 +250,8 @@ class DemoServer:
     def set_switches(self, **switches: Any) -> dict[str, Any]:
         """Change switches live (``latency``, ``faults``, ``job_not_found_for``); the switches in force."""
         self._admin('PUT', '/_demo/switches', json=switches)
-        return self._admin('GET', '/_demo/switches').json()
+        current: dict[str, Any] = self._admin('GET', '/_demo/switches').json()
+        return current
 
     def _admin(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         response = httpx.request(method, f'{self.url}{path}', timeout=10.0, **kwargs)

@@ -1,9 +1,9 @@
-"""Demo server: request counting, latency, fault injection, common headers and validation errors.
+"""Demo server: request counting, latency, fault injection and common headers.
 
-:func:`install` wraps the whole ASGI application (outside Starlette's own error middleware) in
-:class:`DemoMiddleware`, a pure ASGI middleware that works under uvicorn and under httpx's
-``ASGITransport`` alike. For every request to a FirecREST endpoint (``/status``, ``/filesystem``,
-``/compute``; not ``/oauth2`` nor ``/_demo``) it:
+:class:`DemoMiddleware` is the outermost layer of the demo's ASGI application (outside Starlette's own
+error middleware: see :class:`~.app.DemoApp`), a pure ASGI middleware that works under uvicorn and
+under httpx's ``ASGITransport`` alike. For every request to a FirecREST endpoint (``/status``,
+``/filesystem``, ``/compute``; not ``/oauth2`` nor ``/_demo``) it:
 
 1. counts it in ``DemoState.counters`` under ``'METHOD /route/template'``;
 2. waits ``settings.latency`` seconds;
@@ -15,7 +15,7 @@ Every response gets the header ``f7t-appversion`` of ``settings.server_version``
 default, as from a real server built from source), and ``X-Request-ID`` / ``X-Correlation-ID`` as the
 real server's starlette-context plugins give them: the request's own values, or new UUIDs; a request
 whose value is not a UUID gets an empty 400 before anything else (those plugins run outermost).
-Inside, :class:`~.versions.VersionAdapter` makes the answers those of that release.
+Inside, :class:`~.adapter.VersionAdapter` makes the answers those of that release.
 
 A ``drop`` closes the connection without any answer. Under uvicorn the middleware closes the
 socket through the server's ``send`` callable (which is bound to uvicorn's request cycle, whose
@@ -24,94 +24,67 @@ as a dropped connection. In process (httpx ``ASGITransport``), where there is no
 ``httpx.RemoteProtocolError('Server disconnected without sending a response.')``, which
 ``ASGITransport`` re-raises to the client: the same exception httpx raises for a real drop.
 
-Unhandled exceptions are answered as the real server answers them (500, ``str(exc.args)``,
-``user: null``) and logged, not passed on to the server.
-
-Starlette's own errors (no such route: 404, no such method: 405) get the real server's error body,
-whose message is the bare HTTP reason (``Not Found``).
-
-It also installs the handler that turns FastAPI's validation errors into the real server's
-400 bodies (``errorType: validation`` with ``data.fields``), or into its ``Unable to decode
-request ...`` 400 when the required ``path`` / ``sourcePath`` is missing; that answer carries
-``Connection: close`` because the real server resets the keep-alive connection after it.
+Unhandled exceptions are answered as the real server answers them (:mod:`.handlers`) and logged,
+not passed on to the server.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import uuid
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
-from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import versions
 from .errors import FirecrestHTTPError
 from .settings import FaultRule
+from .state import DemoState, FaultBookkeeping
 
 logger = logging.getLogger(__name__)
 
 FIRECREST_PREFIXES = ('/status', '/filesystem', '/compute')
-DECODE_ERROR = 'Unable to decode request and retreive the required path or source_path parameter.'
-"""The real server's message when the required path is missing (sic: 'retreive')."""
 
 FAULT_MESSAGES = {'429': 'Too Many Requests', '500': 'Internal Server Error', '503': 'Service Unavailable'}
 TRACING_HEADERS = (b'x-request-id', b'x-correlation-id')
 
 
-@dataclasses.dataclass
-class _FaultBookkeeping:
-    """How many requests each rule of one ``settings.faults`` list has seen and failed."""
-
-    rules: list[FaultRule]
-    seen: list[int]
-    injected: list[int]
-
-
-def _api_routes(routes: list[BaseRoute]) -> Iterator[APIRoute]:
+def api_routes(routes: list[BaseRoute]) -> Iterator[APIRoute]:
     """All API routes, also those of included routers (newer FastAPI keeps them nested)."""
     for route in routes:
         if isinstance(route, APIRoute):
             yield route
         nested = getattr(route, 'original_router', None)
         if nested is not None:
-            yield from _api_routes(nested.routes)
+            yield from api_routes(nested.routes)
 
 
-def route_template(app: FastAPI, scope: Scope) -> str | None:
+def route_template(routes: list[APIRoute], scope: Scope) -> str | None:
     """The path template of the route that serves ``scope`` (e.g. ``/status/{system_name}/nodes``)."""
-    routes = app.state.demo.extra.get('middleware_routes')
-    if routes is None:
-        routes = app.state.demo.extra['middleware_routes'] = list(_api_routes(app.router.routes))
     for route in routes:
-        if scope['method'] in route.methods and route.path_regex.match(scope['path']):
+        if route.methods and scope['method'] in route.methods and route.path_regex.match(scope['path']):
             return route.path
     return None
 
 
-def _fault_state(app: FastAPI) -> _FaultBookkeeping:
+def _fault_state(state: DemoState) -> FaultBookkeeping:
     """The bookkeeping of the current fault rules, reset whenever the rules are replaced."""
-    state = app.state.demo
     rules = state.settings.faults
-    book = state.extra.get('middleware')
+    book = state.faults
     if book is None or book.rules is not rules:
-        book = _FaultBookkeeping(rules=rules, seen=[0] * len(rules), injected=[0] * len(rules))
-        state.extra['middleware'] = book
+        book = FaultBookkeeping(rules=rules, seen=[0] * len(rules), injected=[0] * len(rules))
+        state.faults = book
     return book
 
 
-def choose_fault(app: FastAPI, path: str) -> FaultRule | None:
+def choose_fault(state: DemoState, path: str) -> FaultRule | None:
     """The rule that fails this request, if any (every matching rule counts the request)."""
-    book = _fault_state(app)
+    book = _fault_state(state)
     chosen = None
     for index, rule in enumerate(book.rules):
         if rule.endpoint is not None and rule.endpoint not in path:
@@ -143,11 +116,17 @@ async def _drop_connection(send: Send) -> None:
 
 
 class DemoMiddleware:
-    """The outermost ASGI layer of the demo app: counters, latency, faults and the version header."""
+    """The outermost ASGI layer of the demo app: counters, latency, faults and the version header.
 
-    def __init__(self, app: ASGIApp, fastapi_app: FastAPI) -> None:
+    :param app: the application it wraps (the version adapter around the FastAPI app).
+    :param state: the server's state (settings, counters, fault bookkeeping).
+    :param routes: the API routes of the FastAPI app, to name a request by its route template.
+    """
+
+    def __init__(self, app: ASGIApp, state: DemoState, routes: list[APIRoute]) -> None:
         self.app = app
-        self.fastapi_app = fastapi_app
+        self.state = state
+        self.routes = routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope['type'] != 'http':
@@ -158,17 +137,17 @@ class DemoMiddleware:
             await send({'type': 'http.response.start', 'status': 400, 'headers': []})
             await send({'type': 'http.response.body', 'body': b''})
             return
-        app_version = versions.server_version(self.fastapi_app.state.demo.settings.server_version).app_version
+        state = self.state
+        app_version = versions.server_version(state.settings.server_version).app_version
         send_with_version = _with_headers(send, [(b'f7t-appversion', app_version.encode()), *tracing])
-        template = route_template(self.fastapi_app, scope)
+        template = route_template(self.routes, scope)
         if template is None or not template.startswith(FIRECREST_PREFIXES):
             await self.app(scope, receive, send_with_version)
             return
-        state = self.fastapi_app.state.demo
         state.counters[f'{scope["method"]} {template}'] += 1
         if state.settings.latency > 0:
             await asyncio.sleep(state.settings.latency)
-        rule = choose_fault(self.fastapi_app, scope['path'])
+        rule = choose_fault(state, scope['path'])
         if rule is None:
             await _answer_unhandled_errors(self.app, scope, receive, send_with_version)
         elif rule.kind == 'drop':
@@ -180,7 +159,7 @@ class DemoMiddleware:
 async def _answer_unhandled_errors(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
     """Keep an unhandled exception from reaching the server once its 500 answer is sent.
 
-    Starlette answers it (with :func:`unhandled_error_handler`) and then re-raises it; under
+    Starlette answers it (with :func:`.handlers.unhandled_error_handler`) and then re-raises it; under
     httpx's ``ASGITransport`` that would reach the client as an exception instead of the answer.
     """
     completed = False
@@ -196,17 +175,6 @@ async def _answer_unhandled_errors(app: ASGIApp, scope: Scope, receive: Receive,
         if not completed:
             raise
         logger.exception('Unhandled error in %s %s', scope['method'], scope['path'])
-
-
-async def framework_error_handler(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-    """No such route (404) or method (405), in the real server's error body: its message is the reason."""
-    headers = dict(exc.headers) if exc.headers else None
-    return FirecrestHTTPError(exc.status_code, str(exc.detail), headers=headers).response()
-
-
-async def unhandled_error_handler(request: Request, exc: Exception) -> JSONResponse:
-    """An unhandled exception as the real server answers it: 500, ``str(exc.args)``, ``user: null``."""
-    return FirecrestHTTPError(500, str(exc.args)).response()
 
 
 def tracing_ids(scope: Scope) -> list[tuple[bytes, bytes]] | None:
@@ -230,47 +198,3 @@ def _with_headers(send: Send, headers: list[tuple[bytes, bytes]]) -> Send:
         await send(message)
 
     return wrapped
-
-
-def _top_level_field(loc: tuple[Any, ...]) -> str:
-    """The top-level field named in the error (``job`` for ``('body', 'job', 'workingDirectory')``)."""
-    return str(loc[1]) if len(loc) > 1 else ''
-
-
-def _is_missing_path(error: dict[str, Any]) -> bool:
-    loc = tuple(error.get('loc', ()))
-    return error.get('type') == 'missing' and loc in {('query', 'path'), ('body', 'sourcePath'), ('body',)}
-
-
-async def validation_error_handler(request: Request, exc: RequestValidationError) -> JSONResponse:
-    """FastAPI validation errors as the real server renders them: 400, never 422."""
-    user = request.app.state.demo.settings.username
-    errors = list(exc.errors())
-    if any(_is_missing_path(error) for error in errors):
-        return FirecrestHTTPError(400, DECODE_ERROR, user=user, headers={'Connection': 'close'}).response()
-    fields = [
-        {'location': str(error['loc'][0]), 'name': _top_level_field(error['loc']), 'message': error['msg']}
-        for error in errors
-    ]
-    message = str(exc).lower()
-    return FirecrestHTTPError(
-        400, message, error_type='validation', data={'fields': fields}, user=user
-    ).response()
-
-
-def install(app: FastAPI) -> None:
-    """Make :class:`DemoMiddleware` the outermost layer of ``app`` and install the error handlers.
-
-    The middleware wraps the stack Starlette builds (rather than being added with
-    ``add_middleware``, which would put Starlette's error middleware outside it), so that a
-    ``drop`` reaches the server's own ``send`` and no error middleware answers in its place.
-    """
-    build_stack = app.build_middleware_stack
-
-    def build_middleware_stack() -> ASGIApp:
-        return DemoMiddleware(versions.VersionAdapter(build_stack(), app), app)
-
-    app.build_middleware_stack = build_middleware_stack  # type: ignore[method-assign]
-    app.add_exception_handler(RequestValidationError, validation_error_handler)  # type: ignore[arg-type]
-    app.add_exception_handler(StarletteHTTPException, framework_error_handler)  # type: ignore[arg-type]
-    app.add_exception_handler(Exception, unhandled_error_handler)

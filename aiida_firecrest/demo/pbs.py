@@ -33,11 +33,10 @@ import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .coreutils import RemoteCommandError
-from .errors import FirecrestHTTPError
+from .errors import FirecrestHTTPError, RemoteCommandError
 
 if TYPE_CHECKING:
-    from .jobs import Job
+    from .job_model import Job
 
 VERSION = '23.06.06'
 """The OpenPBS version FirecREST's own PBS cluster runs."""
@@ -187,12 +186,12 @@ def resource_list(values: list[str]) -> dict[str, str]:
 
 
 def output_pattern(path: str) -> str:
-    """A ``-o``/``-e`` path (``[host:]path``) as a pattern of :func:`.jobs.expand_output_path`."""
+    """A ``-o``/``-e`` path (``[host:]path``) as a pattern of :func:`.slurm.expand_output_path`."""
     return path.split(':', 1)[1] if ':' in path else path
 
 
 def escaped(text: str) -> str:
-    """``text`` with its ``%`` kept literal by :func:`.jobs.expand_output_path`."""
+    """``text`` with its ``%`` kept literal by :func:`.slurm.expand_output_path`."""
     return text.replace('%', '%%')
 
 

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import FirecrestHTTPError
-from .jobs import Job, JobRequest, JobRunner, JobSpec
+from .job_model import Job, JobRequest, JobSpec
+from .jobs import JobRunner
 from .pbs import (
     DEFAULT_ENV,
     DEFAULT_PROJECT,

@@ -17,11 +17,12 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from .settings import DemoSettings
+from .state import demo_state
 
 
 def demo_settings(request: Request) -> DemoSettings:
     """The settings of the demo server answering ``request``."""
-    return request.app.state.demo.settings
+    return demo_state(request).settings
 
 
 Settings = Annotated[DemoSettings, Depends(demo_settings)]

@@ -11,16 +11,19 @@ import argparse
 import math
 import signal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import boto3
 from botocore.config import Config
+
+S3Client: TypeAlias = Any
+"""A boto3 S3 client (:func:`make_client`); boto3 ships no type annotations, so to mypy it is ``Any``."""
 
 URL_EXPIRY = 604800
 """Lifetime of presigned URLs in seconds (as recorded: ``X-Amz-Expires=604800``)."""
 
 
-def make_client(endpoint: str) -> Any:
+def make_client(endpoint: str) -> S3Client:
     """A boto3 S3 client for the moto endpoint (any static credentials work with moto)."""
     return boto3.client(
         's3',
@@ -32,14 +35,16 @@ def make_client(endpoint: str) -> Any:
     )
 
 
-def ensure_bucket(client: Any, bucket: str) -> None:
+def ensure_bucket(client: S3Client, bucket: str) -> None:
     """Create ``bucket`` unless it exists."""
     existing = {entry['Name'] for entry in client.list_buckets().get('Buckets', [])}
     if bucket not in existing:
         client.create_bucket(Bucket=bucket)
 
 
-def presigned_upload(client: Any, bucket: str, key: str, size: int, max_part_size: int) -> dict[str, Any]:
+def presigned_upload(
+    client: S3Client, bucket: str, key: str, size: int, max_part_size: int
+) -> dict[str, Any]:
     """Start a multipart upload; the ``transferDirectives`` a client needs to complete it."""
     upload_id = client.create_multipart_upload(Bucket=bucket, Key=key)['UploadId']
     parts = max(1, math.ceil(size / max_part_size))
@@ -65,14 +70,15 @@ def presigned_upload(client: Any, bucket: str, key: str, size: int, max_part_siz
     }
 
 
-def presigned_download(client: Any, bucket: str, key: str) -> str:
+def presigned_download(client: S3Client, bucket: str, key: str) -> str:
     """A presigned GET URL of ``key`` (valid before the object exists)."""
-    return client.generate_presigned_url(
+    url: str = client.generate_presigned_url(
         'get_object', Params={'Bucket': bucket, 'Key': key}, ExpiresIn=URL_EXPIRY
     )
+    return url
 
 
-def object_size(client: Any, bucket: str, key: str) -> int | None:
+def object_size(client: S3Client, bucket: str, key: str) -> int | None:
     """The size of the object ``key``, or None while it does not exist."""
     try:
         return int(client.head_object(Bucket=bucket, Key=key)['ContentLength'])
@@ -80,12 +86,13 @@ def object_size(client: Any, bucket: str, key: str) -> int | None:
         return None
 
 
-def read_object(client: Any, bucket: str, key: str) -> bytes:
+def read_object(client: S3Client, bucket: str, key: str) -> bytes:
     """The content of the object ``key``."""
-    return client.get_object(Bucket=bucket, Key=key)['Body'].read()
+    content: bytes = client.get_object(Bucket=bucket, Key=key)['Body'].read()
+    return content
 
 
-def upload_multipart(client: Any, bucket: str, key: str, source: Path, part_size: int) -> list[str]:
+def upload_multipart(client: S3Client, bucket: str, key: str, source: Path, part_size: int) -> list[str]:
     """Upload ``source`` as a multipart object in parts of ``part_size`` bytes; the parts' ETags."""
     upload_id = client.create_multipart_upload(Bucket=bucket, Key=key)['UploadId']
     parts = []

@@ -9,6 +9,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from . import versions
+
 MIB = 1024 * 1024
 
 SYSTEM_NAMES = {'slurm': 'cluster-slurm-ssh', 'pbs': 'cluster-pbs'}
@@ -77,12 +79,11 @@ class DemoSettings:
     """The staged transfer method the system offers: ``s3``, ``streamer`` or ``wormhole`` (only s3 works)."""
 
     def __post_init__(self) -> None:
-        from .versions import server_version
-
         if self.scheduler not in SYSTEM_NAMES:
             raise ValueError(f'scheduler must be one of {", ".join(SYSTEM_NAMES)}, not {self.scheduler!r}')
         self.system_name = self.system_name or SYSTEM_NAMES[self.scheduler]
-        server_version(self.server_version, self.transfer_method)  # a release that cannot be: ValueError
+        # a release that cannot be: ValueError
+        versions.server_version(self.server_version, self.transfer_method)
 
     @property
     def home_root(self) -> Path:
@@ -125,9 +126,7 @@ class DemoSettings:
 
         :raises ValueError: for a release the demo cannot be (see :mod:`.versions`).
         """
-        from .versions import settings_for
-
-        return cls(**{**settings_for(server_version), **fields})
+        return cls(**{**versions.settings_for(server_version), **fields})
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

@@ -20,12 +20,10 @@ from . import pbs
 from .auth import CurrentUser, SystemName
 from .routing import Settings
 from .settings import DemoSettings
+from .slurm import PARTITIONS, SLURM_VERSION
 
 router = APIRouter()
 
-SLURM_VERSION = '22.05.8'
-PARTITIONS = ('normal', 'xfer')
-DEFAULT_PARTITION = 'normal'
 SECRET_MASK = '**********'
 
 

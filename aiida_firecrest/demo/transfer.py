@@ -23,13 +23,15 @@ from botocore.exceptions import BotoCoreError, ClientError
 from fastapi import APIRouter, Request
 
 from . import filesystem, s3
+from .access import READ, check_path, require_access
 from .auth import CurrentUser, SystemName
-from .coreutils import READ, RemoteCommandError, check_path, require_access, write_upload
-from .errors import FirecrestHTTPError, remote_failure
-from .jobs import Action, Job, JobSpec
+from .changes import write_upload
+from .errors import FirecrestHTTPError, RemoteCommandError, remote_failure
+from .job_model import Action, Job, JobSpec
 from .routing import CamelModel, demo_settings, source_path_field
+from .s3 import S3Client
 from .settings import MIB, DemoSettings
-from .state import job_runner
+from .state import demo_state, job_runner
 
 router = APIRouter()
 
@@ -194,20 +196,20 @@ async def extract(
 # --- staged transfers through S3 ---------------------------------------------------------------
 
 
-async def _s3_client(request: Request) -> Any:
+async def _s3_client(request: Request) -> S3Client:
     """The server's S3 client, with the bucket created on first use; 400 if S3 is not configured."""
-    settings = demo_settings(request)
-    extra = request.app.state.demo.extra
-    if 's3' not in extra:
+    state = demo_state(request)
+    settings = state.settings
+    if state.s3_client is None:
         if settings.s3_endpoint is None:
             raise FirecrestHTTPError(400, METHOD_NOT_AVAILABLE, user=settings.username)
         client = await asyncio.to_thread(s3.make_client, settings.s3_endpoint)
         await asyncio.to_thread(s3.ensure_bucket, client, settings.s3_bucket)
-        extra['s3'] = client
-    return extra['s3']
+        state.s3_client = client
+    return state.s3_client
 
 
-async def _staging_object(request: Request, path: str) -> tuple[Any, str]:
+async def _staging_object(request: Request, path: str) -> tuple[S3Client, str]:
     """The S3 client, and a fresh object key for staging ``path`` (``<uuid>/<file name>``, as recorded)."""
     return await _s3_client(request), f'{uuid.uuid4()}/{os.path.basename(path)}'
 
@@ -263,7 +265,7 @@ def unquoted_assignment(value: str) -> tuple[str | None, list[str]]:
     return None, complaints
 
 
-def ingress_action(settings: DemoSettings, client: Any, key: str, target: str) -> Action:
+def ingress_action(settings: DemoSettings, client: S3Client, key: str, target: str) -> Action:
     """The upload job (IngressFileTransfer, ``job_s3_downloader.sh``): wait for the object, copy it.
 
     The script writes to ``"<target>"``, HTML-escaped: ``a&b`` lands at ``a&amp;b``. It checks for the
@@ -305,7 +307,7 @@ def ingress_action(settings: DemoSettings, client: Any, key: str, target: str) -
     return run
 
 
-def outgress_action(settings: DemoSettings, client: Any, key: str, source: str) -> Action:
+def outgress_action(settings: DemoSettings, client: S3Client, key: str, source: str) -> Action:
     """The download job (OutgressFileTransfer, ``job_s3_uploader_multipart.sh``): upload ``source`` in parts.
 
     The script assigns ``input_file=<source>`` unquoted and HTML-escaped (:func:`unquoted_assignment`):

@@ -16,7 +16,7 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -88,14 +88,15 @@ def _quiet_config_creation() -> Iterator[None]:
 
 @contextlib.contextmanager
 def _aiida_config(config_dir: Path) -> Iterator[Config]:
-    from aiida.manage.configuration import get_config, reset_config
+    from aiida.manage import configuration
     from aiida.manage.configuration.settings import AiiDAConfigDir
 
+    reset_config = cast('Callable[[], None]', configuration.reset_config)  # untyped in aiida-core
     reset_config()
     with _quiet_config_creation():
         AiiDAConfigDir.set(config_dir)
     try:
-        yield get_config(create=True)
+        yield configuration.get_config(create=True)
     finally:
         reset_config()
 
@@ -115,11 +116,15 @@ def _new_profile(
         storage_config={'filepath': str(storage)},
         broker_backend=broker,
     )
-    profile.set_option('warnings.development_version', False)
+    # untyped in aiida-core: their signatures as used here
+    set_option = cast('Callable[[str, Any], None]', profile.set_option)
+    set_default_profile = cast('Callable[[str], None]', config.set_default_profile)
+    store = cast('Callable[[], Config]', config.store)
+    set_option('warnings.development_version', False)
     for name, value in options.items():
-        profile.set_option(name, value)
-    config.set_default_profile(profile.name)
-    config.store()
+        set_option(name, value)
+    set_default_profile(profile.name)
+    store()
     with profile_context(profile, allow_switch=True):
         try:
             yield profile
@@ -181,8 +186,9 @@ def run_addition(computer: orm.Computer) -> orm.CalcJobNode:
         description='bash on the demo cluster',
     ).store()
     options = {'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': 1}, 'max_wallclock_seconds': 120}
+    integer = cast('Callable[[int], orm.Int]', orm.Int)  # its constructor is untyped in aiida-core
     _, node = engine.run_get_node(
-        ArithmeticAddCalculation, code=code, x=orm.Int(X), y=orm.Int(Y), metadata={'options': options}
+        ArithmeticAddCalculation, code=code, x=integer(X), y=integer(Y), metadata={'options': options}
     )
     return cast('orm.CalcJobNode', node)
 

@@ -18,10 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from aiida_firecrest.demo.app import create_app
+from aiida_firecrest.demo.app import DemoApp, create_app
 from aiida_firecrest.demo.settings import DemoSettings
 from aiida_firecrest.demo.versions import RECORDED
 
@@ -58,12 +57,12 @@ def demo_settings(tmp_path: Path, demo_release: str) -> DemoSettings:
 
 
 @pytest.fixture
-def demo_app(demo_settings: DemoSettings) -> FastAPI:
+def demo_app(demo_settings: DemoSettings) -> DemoApp:
     return create_app(demo_settings)
 
 
 @pytest.fixture
-def anonymous_client(demo_app: FastAPI) -> Iterator[TestClient]:
+def anonymous_client(demo_app: DemoApp) -> Iterator[TestClient]:
     """An in-process client without credentials; the app runs (with its jobs) while it is open."""
     with TestClient(demo_app, base_url=BASE_URL) as client:
         yield client

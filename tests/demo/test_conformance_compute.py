@@ -13,14 +13,14 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from aiida_firecrest.demo.jobs import (
+from aiida_firecrest.demo.settings import DemoSettings
+from aiida_firecrest.demo.slurm import (
     SlurmError,
     expand_output_path,
     parse_dependencies,
     parse_directives,
     parse_time_limit,
 )
-from aiida_firecrest.demo.settings import DemoSettings
 
 from ..recordings import load_exchanges, require_exchanges
 from ._replay import JOB_EXACT_KEYS, Replay, is_placeholder

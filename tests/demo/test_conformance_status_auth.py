@@ -6,9 +6,9 @@ import time
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from aiida_firecrest.demo.app import DemoApp
 from aiida_firecrest.demo.settings import DemoSettings
 
 from ..recordings import load_exchanges, require_exchanges
@@ -141,9 +141,9 @@ def test_unauthenticated_requests_conform(
 
 @pytest.mark.parametrize(('index', 'remaining'), [(5, 5.0), (6, -1.0)], ids=['expires-too-soon', 'expired'])
 def test_expiring_tokens_conform(
-    index: int, remaining: float, demo_client: TestClient, demo_app: FastAPI, recorded_names: RecordedNames
+    index: int, remaining: float, demo_client: TestClient, demo_app: DemoApp, recorded_names: RecordedNames
 ) -> None:
-    tokens = demo_app.state.demo.extra['auth']
+    tokens = demo_app.demo.tokens
     for token in tokens:
         tokens[token] = time.time() + remaining
     response = demo_client.get('/status/systems')

@@ -104,7 +104,7 @@ def test_token_renewals_log_no_token_or_secret(asgi_transport, debug_logs, issue
         while time.monotonic() < deadline:
             await t.listdir_async(asgi_transport.config['workdir'])
             await asyncio.sleep(0.2)
-        asgi_transport.state.extra['auth'].clear()  # the server forgets its tokens: the next is refused
+        asgi_transport.state.tokens.clear()  # the server forgets its tokens: the next is refused
         await t.listdir_async(asgi_transport.config['workdir'])
 
     run_with_transport(params, scenario, http_transport=asgi_transport)

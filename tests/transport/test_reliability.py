@@ -187,7 +187,7 @@ def test_short_lived_tokens_are_renewed_before_the_server_refuses_them(
 
     listings = run_with_transport(params, scenario, http_transport=asgi_transport)
     assert listings > 10
-    assert len(asgi_transport.state.extra['auth']) >= 2
+    assert len(asgi_transport.state.tokens) >= 2
 
 
 def _fields() -> tuple[dataclasses.Field, ...]:
