@@ -277,6 +277,8 @@ def test_output_beyond_the_ssh_channel_window_times_out_instead_of_413(
     Output beyond the limit that fits in the channel window (2 MiB) lets the command end: 413; more blocks
     the command until the command timeout: 408 (the real server's answer to a 12 MiB download).
     """
+    # long enough that encoding 5 MiB on a busy machine ends well within it (0.3 s did not, once)
+    demo_settings.command_timeout = 1.0
     (demo_settings.home / 'f').write_bytes(b'x' * size)
     started = time.monotonic()
     response = ops('GET', endpoint, params={'path': str(demo_settings.home / 'f'), **query})
