@@ -26,8 +26,16 @@ from firecrest.v1 import AsyncFirecrest
 
 from .auth import ClientCredentialsAuth
 from .client import _Unclosable
-from .errors import TRANSLATED, errno_for, os_error, server_url, to_os_error, without_urls
-from .probe import token_rejected_message
+from .errors import (
+    TRANSLATED,
+    FirecrestConfigError,
+    errno_for,
+    os_error,
+    server_url,
+    to_os_error,
+    without_urls,
+)
+from .probe import not_firecrest_message, token_rejected_message, unknown_system_message
 from .progress import ProgressCountingTransport
 from .retries import RetryingTransport, RetryPolicy
 from .secrets import resolve_secret
@@ -153,17 +161,38 @@ class _AsyncFirecrestV1(AsyncFirecrest):
         #: Requests sent so far that may change the server (every method but GET).
         self.changes = 0
 
+    async def _get_request(self, *args: Any, **kwargs: Any) -> httpx.Response:
+        return await self._checked(await super()._get_request(*args, **kwargs))
+
     async def _post_request(self, *args: Any, **kwargs: Any) -> httpx.Response:
         self.changes += 1
-        return await super()._post_request(*args, **kwargs)  # type: ignore[no-any-return]
+        return await self._checked(await super()._post_request(*args, **kwargs))
 
     async def _put_request(self, *args: Any, **kwargs: Any) -> httpx.Response:
         self.changes += 1
-        return await super()._put_request(*args, **kwargs)  # type: ignore[no-any-return]
+        return await self._checked(await super()._put_request(*args, **kwargs))
 
     async def _delete_request(self, *args: Any, **kwargs: Any) -> httpx.Response:
         self.changes += 1
-        return await super()._delete_request(*args, **kwargs)  # type: ignore[no-any-return]
+        return await self._checked(await super()._delete_request(*args, **kwargs))
+
+    async def _checked(self, response: httpx.Response) -> httpx.Response:
+        """Refuse, in one line, an answer that is not FirecREST v1's or names an unknown system."""
+        if 'X-Machine-Does-Not-Exist' in response.headers:
+            system = response.request.headers.get('X-Machine-Name', '')
+            raise FirecrestConfigError(unknown_system_message(system, await self._system_names()))
+        if response.status_code in (404, 405) and not {'description', 'error'} & set(_body(response)):
+            request = response.request
+            detail = f'{request.method} {request.url.path} answered HTTP {response.status_code}'
+            raise FirecrestConfigError(not_firecrest_message(server_url(request.url), detail))
+        return response
+
+    async def _system_names(self) -> list[str]:
+        try:
+            answer = await super()._get_request(endpoint='/status/systems')
+            return [str(entry.get('system')) for entry in _body(answer).get('out') or []]
+        except (FirecrestException, httpx.HTTPError):
+            return []
 
 
 class FirecrestV1Client:

@@ -98,25 +98,15 @@ class FirecrestV1Remote:
         return Stat(int(output['mode']), int(output['size']), **optional)
 
     async def ls(self, path: str, dereference: bool = False, numeric: bool = False) -> list[LsEntry]:
-        """``ls -l`` of a directory (hidden entries included, names unescaped); of a file, its entry.
-
-        A directory is listed as ``path/`` (so that a link to one lists its target's entries, as on v2); a
-        path that answers "not a directory" is then listed as it is (one more request, for files only).
-        """
-        params: dict[str, Any] = {'showhidden': True}
+        """``ls -l`` of ``path/`` (hidden entries included, names unescaped): a link to a directory lists its
+        target's entries, as on v2, and a file answers "not a directory"."""
+        params: dict[str, Any] = {'showhidden': True, 'targetPath': path.rstrip('/') + '/'}
         if numeric:
             params['numericUid'] = True
         if dereference:
             params['followLinks'] = True
-        bare = path.rstrip('/') or '/'
-        try:
-            with translate_v1_errors(path):
-                output = await self.client.get(
-                    '/utilities/ls', {**params, 'targetPath': bare.rstrip('/') + '/'}
-                )
-        except NotADirectoryError:
-            with translate_v1_errors(path):
-                output = await self.client.get('/utilities/ls', {**params, 'targetPath': bare})
+        with translate_v1_errors(path):
+            output = await self.client.get('/utilities/ls', params)
         return [ls_entry(entry) for entry in output['output']]
 
     async def mkdir(self, path: str, parents: bool = False) -> None:

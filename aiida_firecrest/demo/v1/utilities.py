@@ -12,6 +12,7 @@ import grp
 import os
 import pwd
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile
 
@@ -189,7 +190,7 @@ async def download(
         with operation('base64'):
             coreutils.base64_input_size(state.settings, path)
             content = coreutils.read_range(path, 0, size)
-    disposition = f'attachment; filename={os.path.basename(path)}'
+    disposition = f"attachment; filename*=UTF-8''{quote(os.path.basename(path), safe='')}"
     return Response(
         content, media_type='application/octet-stream', headers={'Content-Disposition': disposition}
     )
