@@ -128,7 +128,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.command is None:
         from aiida_firecrest.demo.walkthrough import main as walkthrough
 
-        walkthrough(args.scheduler)
+        if args.api == 'v1':
+            walkthrough(args.scheduler, args.api)
+        else:
+            walkthrough(args.scheduler)
         return
     serve(args.port, args.config_out, args.scheduler, args.server_version, args.transfer_method, args.api)
 

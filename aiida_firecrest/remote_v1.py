@@ -364,7 +364,16 @@ class FirecrestV1Remote:
             LOGGER.debug('Could not remove %s: %s', path, exc)
 
     async def jobs(self) -> list[JobRecord]:
-        """The user's pending and running jobs (``squeue``, one request and its task's polls)."""
+        """The user's jobs of today, pending, running and finished (``sacct``: one request and its task's
+        polls). ``squeue`` (``/compute/jobs``) would not list a job that has just finished, and the
+        scheduler would take such a job for one the queue does not know yet."""
+        with translate_v1_errors():
+            data = await self.client.task_result(await self.client.get('/compute/acct'))
+        records = data.values() if isinstance(data, dict) else data
+        return [acct_job_record(record) for record in records]
+
+    async def queued_jobs(self) -> list[JobRecord]:
+        """The user's pending and running jobs (``squeue``), with the reasons why pending ones wait."""
         with translate_v1_errors():
             data = await self.client.task_result(await self.client.get('/compute/jobs'))
         records = data.values() if isinstance(data, dict) else data
