@@ -2,6 +2,7 @@
 
     python firecrest_demo.py [--scheduler pbs]                       # a guided walkthrough
     python firecrest_demo.py serve [--scheduler pbs] [--port N] [--config-out FILE] [--server-version 2.5.6]
+    python firecrest_demo.py [serve] --api v1                         # the same as a FirecREST v1 server
 
 ``serve`` starts the demo server (API, token endpoint, S3 endpoint) on free 127.0.0.1 ports,
 prints how to connect, writes the connection details as JSON to FILE (the format that the test
@@ -27,7 +28,7 @@ def describe(config: dict[str, Any], config_out: Path | None) -> str:
     written = f' (also written as JSON to {config_out.resolve()})' if config_out is not None else ''
     root = Path(config['home']).parent.parent
     lines = [
-        'FirecREST v2 demo server is running. Stop it with Ctrl-C (or SIGTERM).',
+        f'FirecREST v{config.get("api_version", 2)} demo server is running. Stop it with Ctrl-C (SIGTERM).',
         '',
         f'Connection details{written}:',
         f'  API URL:          {config["url"]}',
@@ -57,13 +58,19 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def serve(
-    port: int, config_out: Path | None, scheduler: str, server_version: str, transfer_method: str
+    port: int,
+    config_out: Path | None,
+    scheduler: str,
+    server_version: str,
+    transfer_method: str,
+    api: str = 'v2',
 ) -> None:
     """Run the demo server until SIGINT or SIGTERM; everything it started is stopped and removed then.
 
     :param scheduler: the demo system's scheduler (``slurm`` or ``pbs``).
     :param server_version: the FirecREST release it answers as (``2.x.x``: the recorded server).
     :param transfer_method: the staged transfer method its system offers.
+    :param api: ``v2``, or ``v1`` for FirecREST v1's API.
     """
     from aiida_firecrest.demo.launcher import DemoServer, DemoServerError
 
@@ -71,7 +78,11 @@ def serve(
         signal.signal(stop_signal, _interrupt)
     try:
         with DemoServer(
-            port=port, scheduler=scheduler, server_version=server_version, transfer_method=transfer_method
+            port=port,
+            scheduler=scheduler,
+            server_version=server_version,
+            transfer_method=transfer_method,
+            api=api,
         ) as server:
             if config_out is not None:
                 config_out.write_text(json.dumps(server.config, indent=2) + '\n')
@@ -86,16 +97,19 @@ def serve(
 
 SCHEDULERS = tuple(SYSTEM_NAMES)
 SCHEDULER_HELP = "the demo system's scheduler (default: slurm)"
+API_HELP = 'the FirecREST API the demo server speaks (default: v2)'
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog='firecrest_demo.py', description=__doc__.split('\n')[0])
     parser.add_argument('--scheduler', choices=SCHEDULERS, default='slurm', help=SCHEDULER_HELP)
+    parser.add_argument('--api', choices=('v1', 'v2'), default='v2', help=API_HELP)
     commands = parser.add_subparsers(dest='command')
     serve_parser = commands.add_parser('serve', help='run the demo FirecREST server until Ctrl-C')
     serve_parser.add_argument(
         '--scheduler', choices=SCHEDULERS, default=argparse.SUPPRESS, help=SCHEDULER_HELP
     )
+    serve_parser.add_argument('--api', choices=('v1', 'v2'), default=argparse.SUPPRESS, help=API_HELP)
     serve_parser.add_argument('--port', type=int, default=0, help='API port (default: a free one)')
     serve_parser.add_argument('--config-out', type=Path, help='write the connection details (JSON) here')
     serve_parser.add_argument(
@@ -114,9 +128,12 @@ def main(argv: list[str] | None = None) -> None:
     if args.command is None:
         from aiida_firecrest.demo.walkthrough import main as walkthrough
 
-        walkthrough(args.scheduler)
+        if args.api == 'v1':
+            walkthrough(args.scheduler, args.api)
+        else:
+            walkthrough(args.scheduler)
         return
-    serve(args.port, args.config_out, args.scheduler, args.server_version, args.transfer_method)
+    serve(args.port, args.config_out, args.scheduler, args.server_version, args.transfer_method, args.api)
 
 
 if __name__ == '__main__':

@@ -484,6 +484,14 @@ AUTH_OPTIONS: list[tuple[str, dict[str, Any]]] = [
             'non_interactive_default': True,
         },
     ),
+    (
+        'api_version',
+        {
+            'type': click.Choice(['auto', '1', '2']),
+            'default': 'auto',
+            'help': 'The FirecREST API of the server: 2, 1 (FirecREST 1.x), or auto (asked of the server).',
+        },
+    ),
 ]
 """The transport's ``_valid_auth_options``; the names are those of the earlier aiida-firecrest."""
 

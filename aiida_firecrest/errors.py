@@ -161,7 +161,7 @@ def one_line_error(cls: type[OSError], code: int, message: str) -> OSError:
 
 
 #: Where a FirecREST endpoint starts in a request URL (what comes before is the configured ``url``).
-_ENDPOINT = re.compile(r'/(?:status|filesystem|compute)/')
+_ENDPOINT = re.compile(r'/(?:status|filesystem|compute|utilities|storage|tasks)/')
 
 
 def server_url(source: BaseException | httpx.Response | httpx.URL) -> str:

@@ -32,6 +32,9 @@ class TransportConfig:
     checksum_check: bool = True
     request_timeout: float = 120.0
     max_retries: int = 5
+    api_version: str = '2'
+    """``2``, ``1`` (FirecREST v1) or ``auto`` (asked of the server); computers configured before the option
+    existed speak v2."""
 
     @classmethod
     def from_auth_params(cls, params: dict[str, Any]) -> TransportConfig:

@@ -21,11 +21,11 @@ from aiida.transports.transport import (
     TransportPath,
 )
 
-from .client import FirecrestClient
+from .backends import AnyClient, open_backend
 from .concurrency import gather_bounded
 from .listings import Entry, RecentListings
 from .paths import check_remote_path
-from .remote import FirecrestRemote, LsEntry, Remote, Stat
+from .remote import LsEntry, Remote, Stat
 from .settings import TransportConfig
 from .transfer import Transfers
 
@@ -48,14 +48,14 @@ class TransportBase(AsyncTransport):
         self._config = TransportConfig.from_auth_params(kwargs)
         self._http_transport = http_transport
         self._semaphore = asyncio.Semaphore(self._config.max_io_allowed)
-        self._client: FirecrestClient | None = None
+        self._client: AnyClient | None = None
         self._backend: Remote | None = None
         self._transfers: Transfers | None = None
         self._listings = RecentListings(lambda: 0)
 
     @property
-    def client(self) -> FirecrestClient:
-        """The connected :class:`FirecrestClient` (what the scheduler uses).
+    def client(self) -> AnyClient:
+        """The connected client (v2's :class:`.client.FirecrestClient` or v1's).
 
         :raises TransportInternalError: if the transport is not open.
         """
@@ -89,14 +89,14 @@ class TransportBase(AsyncTransport):
         return self._config.max_io_allowed
 
     async def open_async(self: _Self) -> _Self:
-        """Create the FirecREST client (inside the running event loop); no request is sent yet.
+        """Create the FirecREST client (inside the running event loop); no request is sent yet, unless
+        ``api_version`` is ``auto`` and this process has not yet asked the server which API it speaks.
 
         :raises InvalidOperation: if the transport is already open.
         """
         if self._is_open:
             raise InvalidOperation('Cannot open the transport twice')
-        self._client = await FirecrestClient.connect(self._config, self._http_transport)
-        self._backend = FirecrestRemote(self._client)
+        self._client, self._backend = await open_backend(self._config, self._http_transport)
         self._listings = RecentListings(lambda: self.remote.changes)
         self._transfers = Transfers(self._backend, self._semaphore, self.logger)
         self._is_open = True

@@ -12,6 +12,8 @@ Options (see README, "Tests"):
   another server, its scheduler when its FILE has no ``scheduler`` key.
 * ``--firecrest-server-version=2.2.8|2.4.2|2.5.6|2.6``: the demo server (session, in-process and the
   demo's own tests) answers as that FirecREST release (default ``2.x.x``: as the recorded server).
+* ``--firecrest-api v1|v2``: the API the session's demo server speaks (default v2); on v1 the fixtures
+  set up and inspect files on the demo's local file systems (``tests/local_files.py``).
 
 The AiiDA profile is created lazily: only tests that use ``aiida_profile`` (directly or through
 ``firecrest_computer``) pay for it.
@@ -117,6 +119,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         f'default {RECORDED}: as the recorded server).',
     )
     group.addoption(
+        '--firecrest-api',
+        choices=('v1', 'v2'),
+        default='v2',
+        help='The FirecREST API the demo server of the session speaks (default: v2).',
+    )
+    group.addoption(
         '--firecrest-docker',
         action='store_true',
         default=False,
@@ -132,6 +140,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line('markers', 'demo_only: needs the demo server (counters, switches, local files)')
+    config.addinivalue_line('markers', 'v2_only(reason): checks what only a FirecREST v2 server does')
     config.stash[REQUEST_LOG] = RequestLog()
     config.stash[SERVER_CONFIG] = _read_config_option(config)
     config.stash[SERVER_VERSION] = _read_server_version_option(config)
@@ -184,6 +193,9 @@ def pytest_report_header(config: pytest.Config) -> str:
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if item.get_closest_marker('demo_only') and not _uses_demo(item.config):
         pytest.skip('needs the demo server (counters, switches or local files), not a real FirecREST')
+    v2_only = item.get_closest_marker('v2_only')
+    if v2_only and item.config.getoption('firecrest_api') == 'v1':
+        pytest.skip(f'FirecREST v2 only: {v2_only.kwargs.get("reason", "v2 endpoints")}')
 
 
 @pytest.hookimpl(wrapper=True)
@@ -239,7 +251,8 @@ def firecrest_server(
 
         root = tmp_path_factory.mktemp('firecrest-demo')
         version = request.config.stash[SERVER_VERSION]
-        with DemoServer(root=root, scheduler=scheduler, server_version=version) as server:
+        api = request.config.getoption('firecrest_api')
+        with DemoServer(root=root, scheduler=scheduler, server_version=version, api=api) as server:
             yield DemoHandle(server)
 
 
@@ -308,6 +321,13 @@ def firecrest_sync(firecrest_server: DemoHandle | RemoteHandle) -> Iterator[Fire
     from aiida_firecrest.secrets import resolve_secret
 
     config = firecrest_server.config
+    if str(config.get('api_version')) == '1' and isinstance(firecrest_server, DemoHandle):
+        from tests.local_files import LocalFiles
+
+        for key in ('workdir', 'temp_directory'):
+            Path(config[key]).mkdir(parents=True, exist_ok=True)
+        yield LocalFiles()  # type: ignore[misc]
+        return
     auth = ClientCredentialsAuth(
         config['client_id'],
         resolve_secret(str(config['client_secret'])),

@@ -145,6 +145,8 @@ class DemoServer:
         temporary directory (removed by ``stop()``) when None.
     :param port: the API's TCP port; 0 picks a free one.
     :param server_version: the FirecREST release the server answers as (see :mod:`.versions`).
+    :param api: ``v2``, or ``v1`` for FirecREST v1's API (:mod:`.v1`; its connection details say
+        ``api_version: 1``).
     :param settings_overrides: fields of :class:`DemoSettings` to change (after those the release
         implies). Passing ``s3_endpoint`` (even None) uses that instead of starting moto.
     :raises ValueError: for a release the demo cannot be.
@@ -156,8 +158,10 @@ class DemoServer:
         *,
         port: int = 0,
         server_version: str = '2.x.x',
+        api: str = 'v2',
         **settings_overrides: Any,
     ) -> None:
+        self.api = api
         self._own_root = root is None
         root = Path(tempfile.mkdtemp(prefix='firecrest-demo-')) if root is None else Path(root)
         try:
@@ -183,6 +187,7 @@ class DemoServer:
             's3_endpoint': self.settings.s3_endpoint,
             'demo': True,
             'server_version': self.settings.server_version,
+            **({'api_version': '1', 'server_version': '1.16.0'} if self.api == 'v1' else {}),
         }
 
     def start(self) -> DemoServer:
@@ -212,7 +217,14 @@ class DemoServer:
             (self.settings.scratch / name).mkdir(exist_ok=True)
         settings_file = state_dir / 'settings.json'
         settings_file.write_text(json.dumps(self.settings.to_json()))
-        args = ['aiida_firecrest.demo.serve', str(settings_file), '--port', str(self._port)]
+        args = [
+            'aiida_firecrest.demo.serve',
+            str(settings_file),
+            '--port',
+            str(self._port),
+            '--api',
+            self.api,
+        ]
         api = self._spawn('api', args, state_dir)
         self.url = f'http://127.0.0.1:{api.wait_port(deadline)}'
         _wait_http(f'{self.url}/status/liveness/', deadline, api)

@@ -34,6 +34,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument('settings', type=Path, help='JSON file of DemoSettings.to_json()')
     parser.add_argument('--port', type=int, default=0, help='TCP port (default: a free one)')
     parser.add_argument('--ready-file', type=Path, help='write {"port": N} here once bound')
+    parser.add_argument('--api', choices=('v1', 'v2'), default='v2', help='the FirecREST API to serve')
     args = parser.parse_args(argv)
 
     settings = DemoSettings.from_json(json.loads(args.settings.read_text()))
@@ -41,7 +42,13 @@ def main(argv: list[str] | None = None) -> None:
         sock = bind_socket(args.port)
     except OSError as exc:
         parser.exit(1, f'cannot listen on 127.0.0.1:{args.port}: {exc.strerror}\n')
-    config = uvicorn.Config(create_app(settings), log_level='warning', timeout_graceful_shutdown=5)
+    if args.api == 'v1':
+        from .v1.app import create_app as create_v1_app
+
+        app = create_v1_app(settings)
+    else:
+        app = create_app(settings)
+    config = uvicorn.Config(app, log_level='warning', timeout_graceful_shutdown=5)
     if args.ready_file is not None:
         write_ready_file(args.ready_file, {'port': sock.getsockname()[1]})
         exit_with_parent()

@@ -170,6 +170,7 @@ def setup_computer(server_config: dict[str, Any], secret_file: Path) -> orm.Comp
         temp_directory=server_config['temp_directory'],
         billing_account=server_config.get('billing_account') or '',
         safe_interval=0,
+        api_version=str(server_config.get('api_version', '2')),
     )
     return computer
 
@@ -213,15 +214,15 @@ def report_calculation(node: orm.CalcJobNode, counters: dict[str, int], seconds:
     return bool(node.is_finished_ok and total == X + Y)
 
 
-def tour(workspace: Path, scheduler: str = 'slurm') -> bool:
+def tour(workspace: Path, scheduler: str = 'slurm', api: str = 'v2') -> bool:
     """All the steps, inside ``workspace``, on a ``scheduler`` system; True if the calculation added up."""
     from .launcher import DemoServer
 
     step(
         1,
-        f'Starting a demo FirecREST v2 server (API, token endpoint, S3; {scheduler} system) on 127.0.0.1 ...',
+        f'Starting a demo FirecREST {api} server (API, token endpoint, S3; {scheduler} system) on 127.0.0.1',
     )
-    with DemoServer(root=workspace / 'cluster', scheduler=scheduler) as server:
+    with DemoServer(root=workspace / 'cluster', scheduler=scheduler, api=api) as server:
         say(f'    FirecREST API at {server.url}, system {server.config["compute_resource"]!r}')
         return tour_with_server(server, workspace)
 
@@ -247,13 +248,13 @@ def tour_with_server(server: DemoServer, workspace: Path) -> bool:
         return report_calculation(node, server.counters(), seconds)
 
 
-def main(scheduler: str = 'slurm') -> None:
+def main(scheduler: str = 'slurm', api: str = 'v2') -> None:
     """Run the walkthrough on a ``scheduler`` (slurm or pbs) system and clean up; exit with status 1
     if the calculation did not give X + Y."""
     started = time.monotonic()
     say('aiida-firecrest walkthrough: a real AiiDA calculation through a (local, demo) FirecREST server')
     with tempfile.TemporaryDirectory(prefix='aiida-firecrest-walkthrough-') as workspace:
-        succeeded = tour(Path(workspace), scheduler)
+        succeeded = tour(Path(workspace), scheduler, api)
     step(6, 'Cleaned up: demo server stopped, profile and all temporary files removed.')
     say(f'\n{"Done" if succeeded else "FAILED"} in {time.monotonic() - started:.1f} s.')
     if not succeeded:

@@ -177,7 +177,12 @@ def test_serve_passes_the_scheduler_release_and_method_to_the_demo_server(
     monkeypatch.setattr(firecrest_demo, 'serve', lambda *args: calls.append(args))
     firecrest_demo.main(['serve', '--scheduler', 'pbs', '--port', '5000'])
     firecrest_demo.main(['serve', '--server-version', '2.5.6', '--transfer-method', 'streamer'])
-    assert calls == [(5000, None, 'pbs', '2.x.x', 's3'), (0, None, 'slurm', '2.5.6', 'streamer')]
+    firecrest_demo.main(['--api', 'v1', 'serve'])
+    assert calls == [
+        (5000, None, 'pbs', '2.x.x', 's3', 'v2'),
+        (0, None, 'slurm', '2.5.6', 'streamer', 'v2'),
+        (0, None, 'slurm', '2.x.x', 's3', 'v1'),
+    ]
 
 
 def test_a_pbs_demo_names_its_system_and_scheduler_in_the_connection_details(tmp_path: Path) -> None:

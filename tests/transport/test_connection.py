@@ -27,12 +27,14 @@ def connect_and(transport_params: dict, call, **overrides) -> object:
     return asyncio.run(main())
 
 
+@pytest.mark.v2_only(reason='the v2 client itself: its version header and /status/systems')
 def test_the_server_version_is_read_as_a_2_x_triple(transport_params) -> None:
     """The demo and a server run from source send ``2.x.x``, a release ``2.5.7``: both read as (2, n, m)."""
     version = connect_and(transport_params, lambda client: client.server_version())
     assert isinstance(version, tuple) and len(version) == 3 and version[0] == 2
 
 
+@pytest.mark.v2_only(reason='the v2 client itself: its version header and /status/systems')
 def test_an_unknown_system_is_named_with_the_known_ones(transport_params) -> None:
     known = re.escape(transport_params['compute_resource'])
     with pytest.raises(FirecrestConfigError, match=f"no system 'nonexistent'; available systems: .*{known}"):

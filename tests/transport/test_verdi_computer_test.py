@@ -18,6 +18,7 @@ def test_verdi_computer_test_passes(firecrest_computer) -> None:
     assert 'Success' in result.output
 
 
+@pytest.mark.v2_only(reason="verdi computer configure's server checks are v2's")
 def test_configure_without_options_stores_no_login_shell(firecrest_computer, transport_params) -> None:
     from aiida import orm
     from aiida.cmdline.commands.cmd_computer import computer_configure

@@ -1,0 +1,400 @@
+""":class:`.remote.Remote` on FirecREST v1: the same operations, records and errors as on v2.
+
+Files go through ``/utilities`` (one direct command each; ``rm``, ``cp``, ``mv``, ``compress`` and
+``extract`` fall back to an ``xfer``-partition job of ``/storage/xfer-internal`` when the direct command
+outlives the server's ``UTILITIES_TIMEOUT``), staged transfers through ``/storage/xfer-external`` and
+its object store, jobs through ``/compute`` (``squeue`` for the job list, ``sacct`` for one job). Every
+long operation is a task, polled with backoff by :meth:`.client_v1.FirecrestV1Client.task`.
+
+A staged transfer's "job" is its task: :class:`.remote.StagedTransfer`'s ``job`` holds the task id, and
+``info`` what its polls learnt (the upload form, the download URL, a failure), so that one poll serves
+both the object probes and the job's state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import posixpath
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Any
+
+from .client import JobState
+from .client_v1 import FirecrestV1Client, TaskError, task_os_error, translate_v1_errors
+from .errors import os_error
+from .records_v1 import (
+    COMPRESSION_TYPES,
+    acct_job_record,
+    ls_entry,
+    queue_job_record,
+    system_description,
+    userinfo,
+)
+from .remote import JobRecord, LsEntry, StagedTransfer, Stat
+from .server_facts import SERVER_FACTS
+
+__all__ = ('V1_API_VERSION', 'FirecrestV1Remote')
+
+LOGGER = logging.getLogger(__name__)
+
+#: What :attr:`FirecrestV1Remote.api_version` says: a release without v2's ``compression`` (gzip only).
+V1_API_VERSION = '1.16.0'
+_TIMEOUT = 'timeout'
+#: Task statuses of staged transfers: the upload form is ready; the copy to the system is done...
+_FORM_READY, _UPLOADED, _UPLOAD_FAILED = '111', '114', '115'
+_DOWNLOAD_READY, _DOWNLOAD_FAILED = '117', '118'
+
+
+class FirecrestV1Remote:
+    """:class:`.remote.Remote` on a FirecREST v1 server, through a connected :class:`FirecrestV1Client`."""
+
+    def __init__(self, client: FirecrestV1Client) -> None:
+        self.client = client
+        self.config = client.config
+
+    @property
+    def system(self) -> str:
+        return self.client.system
+
+    @property
+    def changes(self) -> int:
+        return self.client.api.changes
+
+    @property
+    def api_version(self) -> str | None:
+        return V1_API_VERSION
+
+    # ------------------------------------------------------------------------ the server and the user
+
+    async def system_info(self) -> dict[str, Any]:
+        """The system as v2 would describe it, from ``/status/parameters`` (cached for the process)."""
+        return system_description(self.system, await self.client.parameters())
+
+    def known_system_info(self) -> dict[str, Any] | None:
+        known = SERVER_FACTS.known(('v1-parameters', self.config.url))
+        return None if known is None else system_description(self.system, known)
+
+    async def max_ops_file_size(self) -> int | None:
+        value = (await self.system_info())['dataOperation']['max_ops_file_size']
+        return None if value is None else int(value)
+
+    async def userinfo(self) -> dict[str, Any]:
+        key = ('v1-userinfo', self.config.url, self.system, self.config.client_id)
+        return await SERVER_FACTS.get_or_fetch(key, self._fetch_userinfo)
+
+    async def _fetch_userinfo(self) -> dict[str, Any]:
+        with translate_v1_errors():
+            return userinfo((await self.client.get('/utilities/whoami', {'groups': True}))['output'])
+
+    # ------------------------------------------------------------------------ files
+
+    async def stat(self, path: str, dereference: bool) -> Stat:
+        with translate_v1_errors(path):
+            output = await self.client.api.stat(self.system, path, dereference=dereference)
+        optional = {key: int(output[key]) for key in ('uid', 'gid', 'atime', 'mtime') if key in output}
+        return Stat(int(output['mode']), int(output['size']), **optional)
+
+    async def ls(self, path: str, dereference: bool = False, numeric: bool = False) -> list[LsEntry]:
+        """``ls -l`` of ``path/`` (hidden entries included, names unescaped): a link to a directory lists its
+        target's entries, as on v2, and a file answers "not a directory"."""
+        params: dict[str, Any] = {'showhidden': True, 'targetPath': path.rstrip('/') + '/'}
+        if numeric:
+            params['numericUid'] = True
+        if dereference:
+            params['followLinks'] = True
+        with translate_v1_errors(path):
+            output = await self.client.get('/utilities/ls', params)
+        return [ls_entry(entry) for entry in output['output']]
+
+    async def mkdir(self, path: str, parents: bool = False) -> None:
+        with translate_v1_errors(path):
+            await self.client.api.mkdir(self.system, path, p=parents or None)
+
+    async def chmod(self, path: str, mode: int) -> None:
+        with translate_v1_errors(path):
+            await self.client.api.chmod(self.system, path, f'{mode:o}')
+
+    async def chown(self, path: str, uid: int, gid: int) -> None:
+        with translate_v1_errors(path):
+            await self.client.api.chown(self.system, path, str(uid), str(gid))
+
+    async def symlink(self, target: str, link: str) -> None:
+        with translate_v1_errors(link):
+            await self.client.api.symlink(self.system, target, link)
+
+    async def rm(self, path: str) -> None:
+        with translate_v1_errors(path):
+            await self._direct_or_job(
+                lambda: self.client.api.simple_delete(self.system, path), 'rm', {'targetPath': path}
+            )
+
+    async def mv(self, source: str, destination: str) -> None:
+        with translate_v1_errors(source):
+            await self._direct_or_job(
+                lambda: self.client.api.mv(self.system, source, destination),
+                'mv',
+                {'sourcePath': source, 'targetPath': destination},
+            )
+
+    async def cp(self, source: str, destination: str, dereference: bool) -> None:
+        """``cp --force -dR --preserve=all``: links are copied as links (v1 has no dereferencing copy)."""
+        if dereference:
+            raise os_error(errno.ENOTSUP, 'FirecREST v1 copies symbolic links as links only', source)
+        with translate_v1_errors(source):
+            await self._direct_or_job(
+                lambda: self.client.api.copy(self.system, source, destination),
+                'cp',
+                {'sourcePath': source, 'targetPath': destination},
+            )
+
+    async def compress(
+        self, source: str, archive: str, dereference: bool, compression: str, about: str | None = None
+    ) -> None:
+        """``tar -czf archive -C dirname(source) basename(source)``: v1 compresses with gzip always."""
+        data = {'sourcePath': source, 'targetPath': archive}
+        if dereference:
+            data['dereference'] = 'true'
+        with translate_v1_errors(source if about is None else about):
+            await self._direct_or_job(lambda: self.client.post('/utilities/compress', data), 'compress', data)
+
+    async def extract(self, archive: str, directory: str, compression: str) -> None:
+        """``tar -x`` of ``archive`` into ``directory``; the server reads the compression from ``type``."""
+        kind = COMPRESSION_TYPES.get(compression, '.tar')
+        data = {'sourcePath': archive, 'targetPath': directory, 'type': kind, 'extension': kind}
+        with translate_v1_errors(archive):
+            await self._direct_or_job(lambda: self.client.post('/utilities/extract', data), 'extract', data)
+
+    async def _direct_or_job(self, direct: Any, operation: str, data: dict[str, Any]) -> None:
+        """Run a direct ``/utilities`` call; if the server's command timeout stopped it, the same operation
+        as an ``xfer`` job (``/storage/xfer-internal/{operation}``), waited for and checked."""
+        try:
+            await direct()
+        except OSError:
+            raise
+        except Exception as exc:
+            responses = getattr(exc, 'responses', None) or []
+            if not responses or 'X-Timeout' not in responses[-1].headers:
+                raise
+            LOGGER.info('FirecREST ran out of time for a direct %s; running it as a job', operation)
+            await self._xfer_job(operation, data)
+
+    async def _xfer_job(self, operation: str, data: dict[str, Any]) -> None:
+        body = {**data, **({'account': self.client.account} if self.client.account else {})}
+        job = await self.client.task_result(
+            await self.client.post(f'/storage/xfer-internal/{operation}', body)
+        )
+        job_id = str(job['jobid'])
+        delay = 0.5
+        while True:
+            records = await self.job(job_id)
+            state = JobState(records[0]['status']['state'] if records else None, None)
+            if state.finished:
+                break
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
+        errors = await self._read_text(str(job.get('job_file_err') or ''))
+        if not state.succeeded or errors.strip():
+            raise OSError(
+                errno.EIO, f'FirecREST {operation} job {job_id} failed: {errors.strip() or state.name}'
+            )
+
+    async def _read_text(self, path: str) -> str:
+        if not path:
+            return ''
+        try:
+            return await self.view(path)
+        except OSError:
+            return ''
+
+    async def view(self, path: str) -> str:
+        """The file's content (``/utilities/download``: v1's ``view`` gives only its first 10 lines)."""
+        with translate_v1_errors(path):
+            return (await self._download_bytes(path)).decode('utf-8', errors='replace')
+
+    async def checksum(self, path: str) -> str:
+        with translate_v1_errors(path):
+            return str(await self.client.api.checksum(self.system, path)).lower()
+
+    # ------------------------------------------------------------------------ direct transfers
+
+    async def upload(self, local: Path, remote: str) -> None:
+        directory, name = posixpath.split(remote)
+        with translate_v1_errors(remote):
+            await self.client.api.simple_upload(self.system, str(local), directory, name)
+
+    async def download(self, remote: str, local: Path) -> None:
+        with translate_v1_errors(remote):
+            content = await self._download_bytes(remote)
+        local.write_bytes(content)
+
+    async def _download_bytes(self, remote: str) -> bytes:
+        api = self.client.api
+        response = await api._get_request(
+            endpoint='/utilities/download',
+            additional_headers=self.client.machine,
+            params={'sourcePath': remote},
+        )
+        if response.status_code != 200:
+            self.client.answer(response, 200)
+        return bytes(response.content)
+
+    # ------------------------------------------------------------------------ staged transfers
+
+    async def start_staged_upload(self, remote: str, size: int, method: str) -> StagedTransfer:
+        data = {'sourcePath': posixpath.basename(remote), 'targetPath': remote}
+        with translate_v1_errors(remote):
+            answer = await self.client.post('/storage/xfer-external/upload', data)
+        task_id = str(answer['task_id'])
+        return StagedTransfer(remote, {'kind': 'upload'}, {'jobId': task_id, 'task_id': task_id})
+
+    async def start_staged_download(self, remote: str, method: str) -> StagedTransfer:
+        with translate_v1_errors(remote):
+            answer = await self.client.post('/storage/xfer-external/download', {'sourcePath': remote})
+        task_id = str(answer['task_id'])
+        return StagedTransfer(remote, {'kind': 'download'}, {'jobId': task_id, 'task_id': task_id})
+
+    async def upload_to_stage(self, transfer: StagedTransfer, local: Path) -> None:
+        """Wait for the task's presigned POST form (status 111), then send the file with it."""
+        with translate_v1_errors(transfer.path):
+            task = await self.client.task(transfer.job['task_id'], until=frozenset({_FORM_READY, _UPLOADED}))
+            form = task['data']['msg']['parameters']
+            with local.open('rb') as stream:
+                files = {'file': (local.name, stream)}
+                response = await self.client.http.post(form['url'], data=form['data'], files=files)
+            response.raise_for_status()
+
+    async def fetch_object(self, transfer: StagedTransfer, local: Path) -> bool:
+        """Write the object to ``local`` once the task has its URL (one task poll while it has not)."""
+        with translate_v1_errors(transfer.path):
+            if 'url' not in transfer.info and not await self._poll(transfer):
+                return False
+            if 'url' not in transfer.info:
+                return False
+            async with self.client.http.stream('GET', transfer.info['url']) as response:
+                if response.status_code in (403, 404):
+                    await response.aread()
+                    return False
+                response.raise_for_status()
+                with local.open('wb') as handle:
+                    async for chunk in response.aiter_bytes():
+                        handle.write(chunk)
+        return True
+
+    async def _poll(self, transfer: StagedTransfer) -> bool:
+        """One poll of a transfer's task; what it says is kept in ``transfer.info``; whether it has ended."""
+        task_id = transfer.job['task_id']
+        try:
+            task = await self.client.task_now(task_id)
+        except Exception as exc:
+            responses = getattr(exc, 'responses', None) or []
+            if responses and responses[-1].status_code == 404:
+                return False
+            raise
+        status = str(task.get('status'))
+        data: dict[str, Any] = task['data'] if isinstance(task.get('data'), dict) else {}
+        if status == _DOWNLOAD_READY and data.get('url'):
+            transfer.info['url'] = str(data['url'])
+        if status in (_UPLOAD_FAILED, _DOWNLOAD_FAILED, '400'):
+            transfer.info['failure'] = TaskError(
+                task_id, status, str(data.get('error') or data.get('msg') or '')
+            )
+        transfer.info['status'] = status
+        return status in (_UPLOADED, _DOWNLOAD_READY, _UPLOAD_FAILED, _DOWNLOAD_FAILED, '400')
+
+    async def transfer_job_state(self, transfer: StagedTransfer) -> JobState:
+        """The task's progress as a job state: ``COMPLETED`` once done, ``FAILED`` if it failed."""
+        if transfer.info.get('status') not in (_UPLOADED, _DOWNLOAD_READY) and 'failure' not in transfer.info:
+            with translate_v1_errors(transfer.path):
+                await self._poll(transfer)
+        if 'failure' in transfer.info:
+            return JobState('FAILED', None, 1)
+        if transfer.info.get('status') in (_UPLOADED, _DOWNLOAD_READY):
+            return JobState('COMPLETED', None)
+        return JobState('RUNNING' if 'status' in transfer.info else None, None)
+
+    async def transfer_job_failure(self, transfer: StagedTransfer) -> OSError:
+        failure = transfer.info.get('failure')
+        if not isinstance(failure, TaskError):
+            failure = TaskError(
+                transfer.job['task_id'], str(transfer.info.get('status')), 'it did not complete'
+            )
+        return task_os_error(failure, transfer.path)
+
+    async def cancel_transfer_job(self, transfer: StagedTransfer) -> None:
+        """v1 cannot cancel a transfer: a download's object is invalidated, an upload is left to expire."""
+        if transfer.info.get('kind') != 'download':
+            return
+        try:
+            await self.client.api._invalidate(transfer.job['task_id'])
+        except Exception as exc:  # only logged: the transfer is given up anyway
+            LOGGER.debug('Could not invalidate the staged download %s: %s', transfer.job['task_id'], exc)
+
+    # ------------------------------------------------------------------------ jobs
+
+    async def submit(
+        self, working_directory: str, script_path: str | None = None, script: str | None = None
+    ) -> str:
+        """Submit a job script by its server path (``/compute/jobs/path``: it runs in the script's
+        directory); a script's content is first uploaded into ``working_directory``, and removed after."""
+        if script is not None:
+            path = posixpath.join(working_directory, f'.aiida-firecrest-{uuid.uuid4().hex}.sh')
+            local = Path(_temp_file(script))
+            try:
+                await self.upload(local, path)
+            finally:
+                local.unlink()
+            try:
+                return await self.submit(working_directory, script_path=path)
+            finally:
+                await self._remove_quietly(path)
+        data: dict[str, Any] = {'targetPath': script_path}
+        if self.client.account:
+            data['account'] = self.client.account
+        with translate_v1_errors(script_path):
+            result = await self.client.task_result(await self.client.post('/compute/jobs/path', data))
+        return str(result['jobid'])
+
+    async def _remove_quietly(self, path: str) -> None:
+        try:
+            await self.rm(path)
+        except OSError as exc:
+            LOGGER.debug('Could not remove %s: %s', path, exc)
+
+    async def jobs(self) -> list[JobRecord]:
+        """The user's jobs of today, pending, running and finished (``sacct``: one request and its task's
+        polls). ``squeue`` (``/compute/jobs``) would not list a job that has just finished, and the
+        scheduler would take such a job for one the queue does not know yet."""
+        with translate_v1_errors():
+            data = await self.client.task_result(await self.client.get('/compute/acct'))
+        records = data.values() if isinstance(data, dict) else data
+        return [acct_job_record(record) for record in records]
+
+    async def queued_jobs(self) -> list[JobRecord]:
+        """The user's pending and running jobs (``squeue``), with the reasons why pending ones wait."""
+        with translate_v1_errors():
+            data = await self.client.task_result(await self.client.get('/compute/jobs'))
+        records = data.values() if isinstance(data, dict) else data
+        return [queue_job_record(record) for record in records]
+
+    async def job(self, job_id: str) -> list[JobRecord]:
+        """The accounting record of one job, however old (``sacct --jobs``); [] if it has none."""
+        with translate_v1_errors():
+            data = await self.client.task_result(await self.client.get('/compute/acct', {'jobs': job_id}))
+        records = data.values() if isinstance(data, dict) else data
+        return [acct_job_record(record) for record in records if str(record.get('jobid')) == job_id]
+
+    async def cancel(self, job_id: str) -> None:
+        with translate_v1_errors():
+            response = await self.client.api._delete_request(
+                endpoint=f'/compute/jobs/{job_id}', additional_headers=self.client.machine
+            )
+            await self.client.task_result(self.client.answer(response, 200))
+
+
+def _temp_file(content: str) -> str:
+    with tempfile.NamedTemporaryFile('w', suffix='.sh', delete=False) as handle:
+        handle.write(content)
+    return handle.name
