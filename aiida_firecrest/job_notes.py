@@ -2,20 +2,33 @@
 
 The engine makes a new scheduler for every task, so what a poll learns is kept here: when this process
 submitted a job (a job just submitted cannot have finished, and one the Slurm database does not know yet
-is not lost), the fields of its own record, and its final records for the detailed job info.
+is not lost), the fields of its own record, and its final records for the detailed job info; and the
+working directories whose submission lost its answer (the server may have made the job all the same).
 """
 
 from __future__ import annotations
 
 import collections
 import dataclasses
+import posixpath
 import threading
 import time
 import typing as t
 
 from .remote import Remote
 
-__all__ = ('NOTES', 'JobKey', 'JobNotes', 'Note', 'clear_job_notes', 'job_key', 'seconds_since_submission')
+__all__ = (
+    'LOST_SUBMISSIONS',
+    'NOTES',
+    'JobKey',
+    'JobNotes',
+    'LostSubmissions',
+    'Note',
+    'clear_job_notes',
+    'directory_key',
+    'job_key',
+    'seconds_since_submission',
+)
 
 JobKey = tuple[str, str, str]
 """(server URL, system, job id)."""
@@ -77,6 +90,7 @@ NOTES = JobNotes()
 def clear_job_notes() -> None:
     """Forget what this process learnt about jobs (as a new process would start)."""
     NOTES.clear()
+    LOST_SUBMISSIONS.clear()
 
 
 def job_key(remote: Remote, job_id: str) -> JobKey:
@@ -86,3 +100,34 @@ def job_key(remote: Remote, job_id: str) -> JobKey:
 def seconds_since_submission(key: JobKey) -> float | None:
     submitted = NOTES.get(key).submitted
     return None if submitted is None else time.monotonic() - submitted
+
+
+class LostSubmissions:
+    """Working directories whose submission request lost its answer: the server may have made the job."""
+
+    def __init__(self) -> None:
+        self._directories: set[tuple[str, str, str]] = set()
+        self._lock = threading.Lock()
+
+    def add(self, key: tuple[str, str, str]) -> None:
+        with self._lock:
+            self._directories.add(key)
+
+    def take(self, key: tuple[str, str, str]) -> bool:
+        """Whether ``key``'s submission lost its answer (forgotten once asked)."""
+        with self._lock:
+            found = key in self._directories
+            self._directories.discard(key)
+            return found
+
+    def clear(self) -> None:
+        with self._lock:
+            self._directories.clear()
+
+
+LOST_SUBMISSIONS = LostSubmissions()
+
+
+def directory_key(remote: Remote, working_directory: str) -> tuple[str, str, str]:
+    """(server URL, system, working directory), the directory normalised."""
+    return (remote.config.url, remote.system, posixpath.normpath(working_directory))

@@ -42,7 +42,7 @@ from plumpy import run_until_complete
 
 from .capabilities import scheduler_mismatch
 from .concurrency import gather_bounded
-from .job_notes import NOTES, job_key, seconds_since_submission
+from .job_notes import LOST_SUBMISSIONS, NOTES, directory_key, job_key, seconds_since_submission
 from .job_records import (
     ERROR_ENDINGS,
     calcjob_exit_code,
@@ -160,16 +160,49 @@ class FirecrestScheduler(Scheduler):
         return job_id
 
     async def _submit(self, remote: Remote, working_directory: str, filename: str) -> str:
+        """Submit, unless an earlier submission from this directory lost its answer and made the job.
+
+        A submission is never repeated by the HTTP layer (it is not idempotent); when its answer is lost
+        (the connection broke off), the engine submits again, and the job the server may have made then
+        is adopted instead of submitting a second one (one job-list request, only in that case).
+        """
         self._check_scheduler_type(remote.known_system_info())
+        directory = directory_key(remote, working_directory)
+        job_id = await self._lost_job(remote, working_directory) if LOST_SUBMISSIONS.take(directory) else None
+        if job_id is None:
+            try:
+                job_id = await self._submit_script(remote, working_directory, filename)
+            except ConnectionError:
+                LOST_SUBMISSIONS.add(directory)
+                raise
+        NOTES.update(job_key(remote, job_id), submitted=time.monotonic())
+        return job_id
+
+    async def _submit_script(self, remote: Remote, working_directory: str, filename: str) -> str:
         script = posixpath.join(working_directory, filename)
         try:
-            job_id = await remote.submit(working_directory, script_path=script)
+            return await remote.submit(working_directory, script_path=script)
         except OSError as exc:
             if _UNREADABLE_SCRIPT not in str(exc):
                 raise
-            job_id = await remote.submit(working_directory, script=await self._read(remote, script))
-        NOTES.update(job_key(remote, job_id), submitted=time.monotonic())
-        return job_id
+            return await remote.submit(working_directory, script=await self._read(remote, script))
+
+    async def _lost_job(self, remote: Remote, working_directory: str) -> str | None:
+        """The job the server made from ``working_directory`` when a submission's answer was lost, if any."""
+        wanted = posixpath.normpath(working_directory)
+        found = [
+            str(record['jobId'])
+            for record in await remote.jobs()
+            if posixpath.normpath(str(record.get('workingDirectory') or '/')) == wanted
+            and NOTES.get(job_key(remote, str(record['jobId']))).submitted is None
+        ]
+        if not found:
+            return None
+        self.logger.warning(
+            f'the answer to an earlier submission in {working_directory} was lost; job {found[-1]}, '
+            'which the server made from it, is kept instead of submitting again'
+        )
+        return found[-1]
 
     def _check_scheduler_type(self, system: Mapping[str, t.Any] | None) -> None:
         """Refuse a system whose scheduler would ignore this plugin's directives.

@@ -24,7 +24,7 @@ router = APIRouter(prefix='/_demo', include_in_schema=False)
 class FaultRuleModel(BaseModel):
     """A :class:`~.settings.FaultRule` as JSON."""
 
-    kind: Literal['429', '500', '503', 'drop']
+    kind: Literal['429', '500', '503', 'drop', 'drop-after']
     every: int = Field(default=1, ge=1)
     endpoint: str | None = None
     count: int | None = Field(default=None, ge=0)

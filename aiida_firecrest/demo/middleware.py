@@ -115,6 +115,16 @@ async def _drop_connection(send: Send) -> None:
     await asyncio.sleep(0)
 
 
+async def _serve_then_drop(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+    """Do what the request asks, then close the connection instead of answering (the answer is lost)."""
+
+    async def swallow(message: Message) -> None:
+        pass
+
+    await _answer_unhandled_errors(app, scope, receive, swallow)
+    await _drop_connection(send)
+
+
 class DemoMiddleware:
     """The outermost ASGI layer of the demo app: counters, latency, faults and the version header.
 
@@ -152,6 +162,8 @@ class DemoMiddleware:
             await _answer_unhandled_errors(self.app, scope, receive, send_with_version)
         elif rule.kind == 'drop':
             await _drop_connection(send)
+        elif rule.kind == 'drop-after':
+            await _serve_then_drop(self.app, scope, receive, send)
         else:
             await _fault_response(rule)(scope, receive, send_with_version)
 

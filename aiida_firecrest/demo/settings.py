@@ -21,7 +21,8 @@ SYSTEM_NAMES = {'slurm': 'cluster-slurm-ssh', 'pbs': 'cluster-pbs'}
 class FaultRule:
     """Inject a failure into matching requests (a switch for reliability tests).
 
-    :param kind: ``'429'`` (with ``Retry-After``), ``'500'``, ``'503'`` or ``'drop'`` (close the connection).
+    :param kind: ``'429'`` (with ``Retry-After``), ``'500'``, ``'503'``, ``'drop'`` (close the connection)
+        or ``'drop-after'`` (serve the request, then close the connection without its answer: a lost answer).
     :param every: fail every Nth matching request (1 = all of them).
     :param endpoint: only requests whose path contains this string (``None`` = every FirecREST request).
     :param count: stop after this many injected failures (``None`` = no limit).
