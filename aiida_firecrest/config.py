@@ -302,6 +302,13 @@ def _local_secret(ctx: click.Context, value: str | None) -> str | None:
     return str(path)
 
 
+def _local_api_version(ctx: click.Context, value: str | None) -> str | None:
+    """``auto`` becomes ``2`` once a v2 server answered the checks (no detection request at first use)."""
+    if value == 'auto' and run_of(ctx).systems is not None:
+        return '2'
+    return value
+
+
 def _local_temp_directory(ctx: click.Context, value: str | None) -> str:
     if value is None or not value.strip():
         raise click.BadParameter('give an absolute path on the server (none could be proposed)')
@@ -489,7 +496,9 @@ AUTH_OPTIONS: list[tuple[str, dict[str, Any]]] = [
         {
             'type': click.Choice(['auto', '1', '2']),
             'default': 'auto',
-            'help': 'The FirecREST API of the server: 2, 1 (FirecREST 1.x), or auto (asked of the server).',
+            'help': 'The FirecREST API of the server: 2, 1 (FirecREST 1.x), or auto (asked of the server at '
+            'first use in each process; a v2 server that answered the checks here is stored as 2).',
+            'callback': _callback(_local_api_version),
         },
     ),
 ]

@@ -141,6 +141,28 @@ def test_non_interactive_configuration_keeps_the_secret_file_reference(
     assert _auth_params(h5_computer)['client_secret'] == client_secret_file
 
 
+def test_a_v2_server_that_answered_the_checks_is_stored_as_api_version_2(
+    h5_configure: Configure, h5_computer: Any, firecrest_server: Any, client_secret_file: str
+) -> None:
+    """So that no process asks the server its API version again before its first request."""
+    result = h5_configure('-n', *_options(firecrest_server.config, client_secret_file))
+    assert result.exit_code == 0, result.output
+    assert _auth_params(h5_computer)['api_version'] == '2'
+
+
+def test_an_unreachable_server_keeps_api_version_auto(
+    h5_configure: Configure,
+    h5_computer: Any,
+    firecrest_server: Any,
+    client_secret_file: str,
+    h5_closed_port_url: str,
+) -> None:
+    options = _options(firecrest_server.config, client_secret_file, url=h5_closed_port_url)
+    result = h5_configure('-n', *options)
+    assert result.exit_code == 0, result.output
+    assert _auth_params(h5_computer)['api_version'] == 'auto'
+
+
 def test_options_in_any_order_are_all_checked(
     h5_configure: Configure, firecrest_server: Any, client_secret_file: str
 ) -> None:
