@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from tests._harness import DemoHandle
+
 from .firecrest_plugin import COMMAND_EXECUTION_CASES, REFUSED_BY_DESIGN, case_name
 from .suite import REPOSITORY, require_suite
 
@@ -75,7 +77,7 @@ def run_suite(suite: Path, config: dict, workdir: Path) -> tuple[subprocess.Comp
 
 
 @pytest.mark.slow
-def test_aiida_generic_transport_suite_passes(demo_only, tmp_path: Path) -> None:
+def test_aiida_generic_transport_suite_passes(demo_only: DemoHandle, tmp_path: Path) -> None:
     suite = require_suite()
     result, report_path = run_suite(suite, demo_only.config, tmp_path)
     output = result.stdout[-8000:] + result.stderr[-2000:]
