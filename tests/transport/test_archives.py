@@ -7,6 +7,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pytest
+from aiida.transports.transport import TransportPath
 
 from aiida_firecrest.transport import FirecrestTransport
 from tests._harness import RemoteFiles
@@ -61,7 +62,10 @@ def test_compress_of_deep_sources_and_globs_names_them_relative_to_root_dir(
     archive = remote_dir / 'stash.tar.gz'
 
     async def scenario(t: FirecrestTransport) -> None:
-        sources = [remote_dir / 'calc' / 'out' / 'data.txt', remote_dir / 'calc' / '*.out']
+        sources: list[TransportPath] = [
+            remote_dir / 'calc' / 'out' / 'data.txt',
+            remote_dir / 'calc' / '*.out',
+        ]
         await t.compress_async('tar.gz', sources, archive, root_dir=remote_dir)
 
     with_transport(scenario)
@@ -114,8 +118,8 @@ def test_compress_errors_carry_aiidas_messages(
     with_transport: WithTransport,
     remote_dir: PurePosixPath,
     remote_files: RemoteFiles,
-    arguments: tuple,
-    error: type,
+    arguments: tuple[str, str, str, str],
+    error: type[Exception],
     message: str,
 ) -> None:
     populate(remote_files, remote_dir)
@@ -164,7 +168,10 @@ def test_extract_with_strip_components_as_unstashing_does(
     populate(remote_files, remote_dir / 'ab' / 'cd')
 
     async def scenario(t: FirecrestTransport) -> None:
-        sources = [remote_dir / 'ab' / 'cd' / 'calc' / 'out', remote_dir / 'ab' / 'cd' / 'calc' / 'aiida.out']
+        sources: list[TransportPath] = [
+            remote_dir / 'ab' / 'cd' / 'calc' / 'out',
+            remote_dir / 'ab' / 'cd' / 'calc' / 'aiida.out',
+        ]
         await t.compress_async('tar.gz', sources, remote_dir / 'stash.tar.gz', root_dir=remote_dir)
         await t.extract_async(remote_dir / 'stash.tar.gz', remote_dir / 'unstashed', strip_components=3)
 

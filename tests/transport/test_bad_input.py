@@ -10,6 +10,7 @@ import errno
 import io
 import os
 import tarfile
+from collections.abc import Awaitable, Callable
 from pathlib import Path, PurePosixPath
 
 import pytest
@@ -21,7 +22,10 @@ from tests.transport.fixture_types import CountedIfDemo, WithTransport
 
 LONG_NAMES = {'256-ascii': 'x' * 256, '256-bytes-in-128-characters': 'é' * 128}
 
-CALLS = {
+RemoteCall = Callable[[FirecrestTransport, str, Path], Awaitable[object]]
+"""A transport method on a remote path, with the local inputs directory."""
+
+CALLS: dict[str, RemoteCall] = {
     'putfile': lambda t, remote, local: t.putfile_async(local / 'file', remote),
     'getfile': lambda t, remote, local: t.getfile_async(remote, local / 'back'),
     'puttree': lambda t, remote, local: t.puttree_async(local / 'tree', remote),
@@ -46,7 +50,7 @@ def test_a_remote_name_longer_than_255_bytes_is_refused_with_enametoolong_before
     counted_if_demo: CountedIfDemo,
     remote_dir: PurePosixPath,
     local_inputs: Path,
-    call,
+    call: RemoteCall,
     name: str,
 ) -> None:
     async def scenario(t: FirecrestTransport) -> dict[str, int] | None:
@@ -68,7 +72,7 @@ def test_a_tree_whose_remote_path_the_server_mishandles_is_refused_before_any_re
     counted_if_demo: CountedIfDemo,
     remote_dir: PurePosixPath,
     local_inputs: Path,
-    call,
+    call: RemoteCall,
     char: str,
     description: str,
 ) -> None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Awaitable, Callable
 from pathlib import PurePosixPath
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -17,9 +18,15 @@ from aiida_firecrest.transport import FirecrestTransport
 from tests._harness import RemoteFiles
 from tests.transport.fixture_types import Counted, CountedIfDemo, WithTransport
 
+T = TypeVar('T')
 
-def connect_and(transport_params: dict, call, **overrides) -> object:
-    async def main() -> object:
+
+def connect_and(
+    transport_params: dict[str, Any], call: Callable[[FirecrestClient], Awaitable[T]], **overrides: Any
+) -> T:
+    """``await call(client)`` with a client connected with ``transport_params`` and ``overrides``."""
+
+    async def main() -> T:
         client = await FirecrestClient.connect(
             TransportConfig.from_auth_params({**transport_params, **overrides})
         )
@@ -83,7 +90,7 @@ def test_listdir_withattributes_of_a_directory_with_a_dangling_link(
     """The real server fails ``ls`` with dereference for the whole directory (404) if one link dangles."""
     remote_files.populate(remote_dir, {'file': 'f'}, {'dangling': str(remote_dir / 'gone')})
 
-    async def scenario(t: FirecrestTransport) -> list[dict]:
+    async def scenario(t: FirecrestTransport) -> list[dict[str, Any]]:
         counted_if_demo()
         return await t.listdir_withattributes_async(remote_dir)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 import pytest
 from firecrest.v2 import Firecrest
@@ -108,7 +109,9 @@ def test_listdir_and_listdir_withattributes_send_one_request_each(
     files = {f'f{index}': 'x' * index for index in range(30)}
     remote_files.populate(remote_dir, {**files, '.hidden': 'h', 'sub/.keep': 'k'})
 
-    async def scenario(t: FirecrestTransport) -> tuple:
+    async def scenario(
+        t: FirecrestTransport,
+    ) -> tuple[list[str], dict[str, int] | None, list[dict[str, Any]], dict[str, int] | None, list[str]]:
         counted_if_demo()
         names = await t.listdir_async(remote_dir)
         plain = counted_if_demo()
@@ -118,6 +121,7 @@ def test_listdir_and_listdir_withattributes_send_one_request_each(
     names, plain, entries, with_attributes, matching = with_transport(scenario)
     assert sorted(names) == sorted([f'f{i}' for i in range(30)] + ['sub', '.hidden'])
     if plain is not None:
+        assert with_attributes is not None
         assert sum(plain.values()) == sum(with_attributes.values()) == 1
     by_name = {entry['name']: entry for entry in entries}
     assert by_name['sub']['isdir'] and not by_name['f7']['isdir']
@@ -168,7 +172,7 @@ def test_symlinks_are_created_and_described_as_links(
 ) -> None:
     remote_files.write(remote_dir / 'target.txt', 't')
 
-    async def scenario(t: FirecrestTransport) -> tuple:
+    async def scenario(t: FirecrestTransport) -> tuple[bool, bool]:
         await t.symlink_async(remote_dir / 'target.txt', remote_dir / 'link')
         attributes = await t.get_attribute_async(remote_dir / 'link')
         return stat.S_ISLNK(attributes.st_mode), await t.isfile_async(remote_dir / 'link')
@@ -249,7 +253,7 @@ def test_glob_matches_every_level(
         remote_dir, dict.fromkeys(('a/x.txt', 'a/y.in', 'b/z.txt', 'c.txt', '.hidden.txt'), '.')
     )
 
-    async def scenario(t: FirecrestTransport) -> tuple:
+    async def scenario(t: FirecrestTransport) -> tuple[list[str], list[str], list[str]]:
         return (
             await t.glob_async(f'{remote_dir}/*/*.txt'),
             await t.glob_async(f'{remote_dir}/*.txt'),
@@ -403,7 +407,7 @@ def test_a_file_too_large_for_a_direct_download_goes_staged_without_trying_direc
     remote_dir: PurePosixPath,
     remote_files: RemoteFiles,
     local_dir: Path,
-    times_the_limit,
+    times_the_limit: float,
 ) -> None:
     """Its size decides: a direct try would cost a 413, or for 12 MiB the server's command timeout (408).
 

@@ -8,6 +8,7 @@ import os
 import tarfile
 import time
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 import httpx
 import pytest
@@ -21,7 +22,7 @@ from tests.transport.fixture_types import Counted, WithTransport
 from .conftest import run_with_transport
 
 
-def fault(kind: str, endpoint: str | None = None, every: int = 1, count: int | None = None) -> dict:
+def fault(kind: str, endpoint: str | None = None, every: int = 1, count: int | None = None) -> dict[str, Any]:
     return {'kind': kind, 'endpoint': endpoint, 'every': every, 'count': count, 'retry_after': 0.05}
 
 
@@ -61,7 +62,7 @@ def test_transfers_survive_transient_faults_without_losing_data(
     demo_only: DemoHandle,
     remote_dir: PurePosixPath,
     local_dir: Path,
-    faults: list[dict],
+    faults: list[dict[str, Any]],
 ) -> None:
     (local_dir / 'file').write_bytes(os.urandom(5000))
     contents = make_tree(local_dir / 'tree')
@@ -200,7 +201,7 @@ def test_short_lived_tokens_are_renewed_before_the_server_refuses_them(
     assert len(asgi_transport.state.tokens) >= 2
 
 
-def _fields() -> tuple[dataclasses.Field, ...]:
+def _fields() -> tuple[dataclasses.Field[Any], ...]:
     from aiida_firecrest.settings import TransportConfig
 
     return dataclasses.fields(TransportConfig)
@@ -253,12 +254,12 @@ class Arrivals(httpx.AsyncBaseTransport):
         return next((sent for sent, _, status in self.log if status == 429), None)
 
 
-def in_process_params(asgi_transport: InProcessDemo) -> dict:
+def in_process_params(asgi_transport: InProcessDemo) -> dict[str, Any]:
     names = {f.name for f in _fields()}
     return {key: value for key, value in asgi_transport.config.items() if key in names}
 
 
-async def open_transports(params: dict, arrivals: Arrivals, count: int) -> list[FirecrestTransport]:
+async def open_transports(params: dict[str, Any], arrivals: Arrivals, count: int) -> list[FirecrestTransport]:
     transports = [
         FirecrestTransport(machine='localhost', safe_interval=0, http_transport=arrivals, **params)
         for _ in range(count)

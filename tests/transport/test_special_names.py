@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+from collections.abc import Awaitable, Callable
 from pathlib import Path, PurePosixPath
 
 import pytest
@@ -78,8 +79,8 @@ def test_a_character_the_server_mishandles_is_refused_before_any_request(
     counted_if_demo: CountedIfDemo,
     remote_dir: PurePosixPath,
     local_dir: Path,
-    call,
-    character,
+    call: Callable[[FirecrestTransport, PurePosixPath, Path, str], Awaitable[object]],
+    character: tuple[str, str],
 ) -> None:
     char, description = character
     (local_dir / 'in').write_text('x')
@@ -105,7 +106,11 @@ def test_a_character_the_server_mishandles_is_refused_before_any_request(
 )
 @pytest.mark.parametrize('char', list('&<>"'))
 def test_a_copy_or_move_that_the_servers_job_would_alter_is_refused_before_any_request(
-    with_transport: WithTransport, counted_if_demo: CountedIfDemo, remote_dir: PurePosixPath, call, char
+    with_transport: WithTransport,
+    counted_if_demo: CountedIfDemo,
+    remote_dir: PurePosixPath,
+    call: Callable[[FirecrestTransport, PurePosixPath, str], Awaitable[object]],
+    char: str,
 ) -> None:
     """The server's copy and move jobs write these characters as HTML entities (``&`` as ``&amp;``)."""
 
@@ -127,7 +132,10 @@ def test_a_copy_or_move_that_the_servers_job_would_alter_is_refused_before_any_r
     ids=['putfile', 'mkdir'],
 )
 def test_a_name_too_long_for_the_server_raises_enametoolong(
-    with_transport: WithTransport, remote_dir: PurePosixPath, local_dir: Path, call
+    with_transport: WithTransport,
+    remote_dir: PurePosixPath,
+    local_dir: Path,
+    call: Callable[[FirecrestTransport, str, Path], Awaitable[object]],
 ) -> None:
     (local_dir / 'in').write_text('x')
     path = f'{remote_dir}/{"x" * 300}'

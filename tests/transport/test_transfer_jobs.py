@@ -8,6 +8,7 @@ when, the job did not report success, and raises the matching ``OSError`` subcla
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -128,7 +129,7 @@ def test_copy_or_rename_of_a_missing_source_raises_file_not_found(
     counted_if_demo: CountedIfDemo,
     remote_dir: PurePosixPath,
     remote_files: RemoteFiles,
-    operation,
+    operation: Callable[[FirecrestTransport, PurePosixPath, PurePosixPath], Awaitable[object]],
 ) -> None:
     source, target = remote_dir / 'missing', remote_dir / 'target'
 

@@ -32,7 +32,9 @@ def test_configure_without_options_stores_no_login_shell(
     result = CliRunner().invoke(computer_configure, ['firecrest', firecrest_computer.label, '-n', *options])
 
     assert result.exit_code == 0, result.output
-    authinfo = firecrest_computer.get_authinfo(orm.User.collection.get_default())
+    user = orm.User.collection.get_default()
+    assert user is not None
+    authinfo = firecrest_computer.get_authinfo(user)
     assert authinfo.get_auth_params()['use_login_shell'] is False
 
 
