@@ -15,6 +15,7 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -56,7 +57,9 @@ class SuiteReport:
         return report
 
 
-def run_suite(suite: Path, config: dict, workdir: Path) -> tuple[subprocess.CompletedProcess[str], Path]:
+def run_suite(
+    suite: Path, config: dict[str, Any], workdir: Path
+) -> tuple[subprocess.CompletedProcess[str], Path]:
     """Run ``suite`` with the firecrest plugin against the server of ``config``; the result and its report.
 
     The suite's own ``conftest.py`` (aiida-core's ``tests/conftest.py``) is not loaded: it imports
