@@ -71,9 +71,12 @@ import time
 import traceback
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
+
+if TYPE_CHECKING:
+    from starlette.types import Receive, Scope, Send
 
 MIB = 1024 * 1024
 STAGED_SIZE = 12 * MIB
@@ -221,7 +224,7 @@ class FaultProxy:
 
     # -- the ASGI application
 
-    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope['type'] != 'http':
             return
         self.in_flight += 1
@@ -231,7 +234,7 @@ class FaultProxy:
         finally:
             self.in_flight -= 1
 
-    async def _serve(self, scope: dict, receive: Callable, send: Callable) -> None:
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         body = bytearray()
         while True:
             message = await receive()
@@ -378,7 +381,7 @@ class FaultProxy:
             content = bytes([content[0] ^ 0xFF]) + content[1:]
         return content
 
-    async def _token(self, method: str, headers: list[tuple[str, str]], body: bytes, send: Callable) -> None:
+    async def _token(self, method: str, headers: list[tuple[str, str]], body: bytes, send: Send) -> None:
         self.token_requests += 1
         try:
             response = await self._http().request(method, self.token_uri, headers=headers, content=body)
@@ -399,7 +402,7 @@ class FaultProxy:
 
     @staticmethod
     async def _answer(
-        send: Callable,
+        send: Send,
         status: int,
         body: bytes,
         headers: list[tuple[str, str]] | None = None,
@@ -413,7 +416,7 @@ class FaultProxy:
         await send({'type': 'http.response.body', 'body': body})
 
     @staticmethod
-    async def _drop(send: Callable) -> None:
+    async def _drop(send: Send) -> None:
         """Close the client's connection without an answer (uvicorn's ``send`` is bound to its cycle)."""
         transport = getattr(getattr(send, '__self__', None), 'transport', None)
         if transport is None:

@@ -31,7 +31,7 @@ import tempfile
 import time
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, cast
 
 import httpx
 
@@ -114,10 +114,12 @@ def calcjob_in_new_process(config: dict[str, Any], poll_interval: float) -> dict
         done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=600)
     if done.returncode != 0:
         raise RuntimeError(f'the CalcJob process failed:\n{done.stderr[-3000:]}')
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return cast('dict[str, Any]', json.loads(done.stdout.strip().splitlines()[-1]))
 
 
-def calcjob_report(runs: list[dict[str, Any]], poll_interval: float, server_counts: list[dict] | None) -> str:
+def calcjob_report(
+    runs: list[dict[str, Any]], poll_interval: float, server_counts: list[dict[str, int]] | None
+) -> str:
     """The requests of each run by endpoint, FirecREST's first, then the totals."""
     firecrest = sorted(
         {endpoint for run in runs for endpoint in run['requests'] if endpoint not in (TOKEN, OBJECT_STORAGE)}
@@ -165,6 +167,7 @@ def submit_jobs(server: Any, scheduler: Any, count: int) -> list[str]:
 def poll_requests(server: Any) -> str:
     """One poll cycle for several numbers of jobs (polled after their first second)."""
     from aiida_firecrest.demo import walkthrough
+    from aiida_firecrest.scheduler import FirecrestScheduler
 
     rows = []
     with tempfile.TemporaryDirectory(prefix='scheduler-polls-') as workspace_name:
@@ -174,6 +177,7 @@ def poll_requests(server: Any) -> str:
             computer = walkthrough.setup_computer(server.config, secret)
             with computer.get_transport() as transport:
                 scheduler = computer.get_scheduler()
+                assert isinstance(scheduler, FirecrestScheduler), scheduler
                 scheduler.set_transport(transport)
                 for size in POLL_SIZES:
                     job_ids = submit_jobs(server, scheduler, size)

@@ -19,7 +19,7 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 
@@ -42,7 +42,7 @@ class Counters:
     def read(self) -> dict[str, int]:
         response = httpx.get(self._url, timeout=10)
         response.raise_for_status()
-        return response.json()
+        return cast('dict[str, int]', response.json())
 
 
 def make_tree(root: Path, files: int) -> None:
@@ -126,7 +126,7 @@ def operations(local: Path, remote: str, files: int) -> list[tuple[str, str, Ope
 
 async def first_call(
     params: dict[str, Any], counters: Counters, operation: Operation
-) -> tuple[int, float, dict]:
+) -> tuple[int, float, dict[str, int]]:
     """Requests and wall time of ``operation``, first call of a transport just opened, caches cleared."""
     clear_server_facts()
     transport = FirecrestTransport(machine='localhost', safe_interval=0, **params)
@@ -144,7 +144,7 @@ async def first_call(
 
 async def measure(
     config: dict[str, Any], counters: Counters, files: int
-) -> list[tuple[str, str, int, float, dict]]:
+) -> list[tuple[str, str, int, float, dict[str, int]]]:
     params = {name: config[name] for name, _ in AUTH_OPTIONS if name in config}
     local = Path(tempfile.mkdtemp(prefix='firecrest-benchmark-'))
     (local / 'small.txt').write_text('small file\n' * 100)
@@ -168,7 +168,7 @@ async def measure(
     return results
 
 
-def report(results: list[tuple[str, str, int, float, dict]], verbose: bool) -> str:
+def report(results: list[tuple[str, str, int, float, dict[str, int]]], verbose: bool) -> str:
     lines = [f'{"operation":<42} {"requests":>8} {"budget":>7} {"wall time":>10}', '-' * 70]
     for name, budget, requests, elapsed, counted in results:
         lines.append(f'{name:<42} {requests:>8} {budget:>7} {elapsed:>9.2f}s')

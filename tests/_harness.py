@@ -25,12 +25,12 @@ import tarfile
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import httpx
 
 from aiida_firecrest.capabilities import SCHEDULER_ENTRY_POINTS
-from aiida_firecrest.demo.launcher import WORK_DIRECTORIES, connection_details
+from aiida_firecrest.demo.launcher import WORK_DIRECTORIES, DemoServer, connection_details
 from aiida_firecrest.demo.settings import SYSTEM_NAMES, DemoSettings
 from aiida_firecrest.pbs import FirecrestPbsScheduler
 from aiida_firecrest.scheduler import FirecrestScheduler
@@ -203,7 +203,7 @@ class DemoHandle:
     is_demo = True
     description = 'the demo server'
 
-    def __init__(self, server: Any) -> None:
+    def __init__(self, server: DemoServer) -> None:
         self.server = server
         """The running ``DemoServer``."""
 
@@ -226,7 +226,7 @@ class DemoHandle:
         """The switches in force (``latency``, ``faults``, ``job_not_found_for``)."""
         response = httpx.get(f'{self.config["url"]}/_demo/switches', timeout=10.0)
         response.raise_for_status()
-        return response.json()
+        return cast('dict[str, Any]', response.json())
 
     @contextlib.contextmanager
     def switches(self, **switches: Any) -> Iterator[dict[str, Any]]:
@@ -380,10 +380,10 @@ class RemoteFiles:
 
     def mirror(self, path: Any) -> Path:
         """A local copy of the remote file or tree ``path`` (links kept as links), by the server's tar."""
-        path = str(path).rstrip('/')
-        remote_archive = f'{posixpath.dirname(path)}/.mirror-{secrets.token_hex(4)}.tar.gz'
+        remote = str(path).rstrip('/')
+        remote_archive = f'{posixpath.dirname(remote)}/.mirror-{secrets.token_hex(4)}.tar.gz'
         local_archive = self._local / posixpath.basename(remote_archive)
-        self._client.compress(self._system, path, remote_archive)
+        self._client.compress(self._system, remote, remote_archive)
         try:
             self._client.download(self._system, remote_archive, str(local_archive))
         finally:
@@ -392,7 +392,7 @@ class RemoteFiles:
         with tarfile.open(local_archive) as tar:
             tar.extractall(destination, filter='fully_trusted')
         local_archive.unlink()
-        return destination / posixpath.basename(path)
+        return destination / posixpath.basename(remote)
 
     def read_bytes(self, path: Any) -> bytes:
         return self.mirror(path).read_bytes()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -24,7 +24,7 @@ EXCHANGES = Path(
 def load_exchanges(prefix: str) -> dict[str, Any]:
     """The recorded exchange file whose name starts with ``prefix`` (e.g. ``'12'``)."""
     (path,) = EXCHANGES.glob(f'{prefix}-*.json')
-    return json.loads(path.read_text())
+    return cast('dict[str, Any]', json.loads(path.read_text()))
 
 
 def require_exchanges() -> None:

@@ -22,7 +22,7 @@ import json
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -59,7 +59,7 @@ KEPT_PARAMETRIZATION = ('core.local', None)
 
 
 def server_config() -> dict[str, Any]:
-    return json.loads(os.environ['FIRECREST_GENERIC_CONFIG'])
+    return cast('dict[str, Any]', json.loads(os.environ['FIRECREST_GENERIC_CONFIG']))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -146,10 +146,10 @@ class FailingTarServer(httpx.AsyncBaseTransport):
 
 
 @pytest.fixture
-def create_file_hierarchy() -> Callable[[dict, Path], None]:
+def create_file_hierarchy() -> Callable[[dict[str, Any], Path], None]:
     """Write ``{name: text or nested dict}`` below a directory (as aiida-core's tests/conftest.py does)."""
 
-    def create(hierarchy: dict, target: Path) -> None:
+    def create(hierarchy: dict[str, Any], target: Path) -> None:
         for name, value in hierarchy.items():
             if isinstance(value, dict):
                 create(value, target / name)
@@ -161,11 +161,11 @@ def create_file_hierarchy() -> Callable[[dict, Path], None]:
 
 
 @pytest.fixture
-def serialize_file_hierarchy() -> Callable[..., dict]:
+def serialize_file_hierarchy() -> Callable[..., dict[str, Any]]:
     """Read the files below a directory as ``{name: content or nested dict}`` (empty directories omitted)."""
 
-    def serialize(root: Path, read_bytes: bool = True) -> dict:
-        result: dict = {}
+    def serialize(root: Path, read_bytes: bool = True) -> dict[str, Any]:
+        result: dict[str, Any] = {}
         for path in sorted(p for p in root.rglob('*') if p.is_file()):
             node = result
             for part in path.relative_to(root).parts[:-1]:

@@ -15,8 +15,11 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from tests._harness import DemoHandle
 
 from .firecrest_plugin import COMMAND_EXECUTION_CASES, REFUSED_BY_DESIGN, case_name
 from .suite import REPOSITORY, require_suite
@@ -54,7 +57,9 @@ class SuiteReport:
         return report
 
 
-def run_suite(suite: Path, config: dict, workdir: Path) -> tuple[subprocess.CompletedProcess[str], Path]:
+def run_suite(
+    suite: Path, config: dict[str, Any], workdir: Path
+) -> tuple[subprocess.CompletedProcess[str], Path]:
     """Run ``suite`` with the firecrest plugin against the server of ``config``; the result and its report.
 
     The suite's own ``conftest.py`` (aiida-core's ``tests/conftest.py``) is not loaded: it imports
@@ -75,7 +80,7 @@ def run_suite(suite: Path, config: dict, workdir: Path) -> tuple[subprocess.Comp
 
 
 @pytest.mark.slow
-def test_aiida_generic_transport_suite_passes(demo_only, tmp_path: Path) -> None:
+def test_aiida_generic_transport_suite_passes(demo_only: DemoHandle, tmp_path: Path) -> None:
     suite = require_suite()
     result, report_path = run_suite(suite, demo_only.config, tmp_path)
     output = result.stdout[-8000:] + result.stderr[-2000:]

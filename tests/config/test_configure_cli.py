@@ -12,7 +12,7 @@ import stat
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from click.testing import CliRunner, Result
@@ -96,7 +96,7 @@ def _options(config: dict[str, Any], secret_reference: str, **overrides: Any) ->
 def _auth_params(computer: Any) -> dict[str, Any]:
     from aiida import orm
 
-    return computer.get_authinfo(orm.User.collection.get_default()).get_auth_params()
+    return cast('dict[str, Any]', computer.get_authinfo(orm.User.collection.get_default()).get_auth_params())
 
 
 def _assert_never_shown(secrets: list[str], result: Result, caplog: pytest.LogCaptureFixture) -> None:

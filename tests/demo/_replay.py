@@ -308,7 +308,8 @@ class Replay:
         )
         if 'Authorization' not in request.get('headers_of_interest', {}):
             del outgoing.headers['Authorization']
-        return self.client.send(outgoing, follow_redirects=False)
+        response: httpx.Response = self.client.send(outgoing, follow_redirects=False)
+        return response
 
     def wait_for_state(self, request: dict[str, Any], recorded: dict[str, Any]) -> httpx.Response | None:
         """Poll a job until it is in the recorded state; None if it went past it (the demo was faster).

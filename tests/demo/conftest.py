@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from fastapi.testclient import TestClient
@@ -38,7 +38,7 @@ def access_token(client: TestClient, settings: DemoSettings) -> str:
         'client_id': settings.client_id,
         'client_secret': settings.client_secret,
     }
-    return client.post('/oauth2/token', data=form).json()['access_token']
+    return cast(str, client.post('/oauth2/token', data=form).json()['access_token'])
 
 
 @pytest.fixture
@@ -90,7 +90,7 @@ def replay(request: pytest.FixtureRequest, demo_client: TestClient, recorded_nam
 def recorded_exchange(request: pytest.FixtureRequest) -> dict[str, Any]:
     """The recorded exchange this test is parametrized with (see :func:`pytest_generate_tests`)."""
     prefix, index = request.param
-    return load_exchanges(prefix)['exchanges'][index]
+    return cast('dict[str, Any]', load_exchanges(prefix)['exchanges'][index])
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

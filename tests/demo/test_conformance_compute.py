@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from fastapi.testclient import TestClient
@@ -72,13 +72,13 @@ def _submit(client: TestClient, settings: DemoSettings, script: str, **fields: o
     job = {'script': script, 'working_directory': str(settings.scratch), **fields}
     response = client.post(f'/compute/{settings.system_name}/jobs', json={'job': job})
     assert response.status_code == 201, response.text
-    return response.json()['jobId']
+    return cast(str, response.json()['jobId'])
 
 
 def _wait(client: TestClient, settings: DemoSettings, job_id: str, timeout: float = 10) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
-        job = client.get(f'/compute/{settings.system_name}/jobs/{job_id}').json()['jobs'][0]
+        job: dict[str, Any] = client.get(f'/compute/{settings.system_name}/jobs/{job_id}').json()['jobs'][0]
         if job['status']['state'] not in {'PENDING', 'RUNNING'} or time.monotonic() > deadline:
             return job
         time.sleep(0.05)

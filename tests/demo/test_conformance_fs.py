@@ -100,7 +100,7 @@ def _add_deletable(samples: Path) -> None:
     (samples / 'to-delete-dir' / 'sub' / 'f').write_bytes(b'f\n')
 
 
-ADJUSTMENTS: dict[str, Callable[[Path], None]] = {
+ADJUSTMENTS: dict[str, Callable[[Path], object]] = {
     '10': _without('dir'),
     '11': _without('link-to-dir', 'link-to-file', 'dangling-link', 'dir/file.txt'),
     '19': lambda samples: (samples / 'file.txt').chmod(0o744),
@@ -116,7 +116,9 @@ def make_samples(samples: Path, prefix: str) -> None:
     """Rebuild the recordings' sample directory as it was before the sequence ``prefix``."""
     samples.mkdir(parents=True)
     _tree(samples)
-    ADJUSTMENTS.get(prefix, lambda _: None)(samples)
+    adjust = ADJUSTMENTS.get(prefix)
+    if adjust is not None:
+        adjust(samples)
     (samples / 'noperm').chmod(0)
 
 

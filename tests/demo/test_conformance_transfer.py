@@ -12,6 +12,7 @@ import tarfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -53,7 +54,7 @@ def upload_to_stage(replay: Replay) -> None:
     put_object(directives, os.urandom(replay.staged['request']['transferDirectives']['fileSize']))
 
 
-def put_object(directives: dict, data: bytes) -> None:
+def put_object(directives: dict[str, Any], data: bytes) -> None:
     """Upload ``data`` to the presigned part URLs of a staged upload's directives, and complete it."""
     part_size = directives['maxPartSize']
     parts = []
@@ -153,14 +154,14 @@ def test_staged_download_serves_the_file(replay: Replay, demo_settings: DemoSett
     assert data == (demo_settings.scratch / 'samples-fixed001' / 'big6m.bin').read_bytes()
 
 
-def _finished_job(client: TestClient, settings: DemoSettings, reply: httpx.Response) -> dict:
+def _finished_job(client: TestClient, settings: DemoSettings, reply: httpx.Response) -> dict[str, Any]:
     """The status of the transfer job of ``reply`` once it has ended."""
     job_url = f'/compute/{settings.system_name}/jobs/{reply.json()["transferJob"]["jobId"]}'
     deadline = time.monotonic() + 10
     while (status := client.get(job_url).json()['jobs'][0]['status'])['state'] in {'PENDING', 'RUNNING'}:
         assert time.monotonic() < deadline, 'the transfer job did not end'
         time.sleep(0.05)
-    return status
+    return cast('dict[str, Any]', status)
 
 
 def _link_structure(path: Path) -> tuple[list[str], dict[str, str]]:
@@ -204,7 +205,7 @@ def _staged(
     """Start a staged upload (of ``size`` bytes) or download of ``path``."""
     directives = {'transferMethod': 's3', **({'fileSize': size} if kind == 'upload' else {})}
     body = {'sourcePath': str(path), 'transferDirectives': directives}
-    reply = client.post(f'/filesystem/{settings.system_name}/transfer/{kind}', json=body)
+    reply: httpx.Response = client.post(f'/filesystem/{settings.system_name}/transfer/{kind}', json=body)
     assert reply.status_code == 201, reply.text
     return reply
 

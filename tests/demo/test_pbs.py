@@ -8,7 +8,7 @@ records rendered from ``qstat -f -F json -x``, and the errors (a 500 with the PB
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from fastapi.testclient import TestClient
@@ -55,11 +55,11 @@ def _submit(client: TestClient, settings: DemoSettings, script: str, **fields: o
     job = {'script': script, 'working_directory': str(settings.scratch), **fields}
     response = client.post(_jobs_url(settings), json={'job': job})
     assert response.status_code == 201, response.text
-    return response.json()['jobId']
+    return cast(str, response.json()['jobId'])
 
 
 def _job(client: TestClient, settings: DemoSettings, job_id: str) -> dict[str, Any]:
-    return client.get(f'{_jobs_url(settings)}/{job_id}').json()['jobs'][0]
+    return cast('dict[str, Any]', client.get(f'{_jobs_url(settings)}/{job_id}').json()['jobs'][0])
 
 
 def _wait(

@@ -77,7 +77,7 @@ def call(
 
 @pytest.fixture
 def system_name(demo_server: DemoServer) -> str:
-    return demo_server.config['compute_resource']
+    return str(demo_server.config['compute_resource'])
 
 
 @pytest.fixture

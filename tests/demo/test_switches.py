@@ -19,7 +19,10 @@ from aiida_firecrest.demo.versions import server_version
 
 
 def _ls(client: TestClient, settings: DemoSettings) -> httpx.Response:
-    return client.get(f'/filesystem/{settings.system_name}/ops/ls', params={'path': str(settings.home)})
+    response: httpx.Response = client.get(
+        f'/filesystem/{settings.system_name}/ops/ls', params={'path': str(settings.home)}
+    )
+    return response
 
 
 def test_counters_count_firecrest_requests_by_route_template(

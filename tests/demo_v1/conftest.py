@@ -39,6 +39,6 @@ def system(v1_server: Any) -> str:
 @pytest.fixture
 def workdir(v1_server: Any, request: pytest.FixtureRequest) -> Path:
     """A fresh directory of this test in the demo's scratch (the demo's file systems are local)."""
-    path = Path(v1_server.config['workdir']) / request.node.name
+    path = Path(v1_server.config['workdir']) / str(request.node.name)
     path.mkdir(parents=True)
     return path

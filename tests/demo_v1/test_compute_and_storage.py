@@ -2,24 +2,36 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from firecrest.v1 import Firecrest
+
+
 import os
 import time
 
 import pytest
 from firecrest import FirecrestException
 
+if TYPE_CHECKING:
+    from firecrest.v1 import Firecrest
 
-def _wait_finished(client, system, job_id: str, timeout: float = 20) -> dict:
+
+def _wait_finished(client: Firecrest, system: str, job_id: str, timeout: float = 20) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         (record,) = client.poll(system, [job_id])
         if record['state'] not in ('PENDING', 'RUNNING'):
-            return record
+            return dict(record)
         time.sleep(0.2)
     raise AssertionError(f'job {job_id} did not finish')
 
 
-def test_a_job_submitted_by_path_runs_in_its_directory_and_is_accounted(v1_client, system, workdir) -> None:
+def test_a_job_submitted_by_path_runs_in_its_directory_and_is_accounted(
+    v1_client: Firecrest, system: str, workdir: Path
+) -> None:
     (workdir / 'job.sh').write_text('#!/bin/bash\n#SBATCH --job-name=pwd-job\npwd > where\nexit 3\n')
     submitted = v1_client.submit(system, script_remote_path=str(workdir / 'job.sh'))
     assert submitted['result'] == 'Job submitted' and submitted['firecrest_taskid']
@@ -31,7 +43,9 @@ def test_a_job_submitted_by_path_runs_in_its_directory_and_is_accounted(v1_clien
     assert (workdir / 'where').read_text().strip() == str(workdir)
 
 
-def test_an_uploaded_script_is_submitted_and_can_be_cancelled(v1_client, system, tmp_path) -> None:
+def test_an_uploaded_script_is_submitted_and_can_be_cancelled(
+    v1_client: Firecrest, system: str, tmp_path: Path
+) -> None:
     script = tmp_path / 'sleep.sh'
     script.write_text('#!/bin/bash\nsleep 30\n')
     job_id = str(v1_client.submit(system, script_local_path=str(script))['jobid'])
@@ -42,7 +56,7 @@ def test_an_uploaded_script_is_submitted_and_can_be_cancelled(v1_client, system,
         v1_client.cancel(system, job_id)
 
 
-def test_internal_transfers_are_xfer_jobs(v1_client, system, workdir) -> None:
+def test_internal_transfers_are_xfer_jobs(v1_client: Firecrest, system: str, workdir: Path) -> None:
     (workdir / 'src').mkdir()
     (workdir / 'src' / 'f').write_text('f')
     jobs = [
@@ -63,7 +77,9 @@ def test_internal_transfers_are_xfer_jobs(v1_client, system, workdir) -> None:
     assert not (workdir / 'moved').exists() and not (workdir / 'copy').exists()
 
 
-def test_a_12_mib_file_round_trips_through_the_object_store(v1_client, system, workdir, tmp_path) -> None:
+def test_a_12_mib_file_round_trips_through_the_object_store(
+    v1_client: Firecrest, system: str, workdir: Path, tmp_path: Path
+) -> None:
     big = tmp_path / 'big.bin'
     big.write_bytes(os.urandom(12 * 1024 * 1024))
     upload = v1_client.external_upload(system, str(big), str(workdir))
@@ -81,7 +97,9 @@ def test_a_12_mib_file_round_trips_through_the_object_store(v1_client, system, w
     download.invalidate_object_storage_link()
 
 
-def test_a_download_of_a_missing_file_is_refused_before_any_task(v1_client, system, workdir) -> None:
+def test_a_download_of_a_missing_file_is_refused_before_any_task(
+    v1_client: Firecrest, system: str, workdir: Path
+) -> None:
     with pytest.raises(FirecrestException) as info:
         v1_client.external_download(system, str(workdir / 'missing'))
     assert info.value.responses[-1].status_code == 400

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import httpx
 import pytest
 from firecrest import FirecrestException
 
+if TYPE_CHECKING:
+    from firecrest.v1 import Firecrest
 
-def test_parameters_give_the_version_and_the_direct_transfer_limit(v1_client, v1_server) -> None:
+    from aiida_firecrest.demo.launcher import DemoServer
+
+
+def test_parameters_give_the_version_and_the_direct_transfer_limit(
+    v1_client: Firecrest, v1_server: DemoServer
+) -> None:
     parameters = v1_client.parameters()
     general = {entry['name']: entry['value'] for entry in parameters['general']}
     utilities = {entry['name']: entry for entry in parameters['utilities']}
@@ -18,7 +27,7 @@ def test_parameters_give_the_version_and_the_direct_transfer_limit(v1_client, v1
     assert {entry['name'] for entry in parameters['storage']} >= {'OBJECT_STORAGE', 'STORAGE_MAX_FILE_SIZE'}
 
 
-def test_systems_list_the_one_system_and_an_unknown_one_is_404(v1_client, system) -> None:
+def test_systems_list_the_one_system_and_an_unknown_one_is_404(v1_client: Firecrest, system: str) -> None:
     assert v1_client.all_systems() == [
         {'system': system, 'status': 'available', 'description': 'System ready'}
     ]
@@ -27,7 +36,7 @@ def test_systems_list_the_one_system_and_an_unknown_one_is_404(v1_client, system
         v1_client.system('no-such-system')
 
 
-def test_a_v1_server_has_no_v2_system_description(v1_server) -> None:
+def test_a_v1_server_has_no_v2_system_description(v1_server: DemoServer) -> None:
     """What tells the API versions apart: v2 answers ``/status/systems`` with ``fileSystems`` per system."""
     token = httpx.post(
         v1_server.config['token_uri'],
@@ -42,13 +51,15 @@ def test_a_v1_server_has_no_v2_system_description(v1_server) -> None:
     assert 'f7t-appversion' not in httpx.get(f'{v1_server.url}/status/systems').headers
 
 
-def test_a_request_without_token_is_401_in_v1s_shape(v1_server) -> None:
+def test_a_request_without_token_is_401_in_v1s_shape(v1_server: DemoServer) -> None:
     answer = httpx.get(f'{v1_server.url}/status/parameters')
     assert answer.status_code == 401
     assert answer.json() == {'description': 'Not authenticated'}
 
 
-def test_tasks_are_listed_by_id_and_an_unknown_one_is_404(v1_client, system, v1_server) -> None:
+def test_tasks_are_listed_by_id_and_an_unknown_one_is_404(
+    v1_client: Firecrest, system: str, v1_server: DemoServer
+) -> None:
     v1_client.poll_active(system)  # creates one task
     tasks = v1_client._tasks()
     task_id, task = next(iter(tasks.items()))

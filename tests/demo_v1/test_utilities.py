@@ -5,12 +5,22 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from firecrest import FirecrestException, HeaderException
 
+if TYPE_CHECKING:
+    from firecrest.v1 import Firecrest
 
-def test_files_are_created_listed_described_and_removed(v1_client, system, workdir, tmp_path) -> None:
+    from aiida_firecrest.demo.launcher import DemoServer
+
+
+def test_files_are_created_listed_described_and_removed(
+    v1_client: Firecrest, system: str, workdir: Path, tmp_path: Path
+) -> None:
     local = tmp_path / 'in.txt'
     local.write_text('hello\n' * 3)
     v1_client.mkdir(system, str(workdir / 'a' / 'b'), p=True)
@@ -35,14 +45,18 @@ def test_files_are_created_listed_described_and_removed(v1_client, system, workd
     assert not (workdir / 'a').exists()
 
 
-def test_view_is_head_and_download_the_whole_file(v1_client, system, workdir, tmp_path) -> None:
+def test_view_is_head_and_download_the_whole_file(
+    v1_client: Firecrest, system: str, workdir: Path, tmp_path: Path
+) -> None:
     (workdir / 'lines').write_text(''.join(f'{n}\n' for n in range(20)))
     assert v1_client.view(system, str(workdir / 'lines')) == ''.join(f'{n}\n' for n in range(10))
     v1_client.simple_download(system, str(workdir / 'lines'), tmp_path / 'back')
     assert (tmp_path / 'back').read_text() == (workdir / 'lines').read_text()
 
 
-def test_copy_rename_compress_and_extract_run_directly(v1_client, system, workdir) -> None:
+def test_copy_rename_compress_and_extract_run_directly(
+    v1_client: Firecrest, system: str, workdir: Path
+) -> None:
     (workdir / 'src').mkdir()
     (workdir / 'src' / 'f').write_text('f')
     v1_client.copy(system, str(workdir / 'src'), str(workdir / 'copy'))
@@ -65,7 +79,11 @@ def test_copy_rename_compress_and_extract_run_directly(v1_client, system, workdi
     ],
 )
 def test_failed_commands_answer_400_with_the_header_of_their_kind(
-    v1_client, system, workdir, call, header
+    v1_client: Firecrest,
+    system: str,
+    workdir: Path,
+    call: Callable[[Firecrest, str, str], object],
+    header: str,
 ) -> None:
     with pytest.raises(FirecrestException) as info:  # HeaderException for the headers pyfirecrest knows
         call(v1_client, system, str(workdir))
@@ -74,7 +92,9 @@ def test_failed_commands_answer_400_with_the_header_of_their_kind(
     assert set(response.json()) == {'description', 'error'}
 
 
-def test_an_unreadable_directory_answers_permission_denied(v1_client, system, workdir) -> None:
+def test_an_unreadable_directory_answers_permission_denied(
+    v1_client: Firecrest, system: str, workdir: Path
+) -> None:
     (workdir / 'closed').mkdir(mode=0o000)
     try:
         with pytest.raises(HeaderException) as info:
@@ -84,7 +104,9 @@ def test_an_unreadable_directory_answers_permission_denied(v1_client, system, wo
         (workdir / 'closed').chmod(0o700)
 
 
-def test_files_above_the_limit_are_refused_directly(v1_client, system, workdir, tmp_path) -> None:
+def test_files_above_the_limit_are_refused_directly(
+    v1_client: Firecrest, system: str, workdir: Path, tmp_path: Path
+) -> None:
     big = tmp_path / 'big'
     big.write_bytes(b'x' * (5 * 1024 * 1024 + 1))
     with pytest.raises(FirecrestException) as upload:
@@ -96,7 +118,7 @@ def test_files_above_the_limit_are_refused_directly(v1_client, system, workdir, 
     assert 'X-Size-Limit' in download.value.responses[-1].headers
 
 
-def test_a_request_without_machine_name_is_400(v1_server) -> None:
+def test_a_request_without_machine_name_is_400(v1_server: DemoServer) -> None:
     import httpx
 
     answer = httpx.get(

@@ -7,10 +7,13 @@ writes ``out/*.dat`` files and one large ``out/big.txt``; it retrieves with glob
 
 from __future__ import annotations
 
+from typing import cast
+
 from aiida import orm
 from aiida.common.datastructures import CalcInfo, CodeInfo
 from aiida.common.folders import Folder
 from aiida.engine import CalcJob, CalcJobProcessSpec
+from plumpy.ports import InputPort, PortNamespace
 
 NESTED_FILES = {'inputs/a.txt': 'alpha\n', 'inputs/deep/b/c.txt': 'gamma\n'}
 """Input files written into the sandbox, in nested folders."""
@@ -39,7 +42,9 @@ class FileTreeCalculation(CalcJob):
             valid_type=orm.RemoteData,
             help='Copied to remote_copy.txt, linked as remote_link.txt.',
         )
-        spec.inputs['metadata']['options']['resources'].default = {
+        # plumpy types a namespace's items Port | PortNamespace: these are two namespaces and an input port.
+        options = cast(PortNamespace, cast(PortNamespace, spec.inputs['metadata'])['options'])
+        cast(InputPort, options['resources']).default = {
             'num_machines': 1,
             'num_mpiprocs_per_machine': 1,
         }

@@ -72,7 +72,7 @@ def test_gpus_and_exclusive_nodes_reach_the_submit_script(
     }
     node = _add(bash_code, resources=resources)
     assert node.is_finished_ok, node.exit_message
-    script = node.base.repository.get_object_content('_aiidasubmit.sh').splitlines()
+    script = node.base.repository.get_object_content('_aiidasubmit.sh', mode='r').splitlines()
     assert job_dialect.gpus_and_exclusive <= set(script)
 
 
@@ -132,8 +132,10 @@ def test_stash_and_unstash(
     assert isinstance(stashed, stash_class)
 
     unstash = {'unstash_target_mode': 'NewRemoteData', 'source_list': ['aiida.in', 'aiida.out']}
+    unstash_calculation = CalculationFactory('core.unstash')
+    assert isinstance(unstash_calculation, type) and issubclass(unstash_calculation, CalcJob)
     _, unstashed = run_get_node(
-        CalculationFactory('core.unstash'),
+        unstash_calculation,
         source_node=stashed,
         metadata={'computer': firecrest_computer, 'options': {'unstash': unstash}},
     )

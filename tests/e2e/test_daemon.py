@@ -11,7 +11,7 @@ import os
 import sys
 import time
 import typing as t
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path, PurePosixPath
 
 import pytest
@@ -79,7 +79,7 @@ def daemon_code(
     return orm.InstalledCode(computer=computer, filepath_executable='/bin/bash', label='bash').store()
 
 
-def _await_all(nodes: list[orm.CalcJobNode], daemon: t.Any) -> None:
+def _await_all(nodes: Sequence[orm.ProcessNode], daemon: t.Any) -> None:
     deadline = time.monotonic() + TIMEOUT
     while not all(node.is_terminated for node in nodes):
         if time.monotonic() > deadline:

@@ -56,8 +56,10 @@ def test_a_running_job_is_killed(bash_code: orm.InstalledCode, job_dialect: JobD
     assert node.is_killed
     job_id = node.get_job_id()
     assert job_id is not None
-    scheduler = node.computer.get_scheduler()
-    with node.computer.get_transport() as transport:
+    computer = node.computer
+    assert computer is not None
+    scheduler = computer.get_scheduler()
+    with computer.get_transport() as transport:
         scheduler.set_transport(transport)
         job = scheduler.get_jobs(jobs=[job_id], as_dict=True)[job_id]
     assert (job.job_state, job.job_substate.split()[0]) == (JobState.DONE, job_dialect.cancelled)

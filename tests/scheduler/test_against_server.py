@@ -92,7 +92,10 @@ def _wait_for(
 
 
 def test_a_job_runs_to_completion(
-    scheduler: FirecrestScheduler, put_script: t.Callable[..., str], remote_dir, job_dialect: JobDialect
+    scheduler: FirecrestScheduler,
+    put_script: t.Callable[..., str],
+    remote_dir: PurePosixPath,
+    job_dialect: JobDialect,
 ) -> None:
     """Its title survives Slurm's placeholder record, which a quick job shows when it has just ended."""
     job_id = scheduler.submit_job(str(remote_dir), put_script('ok.sh', f'{job_dialect.job_name}\necho hi'))
@@ -103,7 +106,10 @@ def test_a_job_runs_to_completion(
 
 
 def test_a_poll_of_many_jobs_finds_them_all_in_one_request(
-    scheduler: FirecrestScheduler, put_script: t.Callable[..., str], remote_dir, firecrest_server: t.Any
+    scheduler: FirecrestScheduler,
+    put_script: t.Callable[..., str],
+    remote_dir: PurePosixPath,
+    firecrest_server: t.Any,
 ) -> None:
     """The jobs are found on any server; the single request is counted where the demo counts."""
     script = put_script('quick.sh', 'true')
@@ -118,7 +124,10 @@ def test_a_poll_of_many_jobs_finds_them_all_in_one_request(
 
 @pytest.mark.demo_only
 def test_a_poll_right_after_submission_sends_no_request(
-    scheduler: FirecrestScheduler, put_script: t.Callable[..., str], remote_dir, firecrest_server: t.Any
+    scheduler: FirecrestScheduler,
+    put_script: t.Callable[..., str],
+    remote_dir: PurePosixPath,
+    firecrest_server: t.Any,
 ) -> None:
     scheduler.just_submitted_seconds = 60  # type: ignore[misc]
     job_id = str(scheduler.submit_job(str(remote_dir), put_script('fresh.sh', 'true')))
@@ -128,7 +137,10 @@ def test_a_poll_right_after_submission_sends_no_request(
 
 
 def test_a_held_job_is_queued_held_and_is_killed(
-    scheduler: FirecrestScheduler, put_script: t.Callable[..., str], remote_dir, job_dialect: JobDialect
+    scheduler: FirecrestScheduler,
+    put_script: t.Callable[..., str],
+    remote_dir: PurePosixPath,
+    job_dialect: JobDialect,
 ) -> None:
     job_id = str(scheduler.submit_job(str(remote_dir), put_script('held.sh', f'{job_dialect.hold}\ntrue')))
     assert (
@@ -139,7 +151,7 @@ def test_a_held_job_is_queued_held_and_is_killed(
 
 
 def test_killing_a_finished_job_is_refused(
-    scheduler: FirecrestScheduler, put_script: t.Callable[..., str], remote_dir
+    scheduler: FirecrestScheduler, put_script: t.Callable[..., str], remote_dir: PurePosixPath
 ) -> None:
     job_id = str(scheduler.submit_job(str(remote_dir), put_script('done.sh', 'true')))
     _wait_for(scheduler, job_id, {JobState.DONE})
@@ -147,7 +159,10 @@ def test_killing_a_finished_job_is_refused(
 
 
 def test_a_failing_job_reports_its_exit_code(
-    scheduler: FirecrestScheduler, put_script: t.Callable[..., str], remote_dir, job_dialect: JobDialect
+    scheduler: FirecrestScheduler,
+    put_script: t.Callable[..., str],
+    remote_dir: PurePosixPath,
+    job_dialect: JobDialect,
 ) -> None:
     job_id = str(scheduler.submit_job(str(remote_dir), put_script('fail.sh', 'exit 3')))
     info = _wait_for(scheduler, job_id, {JobState.DONE})
@@ -156,7 +171,10 @@ def test_a_failing_job_reports_its_exit_code(
 
 @pytest.mark.slow
 def test_a_job_over_its_time_limit_is_out_of_walltime(
-    scheduler: FirecrestScheduler, put_script: t.Callable[..., str], remote_dir, job_dialect: JobDialect
+    scheduler: FirecrestScheduler,
+    put_script: t.Callable[..., str],
+    remote_dir: PurePosixPath,
+    job_dialect: JobDialect,
 ) -> None:
     """The demo kills the job after 1 s; Slurm rounds the limit up to a minute (TIMEOUT after ~85 s)."""
     script = put_script('long.sh', f'{job_dialect.one_second_limit}\nsleep 240')
@@ -168,7 +186,10 @@ def test_a_job_over_its_time_limit_is_out_of_walltime(
 
 
 def test_a_rejected_submission_carries_the_servers_message(
-    scheduler: FirecrestScheduler, put_script: t.Callable[..., str], remote_dir, job_dialect: JobDialect
+    scheduler: FirecrestScheduler,
+    put_script: t.Callable[..., str],
+    remote_dir: PurePosixPath,
+    job_dialect: JobDialect,
 ) -> None:
     script = put_script('bad.sh', f'{job_dialect.unknown_queue}\ntrue')
     with pytest.raises(SchedulerError, match=job_dialect.unknown_queue_error):
@@ -176,7 +197,10 @@ def test_a_rejected_submission_carries_the_servers_message(
 
 
 def test_the_plugin_of_another_scheduler_fails_verdi_computer_test_and_then_submission(
-    transport_params: dict[str, t.Any], put_script: t.Callable[..., str], remote_dir, job_dialect: JobDialect
+    transport_params: dict[str, t.Any],
+    put_script: t.Callable[..., str],
+    remote_dir: PurePosixPath,
+    job_dialect: JobDialect,
 ) -> None:
     """Its directives would be ignored: the job would run with the scheduler's defaults.
 
@@ -202,7 +226,10 @@ def test_an_unknown_job_is_left_out(scheduler: FirecrestScheduler) -> None:
 
 @pytest.mark.demo_only
 def test_a_job_the_server_does_not_know_yet_stays_queued(
-    scheduler: FirecrestScheduler, put_script: t.Callable[..., str], remote_dir, firecrest_server: t.Any
+    scheduler: FirecrestScheduler,
+    put_script: t.Callable[..., str],
+    remote_dir: PurePosixPath,
+    firecrest_server: t.Any,
 ) -> None:
     script = put_script('lag.sh', 'true')
     with firecrest_server.switches(job_not_found_for=30.0):

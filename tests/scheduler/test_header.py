@@ -6,6 +6,7 @@ import typing as t
 
 import pytest
 from aiida.common.datastructures import CodeRunMode
+from aiida.schedulers import Scheduler
 from aiida.schedulers.datastructures import JobTemplate, JobTemplateCodeInfo
 from aiida.schedulers.plugins.slurm import SlurmScheduler
 
@@ -40,7 +41,9 @@ TEMPLATES: dict[str, dict[str, t.Any]] = {
 RESOURCES = {'num_machines': 2, 'num_mpiprocs_per_machine': 4, 'num_cores_per_mpiproc': 2}
 
 
-def _template(scheduler_class: type, fields: dict[str, t.Any], **extra_resources: t.Any) -> JobTemplate:
+def _template(
+    scheduler_class: type[Scheduler], fields: dict[str, t.Any], **extra_resources: t.Any
+) -> JobTemplate:
     template = JobTemplate()
     template.job_resource = scheduler_class.create_job_resource(**RESOURCES, **extra_resources)
     template.codes_info = [JobTemplateCodeInfo(cmdline_params=['/bin/true'], stdout_name='aiida.out')]

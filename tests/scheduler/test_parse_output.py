@@ -62,7 +62,7 @@ def test_without_a_record_slurms_stderr_messages_decide(stderr: str, exit_code: 
 
 
 def test_a_failed_record_request_falls_back_to_stderr() -> None:
-    detailed = {'retval': 1, 'stdout': '', 'stderr': 'Job not found.'}
+    detailed: dict[str, str | int] = {'retval': 1, 'stdout': '', 'stderr': 'Job not found.'}
     stderr = 'slurmstepd: error: *** JOB 12 CANCELLED AT 2026-11-22 DUE TO TIME LIMIT ***'
     exit_code = FirecrestScheduler().parse_output(detailed, '', stderr)
     assert exit_code == CalcJob.exit_codes.ERROR_SCHEDULER_OUT_OF_WALLTIME

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import typing as t
+from collections.abc import Sequence
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -22,6 +23,8 @@ from firecrest.FirecrestException import UnexpectedStatusException
 from aiida_firecrest.job_notes import clear_job_notes
 from aiida_firecrest.remote import FirecrestRemote
 from aiida_firecrest.scheduler import MAX_CONCURRENT_LOOKUPS, FirecrestScheduler
+
+T = t.TypeVar('T')
 
 HERE = Path(__file__).parent
 RECORDS: dict[str, dict[str, t.Any]] = json.loads((HERE / 'job_records.json').read_text())
@@ -57,7 +60,7 @@ def _job(job_id: str, name: str = 'running') -> dict[str, t.Any]:
 class FakeApi:
     """The ``AsyncFirecrest`` methods the scheduler uses, answering from a scripted job table."""
 
-    def __init__(self, listed: list[dict[str, t.Any]], unlisted: list[dict[str, t.Any]] = ()) -> None:
+    def __init__(self, listed: list[dict[str, t.Any]], unlisted: Sequence[dict[str, t.Any]] = ()) -> None:
         self.listed = listed
         self.known = {job['jobId']: job for job in [*listed, *unlisted]}
         self.calls: list[tuple[str, ...]] = []
@@ -66,7 +69,9 @@ class FakeApi:
         self.files: dict[str, str] = {}
         self.cancel_error: Exception | None = None
 
-    async def submit(self, system: str, working_dir: str, account: str | None, **script: str) -> dict:
+    async def submit(
+        self, system: str, working_dir: str, account: str | None, **script: str
+    ) -> dict[str, str]:
         ((how, what),) = script.items()
         self.calls.append(('submit', system, working_dir, how, what, str(account)))
         if self.submit_errors:
@@ -93,7 +98,7 @@ class FakeApi:
             raise _error(404, 'Job not found.')
         return [self.known[jobid]]
 
-    async def cancel_job(self, system: str, jobid: str) -> dict:
+    async def cancel_job(self, system: str, jobid: str) -> dict[str, t.Any]:
         self.calls.append(('cancel_job', system, jobid))
         if self.cancel_error is not None:
             raise self.cancel_error
@@ -125,7 +130,7 @@ class FakeTransport:
         )
         self.remote = FirecrestRemote(self.client)  # type: ignore[arg-type]
 
-    def run_command_blocking(self, func: t.Callable[..., t.Awaitable[t.Any]], *args: t.Any) -> t.Any:
+    def run_command_blocking(self, func: t.Callable[..., t.Coroutine[t.Any, t.Any, T]], *args: t.Any) -> T:
         return asyncio.run(func(*args))
 
 
@@ -288,6 +293,7 @@ def test_a_job_just_submitted_and_missing_from_the_list_is_queued_without_asking
     api = FakeApi([])
     scheduler = _scheduler(api)
     job_id = scheduler.submit_job('/scratch/u/aa', '_aiidasubmit.sh')
+    assert isinstance(job_id, str), job_id
     api.calls.clear()
     assert scheduler.get_jobs(jobs=[job_id], as_dict=True)[job_id].job_state == JobState.QUEUED
     assert api.calls == [('job_info', 'cluster')]
@@ -297,6 +303,7 @@ def test_after_the_grace_period_an_unknown_job_is_left_out() -> None:
     api = FakeApi([])
     scheduler = _scheduler(api, grace=0.0)
     job_id = scheduler.submit_job('/scratch/u/aa', '_aiidasubmit.sh')
+    assert isinstance(job_id, str), job_id
     assert scheduler.get_jobs(jobs=[job_id]) == []
 
 
@@ -313,6 +320,7 @@ def test_a_poll_right_after_submission_is_answered_queued_without_a_request() ->
     api = FakeApi([])
     scheduler = _scheduler(api, just_submitted=60.0)
     job_id = scheduler.submit_job('/scratch/u/aa', '_aiidasubmit.sh')
+    assert isinstance(job_id, str), job_id
     api.calls.clear()
     assert scheduler.get_jobs(jobs=[job_id], as_dict=True)[job_id].job_state == JobState.QUEUED
     assert api.calls == []
@@ -322,6 +330,7 @@ def test_a_poll_of_a_just_submitted_job_and_an_older_one_asks_the_list() -> None
     api = FakeApi([_job('1'), _job('74', 'pending_priority')])
     scheduler = _scheduler(api, just_submitted=60.0)
     job_id = scheduler.submit_job('/scratch/u/aa', '_aiidasubmit.sh')
+    assert isinstance(job_id, str), job_id
     api.calls.clear()
     jobs = scheduler.get_jobs(jobs=['1', job_id], as_dict=True)
     assert {job_id: info.job_state for job_id, info in jobs.items()} == {

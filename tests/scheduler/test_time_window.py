@@ -28,6 +28,8 @@ from aiida_firecrest.settings import TransportConfig
 
 from .._harness import DIALECTS, InProcessDemo, JobDialect
 
+T = t.TypeVar('T')
+
 JOB_LIST = 'GET /compute/{system_name}/jobs'
 ONE_JOB = 'GET /compute/{system_name}/jobs/{job_id}'
 TWO_DAYS = 2 * 86400.0
@@ -45,7 +47,7 @@ class ThreadBridge:
         self.client = self.run_command_blocking(FirecrestClient.connect, config, demo)
         self.remote = FirecrestRemote(self.client)
 
-    def run_command_blocking(self, func: t.Callable[..., t.Awaitable[t.Any]], *args: t.Any) -> t.Any:
+    def run_command_blocking(self, func: t.Callable[..., t.Coroutine[t.Any, t.Any, T]], *args: t.Any) -> T:
         return asyncio.run_coroutine_threadsafe(func(*args), self.loop).result(timeout=60)
 
     def close(self) -> None:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import tarfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pytest
+from aiida.transports.transport import TransportPath
 
 from aiida_firecrest.transport import FirecrestTransport
+from tests._harness import RemoteFiles
+from tests.transport.fixture_types import CountedIfDemo, WithTransport
 
 FORMATS = ['tar', 'tar.gz', 'tar.bz2', 'tar.xz']
 
@@ -27,7 +30,11 @@ def members(archive: Path) -> list[str]:
 
 @pytest.mark.parametrize('format', FORMATS)
 def test_compress_a_child_of_root_dir_in_one_server_request(
-    with_transport, counted_if_demo, remote_dir, remote_files, format: str
+    with_transport: WithTransport,
+    counted_if_demo: CountedIfDemo,
+    remote_dir: PurePosixPath,
+    remote_files: RemoteFiles,
+    format: str,
 ) -> None:
     populate(remote_files, remote_dir)
     archive = remote_dir / f'stash.{format}'
@@ -49,13 +56,16 @@ def test_compress_a_child_of_root_dir_in_one_server_request(
 
 
 def test_compress_of_deep_sources_and_globs_names_them_relative_to_root_dir(
-    with_transport, remote_dir, remote_files
+    with_transport: WithTransport, remote_dir: PurePosixPath, remote_files: RemoteFiles
 ) -> None:
     populate(remote_files, remote_dir)
     archive = remote_dir / 'stash.tar.gz'
 
     async def scenario(t: FirecrestTransport) -> None:
-        sources = [remote_dir / 'calc' / 'out' / 'data.txt', remote_dir / 'calc' / '*.out']
+        sources: list[TransportPath] = [
+            remote_dir / 'calc' / 'out' / 'data.txt',
+            remote_dir / 'calc' / '*.out',
+        ]
         await t.compress_async('tar.gz', sources, archive, root_dir=remote_dir)
 
     with_transport(scenario)
@@ -63,7 +73,9 @@ def test_compress_of_deep_sources_and_globs_names_them_relative_to_root_dir(
     assert 'calc/out/data.txt' in names and 'calc/aiida.out' in names and 'other.txt' not in names
 
 
-def test_compress_of_root_dir_itself_has_no_top_directory(with_transport, remote_dir, remote_files) -> None:
+def test_compress_of_root_dir_itself_has_no_top_directory(
+    with_transport: WithTransport, remote_dir: PurePosixPath, remote_files: RemoteFiles
+) -> None:
     populate(remote_files, remote_dir / 'root')
 
     async def scenario(t: FirecrestTransport) -> None:
@@ -76,7 +88,7 @@ def test_compress_of_root_dir_itself_has_no_top_directory(with_transport, remote
 
 
 def test_compress_relative_to_the_filesystem_root_names_members_by_their_absolute_path(
-    with_transport, remote_dir, remote_files
+    with_transport: WithTransport, remote_dir: PurePosixPath, remote_files: RemoteFiles
 ) -> None:
     populate(remote_files, remote_dir)
 
@@ -103,7 +115,12 @@ def test_compress_relative_to_the_filesystem_root_names_members_by_their_absolut
     ],
 )
 def test_compress_errors_carry_aiidas_messages(
-    with_transport, remote_dir, remote_files, arguments: tuple, error: type, message: str
+    with_transport: WithTransport,
+    remote_dir: PurePosixPath,
+    remote_files: RemoteFiles,
+    arguments: tuple[str, str, str, str],
+    error: type[Exception],
+    message: str,
 ) -> None:
     populate(remote_files, remote_dir)
     format, source, destination, root = arguments
@@ -115,7 +132,9 @@ def test_compress_errors_carry_aiidas_messages(
     with_transport(scenario)
 
 
-def test_compress_refuses_to_overwrite_when_asked(with_transport, remote_dir, remote_files) -> None:
+def test_compress_refuses_to_overwrite_when_asked(
+    with_transport: WithTransport, remote_dir: PurePosixPath, remote_files: RemoteFiles
+) -> None:
     populate(remote_files, remote_dir)
     remote_files.write(remote_dir / 'exists.tar', 'old')
 
@@ -130,7 +149,9 @@ def test_compress_refuses_to_overwrite_when_asked(with_transport, remote_dir, re
 
 
 @pytest.mark.parametrize('format', FORMATS)
-def test_extract_recreates_the_tree(with_transport, remote_dir, remote_files, format: str) -> None:
+def test_extract_recreates_the_tree(
+    with_transport: WithTransport, remote_dir: PurePosixPath, remote_files: RemoteFiles, format: str
+) -> None:
     populate(remote_files, remote_dir)
 
     async def scenario(t: FirecrestTransport) -> None:
@@ -141,11 +162,16 @@ def test_extract_recreates_the_tree(with_transport, remote_dir, remote_files, fo
     assert remote_files.read_text(remote_dir / 'restored' / 'calc' / 'out' / 'data.txt') == 'data'
 
 
-def test_extract_with_strip_components_as_unstashing_does(with_transport, remote_dir, remote_files) -> None:
+def test_extract_with_strip_components_as_unstashing_does(
+    with_transport: WithTransport, remote_dir: PurePosixPath, remote_files: RemoteFiles
+) -> None:
     populate(remote_files, remote_dir / 'ab' / 'cd')
 
     async def scenario(t: FirecrestTransport) -> None:
-        sources = [remote_dir / 'ab' / 'cd' / 'calc' / 'out', remote_dir / 'ab' / 'cd' / 'calc' / 'aiida.out']
+        sources: list[TransportPath] = [
+            remote_dir / 'ab' / 'cd' / 'calc' / 'out',
+            remote_dir / 'ab' / 'cd' / 'calc' / 'aiida.out',
+        ]
         await t.compress_async('tar.gz', sources, remote_dir / 'stash.tar.gz', root_dir=remote_dir)
         await t.extract_async(remote_dir / 'stash.tar.gz', remote_dir / 'unstashed', strip_components=3)
 
@@ -163,7 +189,11 @@ def test_extract_with_strip_components_as_unstashing_does(with_transport, remote
     [(None, 'does not exist'), (b'not an archive', 'Error while extracting the tar archive')],
 )
 def test_extract_errors(
-    with_transport, remote_dir, remote_files, content: bytes | None, message: str
+    with_transport: WithTransport,
+    remote_dir: PurePosixPath,
+    remote_files: RemoteFiles,
+    content: bytes | None,
+    message: str,
 ) -> None:
     if content is not None:
         remote_files.write(remote_dir / 'a.tar', content)

@@ -10,16 +10,22 @@ import errno
 import io
 import os
 import tarfile
-from pathlib import Path
+from collections.abc import Awaitable, Callable
+from pathlib import Path, PurePosixPath
 
 import pytest
 
 from aiida_firecrest.archives import unpack
 from aiida_firecrest.transport import FirecrestTransport
+from tests._harness import RemoteFiles
+from tests.transport.fixture_types import CountedIfDemo, WithTransport
 
 LONG_NAMES = {'256-ascii': 'x' * 256, '256-bytes-in-128-characters': 'é' * 128}
 
-CALLS = {
+RemoteCall = Callable[[FirecrestTransport, str, Path], Awaitable[object]]
+"""A transport method on a remote path, with the local inputs directory."""
+
+CALLS: dict[str, RemoteCall] = {
     'putfile': lambda t, remote, local: t.putfile_async(local / 'file', remote),
     'getfile': lambda t, remote, local: t.getfile_async(remote, local / 'back'),
     'puttree': lambda t, remote, local: t.puttree_async(local / 'tree', remote),
@@ -40,7 +46,12 @@ def local_inputs(local_dir: Path) -> Path:
 @pytest.mark.parametrize('call', CALLS.values(), ids=CALLS.keys())
 @pytest.mark.parametrize('name', LONG_NAMES.values(), ids=LONG_NAMES.keys())
 def test_a_remote_name_longer_than_255_bytes_is_refused_with_enametoolong_before_any_request(
-    with_transport, counted_if_demo, remote_dir, local_inputs: Path, call, name: str
+    with_transport: WithTransport,
+    counted_if_demo: CountedIfDemo,
+    remote_dir: PurePosixPath,
+    local_inputs: Path,
+    call: RemoteCall,
+    name: str,
 ) -> None:
     async def scenario(t: FirecrestTransport) -> dict[str, int] | None:
         counted_if_demo()
@@ -57,7 +68,13 @@ def test_a_remote_name_longer_than_255_bytes_is_refused_with_enametoolong_before
     ('char', 'description'), [("'", 'single quote'), ('\0', 'NUL')], ids=['quote', 'nul']
 )
 def test_a_tree_whose_remote_path_the_server_mishandles_is_refused_before_any_request(
-    with_transport, counted_if_demo, remote_dir, local_inputs: Path, call, char: str, description: str
+    with_transport: WithTransport,
+    counted_if_demo: CountedIfDemo,
+    remote_dir: PurePosixPath,
+    local_inputs: Path,
+    call: RemoteCall,
+    char: str,
+    description: str,
 ) -> None:
     async def scenario(t: FirecrestTransport) -> dict[str, int] | None:
         counted_if_demo()
@@ -69,7 +86,7 @@ def test_a_tree_whose_remote_path_the_server_mishandles_is_refused_before_any_re
 
 
 def test_puttree_of_a_local_path_ending_in_dotdot_uploads_the_directory_it_names_inside_the_target(
-    with_transport, remote_dir, remote_files, local_inputs: Path
+    with_transport: WithTransport, remote_dir: PurePosixPath, remote_files: RemoteFiles, local_inputs: Path
 ) -> None:
     """``tree/sub/..`` is ``tree``: it goes to ``dest/tree``, never as ``..`` above ``dest``."""
     remote_files.mkdir(remote_dir / 'dest')
@@ -83,7 +100,7 @@ def test_puttree_of_a_local_path_ending_in_dotdot_uploads_the_directory_it_names
 
 
 def test_puttree_of_a_local_path_ending_in_dot_uploads_the_directory_it_names(
-    with_transport, remote_dir, remote_files, local_inputs: Path
+    with_transport: WithTransport, remote_dir: PurePosixPath, remote_files: RemoteFiles, local_inputs: Path
 ) -> None:
     remote_files.mkdir(remote_dir / 'dest')
 
@@ -95,7 +112,7 @@ def test_puttree_of_a_local_path_ending_in_dot_uploads_the_directory_it_names(
 
 
 def test_a_remote_path_with_dotdot_means_its_normal_form(
-    with_transport, remote_dir, remote_files, local_inputs: Path
+    with_transport: WithTransport, remote_dir: PurePosixPath, remote_files: RemoteFiles, local_inputs: Path
 ) -> None:
     remote_files.mkdir(remote_dir / 'sub')
 
@@ -111,7 +128,11 @@ def test_a_remote_path_with_dotdot_means_its_normal_form(
     'name', ["it's", 'two\nlines', 'x' * 255, 'é' * 127], ids=['quote', 'newline', '255-bytes', '254-bytes-é']
 )
 def test_a_tree_with_an_odd_or_longest_name_round_trips(
-    with_transport, remote_dir, remote_files, local_inputs: Path, name: str
+    with_transport: WithTransport,
+    remote_dir: PurePosixPath,
+    remote_files: RemoteFiles,
+    local_inputs: Path,
+    name: str,
 ) -> None:
     """The name travels inside the archive (a quote, a newline), or is as long as a name may be."""
     (local_inputs / 'tree').rename(local_inputs / name)
@@ -127,7 +148,11 @@ def test_a_tree_with_an_odd_or_longest_name_round_trips(
 
 @pytest.mark.parametrize('dereference', [False, True], ids=['links-kept', 'links-followed'])
 def test_gettree_of_a_link_out_of_the_tree_writes_nothing_outside_the_local_target(
-    with_transport, remote_dir, remote_files, local_dir: Path, dereference: bool
+    with_transport: WithTransport,
+    remote_dir: PurePosixPath,
+    remote_files: RemoteFiles,
+    local_dir: Path,
+    dereference: bool,
 ) -> None:
     outside = remote_dir / 'outside.txt'
     remote_files.write(outside, 'outside')
@@ -152,7 +177,11 @@ def test_gettree_of_a_link_out_of_the_tree_writes_nothing_outside_the_local_targ
 
 @pytest.mark.parametrize('dereference', [False, True], ids=['links-kept', 'links-followed'])
 def test_puttree_of_a_link_out_of_the_tree_writes_nothing_outside_the_remote_target(
-    with_transport, remote_dir, remote_files, local_dir: Path, dereference: bool
+    with_transport: WithTransport,
+    remote_dir: PurePosixPath,
+    remote_files: RemoteFiles,
+    local_dir: Path,
+    dereference: bool,
 ) -> None:
     (local_dir / 'outside.txt').write_text('outside')
     (local_dir / 'tree').mkdir()
@@ -173,7 +202,7 @@ def test_puttree_of_a_link_out_of_the_tree_writes_nothing_outside_the_remote_tar
 
 
 def test_gettree_replaces_a_local_link_out_of_the_target_instead_of_writing_through_it(
-    with_transport, remote_dir, remote_files, local_dir: Path
+    with_transport: WithTransport, remote_dir: PurePosixPath, remote_files: RemoteFiles, local_dir: Path
 ) -> None:
     remote_files.mkdir(remote_dir / 'tree')
     remote_files.populate(remote_dir / 'tree', {'sub/data.txt': 'new'}, {})

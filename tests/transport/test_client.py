@@ -52,13 +52,15 @@ DROP = httpx.RemoteProtocolError('Server disconnected without sending a response
     [('GET', '/filesystem/s/ops/ls'), ('POST', '/compute/s/jobs'), ('POST', '/filesystem/s/transfer/cp')],
 )
 def test_429_is_retried_for_every_request_after_retry_after(method: str, path: str) -> None:
-    script, sleeps = Script(429, 429, 200, retry_after='2'), []
+    script = Script(429, 429, 200, retry_after='2')
+    sleeps: list[float] = []
     response = asyncio.run(make_client(script, sleeps).request(method, path))
     assert (response.status_code, script.calls, sleeps) == (200, 3, [2.0, 2.0])
 
 
 def test_retry_after_is_capped() -> None:
-    script, sleeps = Script(429, 200, retry_after='3600'), []
+    script = Script(429, 200, retry_after='3600')
+    sleeps: list[float] = []
     asyncio.run(make_client(script, sleeps).get('/status/systems'))
     assert sleeps == [RetryPolicy(3).max_backoff]
 
@@ -73,9 +75,10 @@ def test_retry_after_is_capped() -> None:
     ],
 )
 def test_transient_failures_are_retried_for_idempotent_requests(
-    failure: object, method: str, path: str
+    failure: int | Exception, method: str, path: str
 ) -> None:
-    script, sleeps = Script(failure, failure, 200), []  # type: ignore[arg-type]
+    script = Script(failure, failure, 200)
+    sleeps: list[float] = []
     response = asyncio.run(make_client(script, sleeps).request(method, path, content=b'body'))
     assert (response.status_code, script.calls, len(sleeps)) == (200, 3, 2)
 
@@ -150,7 +153,8 @@ def test_connection_refused_is_retried_even_for_posts() -> None:
 
 
 def test_retries_are_bounded() -> None:
-    script, sleeps = Script(*[503] * 10), []
+    script = Script(*[503] * 10)
+    sleeps: list[float] = []
     response = asyncio.run(make_client(script, sleeps, max_retries=2).get('/status/systems'))
     assert (response.status_code, script.calls) == (503, 3)
 

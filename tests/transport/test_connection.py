@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Awaitable, Callable
+from pathlib import PurePosixPath
+from typing import Any, TypeVar
 
 import pytest
 
@@ -12,10 +15,18 @@ from aiida_firecrest.errors import FirecrestConfigError
 from aiida_firecrest.server_facts import clear_server_facts
 from aiida_firecrest.settings import TransportConfig
 from aiida_firecrest.transport import FirecrestTransport
+from tests._harness import RemoteFiles
+from tests.transport.fixture_types import Counted, CountedIfDemo, WithTransport
+
+T = TypeVar('T')
 
 
-def connect_and(transport_params: dict, call, **overrides) -> object:
-    async def main() -> object:
+def connect_and(
+    transport_params: dict[str, Any], call: Callable[[FirecrestClient], Awaitable[T]], **overrides: Any
+) -> T:
+    """``await call(client)`` with a client connected with ``transport_params`` and ``overrides``."""
+
+    async def main() -> T:
         client = await FirecrestClient.connect(
             TransportConfig.from_auth_params({**transport_params, **overrides})
         )
@@ -28,20 +39,20 @@ def connect_and(transport_params: dict, call, **overrides) -> object:
 
 
 @pytest.mark.v2_only(reason='the v2 client itself: its version header and /status/systems')
-def test_the_server_version_is_read_as_a_2_x_triple(transport_params) -> None:
+def test_the_server_version_is_read_as_a_2_x_triple(transport_params: dict[str, Any]) -> None:
     """The demo and a server run from source send ``2.x.x``, a release ``2.5.7``: both read as (2, n, m)."""
     version = connect_and(transport_params, lambda client: client.server_version())
     assert isinstance(version, tuple) and len(version) == 3 and version[0] == 2
 
 
 @pytest.mark.v2_only(reason='the v2 client itself: its version header and /status/systems')
-def test_an_unknown_system_is_named_with_the_known_ones(transport_params) -> None:
+def test_an_unknown_system_is_named_with_the_known_ones(transport_params: dict[str, Any]) -> None:
     known = re.escape(transport_params['compute_resource'])
     with pytest.raises(FirecrestConfigError, match=f"no system 'nonexistent'; available systems: .*{known}"):
         connect_and(transport_params, lambda client: client.system_info(), compute_resource='nonexistent')
 
 
-def test_the_transport_sends_nothing_until_used(transport_params, counted) -> None:
+def test_the_transport_sends_nothing_until_used(transport_params: dict[str, Any], counted: Counted) -> None:
     async def scenario() -> None:
         transport = FirecrestTransport(machine='localhost', **transport_params)
         await transport.open_async()
@@ -53,7 +64,10 @@ def test_the_transport_sends_nothing_until_used(transport_params, counted) -> No
 
 
 def test_copy_from_remote_to_remote_goes_through_a_local_sandbox(
-    with_transport, remote_dir, remote_files, transport_params
+    with_transport: WithTransport,
+    remote_dir: PurePosixPath,
+    remote_files: RemoteFiles,
+    transport_params: dict[str, Any],
 ) -> None:
     remote_files.populate(remote_dir, {'src/f': 'f'})
 
@@ -70,12 +84,15 @@ def test_copy_from_remote_to_remote_goes_through_a_local_sandbox(
 
 
 def test_listdir_withattributes_of_a_directory_with_a_dangling_link(
-    with_transport, counted_if_demo, remote_dir, remote_files
+    with_transport: WithTransport,
+    counted_if_demo: CountedIfDemo,
+    remote_dir: PurePosixPath,
+    remote_files: RemoteFiles,
 ) -> None:
     """The real server fails ``ls`` with dereference for the whole directory (404) if one link dangles."""
     remote_files.populate(remote_dir, {'file': 'f'}, {'dangling': str(remote_dir / 'gone')})
 
-    async def scenario(t: FirecrestTransport) -> list[dict]:
+    async def scenario(t: FirecrestTransport) -> list[dict[str, Any]]:
         counted_if_demo()
         return await t.listdir_withattributes_async(remote_dir)
 
@@ -86,7 +103,7 @@ def test_listdir_withattributes_of_a_directory_with_a_dangling_link(
         assert sum(requests.values()) == 2
 
 
-def test_server_facts_are_asked_once_per_process(transport_params, counted) -> None:
+def test_server_facts_are_asked_once_per_process(transport_params: dict[str, Any], counted: Counted) -> None:
     async def twice(client: FirecrestClient) -> None:
         await client.system_info()
         await client.userinfo()

@@ -9,18 +9,26 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 import pytest
+from firecrest.v2 import Firecrest
 
 from aiida_firecrest.server_facts import clear_server_facts
 from aiida_firecrest.transport import FirecrestTransport
+from tests._harness import DemoHandle, RemoteFiles, RemoteHandle
+from tests.transport.fixture_types import Counted, CountedIfDemo, WithTransport
 
 DEFAULT_MAX_OPS_FILE_SIZE = 5 * 1024 * 1024
 """``max_ops_file_size`` of a server whose connection file does not give it (the real server's value)."""
 
 
 def test_putfile_of_a_small_file_sends_one_request_and_getfile_two_from_the_first_call(
-    with_transport, counted_if_demo, remote_dir, remote_files, local_dir: Path
+    with_transport: WithTransport,
+    counted_if_demo: CountedIfDemo,
+    remote_dir: PurePosixPath,
+    remote_files: RemoteFiles,
+    local_dir: Path,
 ) -> None:
     """No lookup of the server's limit for a file any server moves directly; a download asks its size."""
     content = os.urandom(3000)
@@ -47,7 +55,7 @@ def test_putfile_of_a_small_file_sends_one_request_and_getfile_two_from_the_firs
 
 
 def test_empty_file_round_trip_avoids_a_direct_upload(
-    with_transport, counted_if_demo, remote_dir, local_dir
+    with_transport: WithTransport, counted_if_demo: CountedIfDemo, remote_dir: PurePosixPath, local_dir: Path
 ) -> None:
     """The real server answers a 0-byte direct upload with 408 after its command timeout (10 s)."""
     (local_dir / 'empty').write_bytes(b'')
@@ -70,7 +78,7 @@ def test_empty_file_round_trip_avoids_a_direct_upload(
 
 @pytest.mark.slow
 def test_staged_transfer_above_the_threshold_round_trips(
-    with_transport, counted, remote_dir, local_dir
+    with_transport: WithTransport, counted: Counted, remote_dir: PurePosixPath, local_dir: Path
 ) -> None:
     content = os.urandom(40_000)
     (local_dir / 'big.bin').write_bytes(content)
@@ -93,12 +101,17 @@ def test_staged_transfer_above_the_threshold_round_trips(
 
 
 def test_listdir_and_listdir_withattributes_send_one_request_each(
-    with_transport, counted_if_demo, remote_dir, remote_files
+    with_transport: WithTransport,
+    counted_if_demo: CountedIfDemo,
+    remote_dir: PurePosixPath,
+    remote_files: RemoteFiles,
 ) -> None:
     files = {f'f{index}': 'x' * index for index in range(30)}
     remote_files.populate(remote_dir, {**files, '.hidden': 'h', 'sub/.keep': 'k'})
 
-    async def scenario(t: FirecrestTransport) -> tuple:
+    async def scenario(
+        t: FirecrestTransport,
+    ) -> tuple[list[str], dict[str, int] | None, list[dict[str, Any]], dict[str, int] | None, list[str]]:
         counted_if_demo()
         names = await t.listdir_async(remote_dir)
         plain = counted_if_demo()
@@ -108,6 +121,7 @@ def test_listdir_and_listdir_withattributes_send_one_request_each(
     names, plain, entries, with_attributes, matching = with_transport(scenario)
     assert sorted(names) == sorted([f'f{i}' for i in range(30)] + ['sub', '.hidden'])
     if plain is not None:
+        assert with_attributes is not None
         assert sum(plain.values()) == sum(with_attributes.values()) == 1
     by_name = {entry['name']: entry for entry in entries}
     assert by_name['sub']['isdir'] and not by_name['f7']['isdir']
@@ -116,7 +130,9 @@ def test_listdir_and_listdir_withattributes_send_one_request_each(
     assert sorted(matching) == [f'f{i}' for i in range(10, 20)]
 
 
-def test_directories_are_created_and_removed_with_aiidas_semantics(with_transport, remote_dir) -> None:
+def test_directories_are_created_and_removed_with_aiidas_semantics(
+    with_transport: WithTransport, remote_dir: PurePosixPath
+) -> None:
     base = remote_dir / 'a'
 
     async def scenario(t: FirecrestTransport) -> None:
@@ -138,7 +154,7 @@ def test_directories_are_created_and_removed_with_aiidas_semantics(with_transpor
     with_transport(scenario)
 
 
-def test_chmod_to_zero_reads_back_zero(with_transport, remote_dir) -> None:
+def test_chmod_to_zero_reads_back_zero(with_transport: WithTransport, remote_dir: PurePosixPath) -> None:
     async def scenario(t: FirecrestTransport) -> tuple[int, int]:
         await t.mkdir_async(remote_dir / 'd')
         await t.chmod_async(remote_dir / 'd', 0o750)
@@ -151,10 +167,12 @@ def test_chmod_to_zero_reads_back_zero(with_transport, remote_dir) -> None:
     assert with_transport(scenario) == (0o750, 0)
 
 
-def test_symlinks_are_created_and_described_as_links(with_transport, remote_dir, remote_files) -> None:
+def test_symlinks_are_created_and_described_as_links(
+    with_transport: WithTransport, remote_dir: PurePosixPath, remote_files: RemoteFiles
+) -> None:
     remote_files.write(remote_dir / 'target.txt', 't')
 
-    async def scenario(t: FirecrestTransport) -> tuple:
+    async def scenario(t: FirecrestTransport) -> tuple[bool, bool]:
         await t.symlink_async(remote_dir / 'target.txt', remote_dir / 'link')
         attributes = await t.get_attribute_async(remote_dir / 'link')
         return stat.S_ISLNK(attributes.st_mode), await t.isfile_async(remote_dir / 'link')
@@ -163,7 +181,9 @@ def test_symlinks_are_created_and_described_as_links(with_transport, remote_dir,
     assert os.readlink(remote_files.mirror(remote_dir) / 'link') == str(remote_dir / 'target.txt')
 
 
-def test_rename_moves_and_refuses_an_existing_destination(with_transport, remote_dir, remote_files) -> None:
+def test_rename_moves_and_refuses_an_existing_destination(
+    with_transport: WithTransport, remote_dir: PurePosixPath, remote_files: RemoteFiles
+) -> None:
     remote_files.populate(remote_dir, {'old': 'old', 'other': 'other'})
 
     async def scenario(t: FirecrestTransport) -> None:
@@ -178,7 +198,9 @@ def test_rename_moves_and_refuses_an_existing_destination(with_transport, remote
     assert (after / 'other').read_text() == 'other'
 
 
-def test_copy_of_files_and_trees_follows_cp_semantics(with_transport, remote_dir, remote_files) -> None:
+def test_copy_of_files_and_trees_follows_cp_semantics(
+    with_transport: WithTransport, remote_dir: PurePosixPath, remote_files: RemoteFiles
+) -> None:
     remote_files.populate(remote_dir, {'src/deep/f': 'f', 'src/g.txt': 'g'})
 
     async def scenario(t: FirecrestTransport) -> None:
@@ -197,7 +219,10 @@ def test_copy_of_files_and_trees_follows_cp_semantics(with_transport, remote_dir
 
 
 def test_whoami_is_the_owner_of_what_the_user_creates(
-    with_transport, remote_dir, firecrest_sync, firecrest_server
+    with_transport: WithTransport,
+    remote_dir: PurePosixPath,
+    firecrest_sync: Firecrest,
+    firecrest_server: DemoHandle | RemoteHandle,
 ) -> None:
     listing = firecrest_sync.list_files(firecrest_server.config['compute_resource'], str(remote_dir.parent))
     owner = next(entry['user'] for entry in listing if entry['name'] == remote_dir.name)
@@ -208,7 +233,9 @@ def test_whoami_is_the_owner_of_what_the_user_creates(
     assert with_transport(scenario) == owner
 
 
-def test_whoami_asks_the_server_once(with_transport, counted, demo_only) -> None:
+def test_whoami_asks_the_server_once(
+    with_transport: WithTransport, counted: Counted, demo_only: DemoHandle
+) -> None:
     async def scenario(t: FirecrestTransport) -> tuple[str, str]:
         clear_server_facts()
         counted()
@@ -219,12 +246,14 @@ def test_whoami_asks_the_server_once(with_transport, counted, demo_only) -> None
     assert counted() == {'GET /status/{system_name}/userinfo': 1}
 
 
-def test_glob_matches_every_level(with_transport, remote_dir, remote_files) -> None:
+def test_glob_matches_every_level(
+    with_transport: WithTransport, remote_dir: PurePosixPath, remote_files: RemoteFiles
+) -> None:
     remote_files.populate(
         remote_dir, dict.fromkeys(('a/x.txt', 'a/y.in', 'b/z.txt', 'c.txt', '.hidden.txt'), '.')
     )
 
-    async def scenario(t: FirecrestTransport) -> tuple:
+    async def scenario(t: FirecrestTransport) -> tuple[list[str], list[str], list[str]]:
         return (
             await t.glob_async(f'{remote_dir}/*/*.txt'),
             await t.glob_async(f'{remote_dir}/*.txt'),
@@ -237,7 +266,7 @@ def test_glob_matches_every_level(with_transport, remote_dir, remote_files) -> N
     assert missing == []
 
 
-def test_command_execution_is_not_offered(with_transport) -> None:
+def test_command_execution_is_not_offered(with_transport: WithTransport) -> None:
     async def scenario(t: FirecrestTransport) -> str:
         with pytest.raises(NotImplementedError, match='no remote command execution'):
             await t.exec_command_wait_async('ls')
@@ -258,7 +287,12 @@ def test_command_execution_is_not_offered(with_transport) -> None:
     ],
 )
 def test_server_errors_become_os_errors_with_the_path(
-    with_transport, remote_dir, remote_files, local_dir, operation: str, expected: type
+    with_transport: WithTransport,
+    remote_dir: PurePosixPath,
+    remote_files: RemoteFiles,
+    local_dir: Path,
+    operation: str,
+    expected: type,
 ) -> None:
     remote_files.write(remote_dir / 'file', 'f')
     missing = remote_dir / 'missing'
@@ -281,7 +315,7 @@ def test_server_errors_become_os_errors_with_the_path(
 
 @pytest.mark.parametrize('path', ['', 'relative/path'])
 def test_empty_or_relative_remote_paths_fail_before_any_request(
-    with_transport, counted_if_demo, path: str
+    with_transport: WithTransport, counted_if_demo: CountedIfDemo, path: str
 ) -> None:
     async def scenario(t: FirecrestTransport) -> dict[str, int] | None:
         counted_if_demo()
@@ -292,7 +326,9 @@ def test_empty_or_relative_remote_paths_fail_before_any_request(
     assert with_transport(scenario) in ({}, None)
 
 
-def test_an_unknown_path_is_neither_file_nor_directory(with_transport, remote_dir) -> None:
+def test_an_unknown_path_is_neither_file_nor_directory(
+    with_transport: WithTransport, remote_dir: PurePosixPath
+) -> None:
     async def scenario(t: FirecrestTransport) -> tuple[bool, ...]:
         missing = PurePosixPath(remote_dir) / 'nothing'
         return await t.isfile_async(missing), await t.isdir_async(missing), await t.path_exists_async(missing)
@@ -300,7 +336,7 @@ def test_an_unknown_path_is_neither_file_nor_directory(with_transport, remote_di
     assert with_transport(scenario) == (False, False, False)
 
 
-def test_the_filesystem_root_is_an_existing_directory(with_transport) -> None:
+def test_the_filesystem_root_is_an_existing_directory(with_transport: WithTransport) -> None:
     async def scenario(t: FirecrestTransport) -> tuple[bool, ...]:
         return await t.isdir_async('/'), await t.path_exists_async('/')
 
@@ -308,7 +344,11 @@ def test_the_filesystem_root_is_an_existing_directory(with_transport) -> None:
 
 
 def test_put_of_a_small_file_into_an_existing_directory(
-    with_transport, counted_if_demo, remote_dir, remote_files, local_dir
+    with_transport: WithTransport,
+    counted_if_demo: CountedIfDemo,
+    remote_dir: PurePosixPath,
+    remote_files: RemoteFiles,
+    local_dir: Path,
 ) -> None:
     (local_dir / 'in.txt').write_text('in')
 
@@ -330,7 +370,7 @@ def test_put_of_a_small_file_into_an_existing_directory(
 
 
 def test_put_with_a_pattern_uploads_every_match_into_the_directory(
-    with_transport, remote_dir, local_dir
+    with_transport: WithTransport, remote_dir: PurePosixPath, local_dir: Path
 ) -> None:
     for index in range(6):
         (local_dir / f'f{index}.txt').write_text(str(index))
@@ -344,7 +384,9 @@ def test_put_with_a_pattern_uploads_every_match_into_the_directory(
 
 
 @pytest.mark.slow
-def test_staged_transfer_of_a_name_with_a_space_is_verified(with_transport, remote_dir, local_dir) -> None:
+def test_staged_transfer_of_a_name_with_a_space_is_verified(
+    with_transport: WithTransport, remote_dir: PurePosixPath, local_dir: Path
+) -> None:
     content = os.urandom(20_000)
     (local_dir / 'big file').write_bytes(content)
 
@@ -359,7 +401,13 @@ def test_staged_transfer_of_a_name_with_a_space_is_verified(with_transport, remo
 @pytest.mark.slow
 @pytest.mark.parametrize('times_the_limit', [0.8, 2.4])
 def test_a_file_too_large_for_a_direct_download_goes_staged_without_trying_directly(
-    with_transport, counted_if_demo, firecrest_server, remote_dir, remote_files, local_dir, times_the_limit
+    with_transport: WithTransport,
+    counted_if_demo: CountedIfDemo,
+    firecrest_server: DemoHandle | RemoteHandle,
+    remote_dir: PurePosixPath,
+    remote_files: RemoteFiles,
+    local_dir: Path,
+    times_the_limit: float,
 ) -> None:
     """Its size decides: a direct try would cost a 413, or for 12 MiB the server's command timeout (408).
 
@@ -384,7 +432,7 @@ def test_a_file_too_large_for_a_direct_download_goes_staged_without_trying_direc
 
 @pytest.mark.slow
 def test_a_staged_download_of_an_unreadable_file_raises_permission_error(
-    with_transport, remote_dir, remote_files, local_dir
+    with_transport: WithTransport, remote_dir: PurePosixPath, remote_files: RemoteFiles, local_dir: Path
 ) -> None:
     """The server's job fails (its ``dd`` cannot read the file); its error log gives the reason."""
     remote_files.write(remote_dir / 'secret.bin', b's' * 50_000)
@@ -399,7 +447,9 @@ def test_a_staged_download_of_an_unreadable_file_raises_permission_error(
 
 
 @pytest.mark.parametrize('ignore_nonexisting', [True, False])
-def test_get_of_a_missing_path(with_transport, remote_dir, local_dir, ignore_nonexisting: bool) -> None:
+def test_get_of_a_missing_path(
+    with_transport: WithTransport, remote_dir: PurePosixPath, local_dir: Path, ignore_nonexisting: bool
+) -> None:
     async def scenario(t: FirecrestTransport) -> None:
         await t.get_async(remote_dir / 'missing', local_dir / 'x', ignore_nonexisting=ignore_nonexisting)
 

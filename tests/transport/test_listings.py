@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from aiida_firecrest.listings import Entry, RecentListings
 from aiida_firecrest.transport import FirecrestTransport
+from tests._harness import RemoteFiles
+from tests.transport.fixture_types import CountedIfDemo, WithTransport
 
 LS = 'GET /filesystem/{system_name}/ops/ls'
 STAT = 'GET /filesystem/{system_name}/ops/stat'
@@ -14,7 +16,11 @@ DOWNLOAD = 'GET /filesystem/{system_name}/ops/download'
 
 
 def test_gets_of_files_in_one_directory_list_it_once(
-    with_transport, counted_if_demo, remote_dir, remote_files, local_dir: Path
+    with_transport: WithTransport,
+    counted_if_demo: CountedIfDemo,
+    remote_dir: PurePosixPath,
+    remote_files: RemoteFiles,
+    local_dir: Path,
 ) -> None:
     names = ['aiida.out', '_scheduler-stdout.txt', '_scheduler-stderr.txt']
     for name in names:
@@ -33,7 +39,7 @@ def test_gets_of_files_in_one_directory_list_it_once(
 
 
 def test_a_file_created_after_the_listing_is_still_found(
-    with_transport, remote_dir, remote_files, local_dir: Path
+    with_transport: WithTransport, remote_dir: PurePosixPath, remote_files: RemoteFiles, local_dir: Path
 ) -> None:
     remote_files.write(remote_dir / 'first.txt', 'first')
 
@@ -47,7 +53,7 @@ def test_a_file_created_after_the_listing_is_still_found(
 
 
 def test_a_listing_is_not_used_once_the_transport_changed_the_server(
-    with_transport, remote_dir, remote_files, local_dir: Path
+    with_transport: WithTransport, remote_dir: PurePosixPath, remote_files: RemoteFiles, local_dir: Path
 ) -> None:
     remote_files.write(remote_dir / 'data.txt', 'short')
     (local_dir / 'longer.txt').write_text('a longer content')
@@ -62,7 +68,11 @@ def test_a_listing_is_not_used_once_the_transport_changed_the_server(
 
 
 def test_a_missing_file_in_a_listed_directory_is_asked_for_before_it_is_skipped(
-    with_transport, counted_if_demo, remote_dir, remote_files, local_dir: Path
+    with_transport: WithTransport,
+    counted_if_demo: CountedIfDemo,
+    remote_dir: PurePosixPath,
+    remote_files: RemoteFiles,
+    local_dir: Path,
 ) -> None:
     remote_files.write(remote_dir / 'present.txt', 'here')
 
@@ -79,7 +89,11 @@ def test_a_missing_file_in_a_listed_directory_is_asked_for_before_it_is_skipped(
 
 
 def test_a_tree_put_into_a_directory_just_made_asks_nothing_of_it(
-    with_transport, counted_if_demo, remote_dir, remote_files, local_dir: Path
+    with_transport: WithTransport,
+    counted_if_demo: CountedIfDemo,
+    remote_dir: PurePosixPath,
+    remote_files: RemoteFiles,
+    local_dir: Path,
 ) -> None:
     """As AiiDA uploads a calculation: ``mkdir`` of its directory, then ``put`` of ``.aiida`` into it."""
     (local_dir / '.aiida').mkdir()
@@ -98,7 +112,7 @@ def test_a_tree_put_into_a_directory_just_made_asks_nothing_of_it(
 
 
 def test_an_existing_directory_is_not_assumed_empty(
-    with_transport, remote_dir, remote_files, local_dir: Path
+    with_transport: WithTransport, remote_dir: PurePosixPath, remote_files: RemoteFiles, local_dir: Path
 ) -> None:
     """``mkdir`` with ``ignore_existing`` of a directory that exists: nothing is assumed of its content."""
     remote_files.mkdir(remote_dir / 'calc' / '.aiida')

@@ -12,7 +12,8 @@ import os
 import re
 import time
 import traceback
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from typing import Any
 
 import httpx
 import pytest
@@ -25,6 +26,8 @@ from aiida_firecrest.secrets import resolve_secret
 from aiida_firecrest.server_facts import clear_server_facts
 from aiida_firecrest.settings import MIB, TransportConfig
 from aiida_firecrest.transport import FirecrestTransport
+from tests._harness import InProcessDemo
+from tests.transport.fixture_types import WithTransport
 
 from .conftest import run_with_transport
 
@@ -74,7 +77,12 @@ def assert_no_credentials(text: str, credentials: list[str]) -> None:
 
 @pytest.mark.slow
 def test_a_staged_transfer_of_12_mib_logs_no_token_signature_or_secret(
-    with_transport, remote_dir, local_dir: Path, debug_logs, issued_tokens, transport_params
+    with_transport: WithTransport,
+    remote_dir: PurePosixPath,
+    local_dir: Path,
+    debug_logs: pytest.LogCaptureFixture,
+    issued_tokens: list[str],
+    transport_params: dict[str, Any],
 ) -> None:
     data = os.urandom(12 * MIB)
     (local_dir / 'big').write_bytes(data)
@@ -92,7 +100,9 @@ def test_a_staged_transfer_of_12_mib_logs_no_token_signature_or_secret(
     assert_no_credentials(text, [*issued_tokens, resolve_secret(transport_params['client_secret'])])
 
 
-def test_token_renewals_log_no_token_or_secret(asgi_transport, debug_logs, issued_tokens) -> None:
+def test_token_renewals_log_no_token_or_secret(
+    asgi_transport: InProcessDemo, debug_logs: pytest.LogCaptureFixture, issued_tokens: list[str]
+) -> None:
     """Tokens of 36 s are renewed about every second (the server refuses those with less than 30 s left),
     and one is refused by the server and renewed at once."""
     asgi_transport.settings.token_lifetime = 36
@@ -165,7 +175,7 @@ def test_redact_hides_each_kind_of_credential(text: str, hidden: list[str]) -> N
     assert REDACTED in safe
 
 
-def test_records_of_every_level_and_child_logger_are_redacted(debug_logs) -> None:
+def test_records_of_every_level_and_child_logger_are_redacted(debug_logs: pytest.LogCaptureFixture) -> None:
     secret = 'a-remembered-client-secret'
     from aiida_firecrest.redaction import remember
 
@@ -181,6 +191,6 @@ def test_records_of_every_level_and_child_logger_are_redacted(debug_logs) -> Non
     assert_no_credentials(logged_text(debug_logs), [secret, '0123456789abcdef', 'AKIAEXAMPLE'])
 
 
-def test_records_of_other_loggers_are_left_as_they_are(debug_logs) -> None:
+def test_records_of_other_loggers_are_left_as_they_are(debug_logs: pytest.LogCaptureFixture) -> None:
     logging.getLogger('some.application').info('Bearer %s', 'kept-as-is')
     assert debug_logs.records[-1].getMessage() == 'Bearer kept-as-is'

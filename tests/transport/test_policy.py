@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from aiida_firecrest.remote import mode_from_ls, unescape_ls_name
@@ -51,7 +53,7 @@ def test_remote_paths_with_a_single_quote_are_refused() -> None:
         ({'type': '-', 'permissions': 'rwsr-Sr--'}, 0o106744),
     ],
 )
-def test_mode_from_ls_permissions(entry: dict, mode: int) -> None:
+def test_mode_from_ls_permissions(entry: dict[str, Any], mode: int) -> None:
     assert mode_from_ls(entry) == mode
 
 

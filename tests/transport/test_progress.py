@@ -10,13 +10,14 @@ from __future__ import annotations
 import logging
 import os
 import re
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pytest
 
 from aiida_firecrest.progress import TransferProgress
 from aiida_firecrest.transport import FirecrestTransport
 from tests._harness import JobDialect
+from tests.transport.fixture_types import WithTransport
 
 LOGGER = 'aiida.transport.FirecrestTransport'
 BYTES = re.compile(r': (\d+) of (\d+) bytes')
@@ -45,7 +46,11 @@ def progress_log(
 @pytest.mark.slow
 @pytest.mark.parametrize('direction', ['upload', 'download'])
 def test_a_staged_transfer_reports_increasing_bytes_up_to_the_file_size(
-    with_transport, remote_dir, local_dir: Path, progress_log, direction: str
+    with_transport: WithTransport,
+    remote_dir: PurePosixPath,
+    local_dir: Path,
+    progress_log: pytest.LogCaptureFixture,
+    direction: str,
 ) -> None:
     (local_dir / 'big.bin').write_bytes(os.urandom(SIZE))
     remote = str(remote_dir / 'big.bin')
@@ -71,7 +76,11 @@ def test_a_staged_transfer_reports_increasing_bytes_up_to_the_file_size(
 @pytest.mark.slow
 @pytest.mark.parametrize('direction', ['puttree', 'gettree'])
 def test_a_staged_tree_archive_reports_increasing_bytes_up_to_its_size(
-    with_transport, remote_dir, local_dir: Path, progress_log, direction: str
+    with_transport: WithTransport,
+    remote_dir: PurePosixPath,
+    local_dir: Path,
+    progress_log: pytest.LogCaptureFixture,
+    direction: str,
 ) -> None:
     """Random content does not compress: the archive of the tree is above the threshold."""
     (local_dir / 'tree' / 'sub').mkdir(parents=True)
@@ -96,7 +105,11 @@ def test_a_staged_tree_archive_reports_increasing_bytes_up_to_its_size(
 @pytest.mark.v2_only(reason='progress counts multipart PUTs and transfer-job states; v1 POSTs a form')
 @pytest.mark.slow
 def test_a_staged_upload_reports_the_state_of_its_transfer_job(
-    with_transport, remote_dir, local_dir: Path, progress_log, job_dialect: JobDialect
+    with_transport: WithTransport,
+    remote_dir: PurePosixPath,
+    local_dir: Path,
+    progress_log: pytest.LogCaptureFixture,
+    job_dialect: JobDialect,
 ) -> None:
     (local_dir / 'big.bin').write_bytes(os.urandom(100_000))
 
@@ -110,7 +123,10 @@ def test_a_staged_upload_reports_the_state_of_its_transfer_job(
 
 
 def test_small_direct_transfers_report_no_progress(
-    with_transport, remote_dir, local_dir: Path, progress_log
+    with_transport: WithTransport,
+    remote_dir: PurePosixPath,
+    local_dir: Path,
+    progress_log: pytest.LogCaptureFixture,
 ) -> None:
     (local_dir / 'small.bin').write_bytes(os.urandom(3000))
     remote = str(remote_dir / 'small.bin')

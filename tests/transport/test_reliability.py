@@ -7,7 +7,8 @@ import dataclasses
 import os
 import tarfile
 import time
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from typing import Any
 
 import httpx
 import pytest
@@ -15,13 +16,15 @@ import pytest
 from aiida_firecrest.demo.settings import FaultRule
 from aiida_firecrest.ratelimit import JITTER, RateLimitGate
 from aiida_firecrest.transport import FirecrestTransport
+from tests._harness import DemoHandle, InProcessDemo, RemoteFiles
+from tests.transport.fixture_types import Counted, WithTransport
 
 from .conftest import run_with_transport
 
 pytestmark = pytest.mark.v2_only(reason='its faults name v2 endpoints; the v1 demo injects no faults yet')
 
 
-def fault(kind: str, endpoint: str | None = None, every: int = 1, count: int | None = None) -> dict:
+def fault(kind: str, endpoint: str | None = None, every: int = 1, count: int | None = None) -> dict[str, Any]:
     return {'kind': kind, 'endpoint': endpoint, 'every': every, 'count': count, 'retry_after': 0.05}
 
 
@@ -57,7 +60,11 @@ async def round_trip(t: FirecrestTransport, local: Path, remote: str) -> None:
     ids=['429-storm', '503', '500', 'dropped-connections'],
 )
 def test_transfers_survive_transient_faults_without_losing_data(
-    with_transport, demo_only, remote_dir, local_dir: Path, faults: list[dict]
+    with_transport: WithTransport,
+    demo_only: DemoHandle,
+    remote_dir: PurePosixPath,
+    local_dir: Path,
+    faults: list[dict[str, Any]],
 ) -> None:
     (local_dir / 'file').write_bytes(os.urandom(5000))
     contents = make_tree(local_dir / 'tree')
@@ -69,7 +76,7 @@ def test_transfers_survive_transient_faults_without_losing_data(
 
 
 def test_a_job_submitting_request_is_not_repeated_after_a_server_error(
-    with_transport, demo_only, counted, remote_dir
+    with_transport: WithTransport, demo_only: DemoHandle, counted: Counted, remote_dir: PurePosixPath
 ) -> None:
     Path(str(remote_dir / 'a')).write_text('a')
 
@@ -85,7 +92,7 @@ def test_a_job_submitting_request_is_not_repeated_after_a_server_error(
 
 
 def test_an_interrupted_download_leaves_nothing_at_the_destination(
-    with_transport, demo_only, remote_dir, local_dir: Path
+    with_transport: WithTransport, demo_only: DemoHandle, remote_dir: PurePosixPath, local_dir: Path
 ) -> None:
     Path(str(remote_dir / 'data')).write_bytes(b'x' * 1000)
 
@@ -99,7 +106,7 @@ def test_an_interrupted_download_leaves_nothing_at_the_destination(
 
 
 def test_a_tree_upload_failing_half_way_leaves_no_archive_and_can_be_repeated(
-    with_transport, demo_only, remote_dir, local_dir: Path
+    with_transport: WithTransport, demo_only: DemoHandle, remote_dir: PurePosixPath, local_dir: Path
 ) -> None:
     contents = make_tree(local_dir / 'tree')
 
@@ -118,7 +125,11 @@ def test_a_tree_upload_failing_half_way_leaves_no_archive_and_can_be_repeated(
 @pytest.mark.slow
 @pytest.mark.parametrize('existing', [None, b'old content'], ids=['new-file', 'overwrite'])
 def test_a_staged_upload_that_cannot_be_verified_leaves_the_target_as_it_was(
-    with_transport, demo_only, remote_dir, local_dir: Path, existing: bytes | None
+    with_transport: WithTransport,
+    demo_only: DemoHandle,
+    remote_dir: PurePosixPath,
+    local_dir: Path,
+    existing: bytes | None,
 ) -> None:
     """It goes under a temporary name, moved into place once verified: a failed overwrite keeps the old."""
     (local_dir / 'big').write_bytes(os.urandom(30_000))
@@ -139,7 +150,7 @@ def test_a_staged_upload_that_cannot_be_verified_leaves_the_target_as_it_was(
 
 @pytest.mark.slow
 def test_a_failed_staged_upload_onto_a_directory_leaves_the_directory_intact(
-    with_transport, remote_dir, local_dir: Path
+    with_transport: WithTransport, remote_dir: PurePosixPath, local_dir: Path
 ) -> None:
     (local_dir / 'keep.txt').write_text('keep')
     (local_dir / 'big').write_bytes(os.urandom(50_000))
@@ -155,7 +166,7 @@ def test_a_failed_staged_upload_onto_a_directory_leaves_the_directory_intact(
 
 
 def test_failed_transfers_release_their_concurrency_slot(
-    with_transport, remote_dir, remote_files, local_dir: Path
+    with_transport: WithTransport, remote_dir: PurePosixPath, remote_files: RemoteFiles, local_dir: Path
 ) -> None:
     remote_files.write(remote_dir / 'present', 'p')
 
@@ -170,7 +181,7 @@ def test_failed_transfers_release_their_concurrency_slot(
 
 
 def test_short_lived_tokens_are_renewed_before_the_server_refuses_them(
-    asgi_transport, tmp_path: Path
+    asgi_transport: InProcessDemo, tmp_path: Path
 ) -> None:
     """Tokens of 36 s are renewed after about 1 s (the server refuses tokens with less than 30 s left)."""
     asgi_transport.settings.token_lifetime = 36
@@ -192,7 +203,7 @@ def test_short_lived_tokens_are_renewed_before_the_server_refuses_them(
     assert len(asgi_transport.state.tokens) >= 2
 
 
-def _fields() -> tuple[dataclasses.Field, ...]:
+def _fields() -> tuple[dataclasses.Field[Any], ...]:
     from aiida_firecrest.settings import TransportConfig
 
     return dataclasses.fields(TransportConfig)
@@ -200,7 +211,7 @@ def _fields() -> tuple[dataclasses.Field, ...]:
 
 @pytest.mark.parametrize('endpoint', ['/ops/compress', '/ops/extract'])
 def test_a_connection_lost_during_compress_or_extract_is_reported_as_such(
-    with_transport, demo_only, remote_dir, endpoint: str
+    with_transport: WithTransport, demo_only: DemoHandle, remote_dir: PurePosixPath, endpoint: str
 ) -> None:
     root = Path(str(remote_dir))
     (root / 'data').mkdir()
@@ -245,12 +256,12 @@ class Arrivals(httpx.AsyncBaseTransport):
         return next((sent for sent, _, status in self.log if status == 429), None)
 
 
-def in_process_params(asgi_transport) -> dict:
+def in_process_params(asgi_transport: InProcessDemo) -> dict[str, Any]:
     names = {f.name for f in _fields()}
     return {key: value for key, value in asgi_transport.config.items() if key in names}
 
 
-async def open_transports(params: dict, arrivals: Arrivals, count: int) -> list[FirecrestTransport]:
+async def open_transports(params: dict[str, Any], arrivals: Arrivals, count: int) -> list[FirecrestTransport]:
     transports = [
         FirecrestTransport(machine='localhost', safe_interval=0, http_transport=arrivals, **params)
         for _ in range(count)
@@ -261,7 +272,7 @@ async def open_transports(params: dict, arrivals: Arrivals, count: int) -> list[
 
 
 def test_a_429_holds_back_the_requests_of_every_client_of_the_process_until_its_retry_after(
-    asgi_transport,
+    asgi_transport: InProcessDemo,
 ) -> None:
     """One client is refused with ``Retry-After: 1``; seven other clients start listing during that second:
     none of their requests reaches the server before the second is over, and all of them succeed."""
@@ -286,7 +297,9 @@ def test_a_429_holds_back_the_requests_of_every_client_of_the_process_until_its_
     assert len(arrivals.firecrest(since=refused_at + 0.95)) == 8
 
 
-def test_under_a_lasting_429_a_single_probe_goes_per_retry_after_period(asgi_transport) -> None:
+def test_under_a_lasting_429_a_single_probe_goes_per_retry_after_period(
+    asgi_transport: InProcessDemo,
+) -> None:
     """Six clients list while the server refuses everything for 1.5 s (``Retry-After: 0.3``): after the
     first refusals, about one request per 0.3 s reaches the server, not six."""
     arrivals = Arrivals(asgi_transport)

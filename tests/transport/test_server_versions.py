@@ -10,7 +10,7 @@ import os
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
@@ -50,7 +50,8 @@ def release_params(release_server: DemoServer, tmp_path: Path) -> dict[str, Any]
 @pytest.fixture
 def release_dir(release_server: DemoServer, request: pytest.FixtureRequest) -> Path:
     """A fresh directory in the server's work directory (a local path: the demo's file system)."""
-    path = Path(release_server.config['workdir']) / request.node.name.replace('[', '-').rstrip(']')
+    name: str = request.node.name
+    path = Path(release_server.config['workdir']) / name.replace('[', '-').rstrip(']')
     path.mkdir(parents=True)
     return path
 
@@ -88,7 +89,7 @@ def test_a_staged_upload_can_be_the_first_request_of_a_transport(
 
 @pytest.mark.parametrize(('format', 'mode'), [('tar', 'r:'), ('tar.bz2', 'r:bz2'), ('tar.xz', 'r:xz')])
 def test_compress_writes_the_requested_format(
-    release_params: dict[str, Any], release_dir: Path, format: str, mode: str
+    release_params: dict[str, Any], release_dir: Path, format: str, mode: Literal['r:', 'r:bz2', 'r:xz']
 ) -> None:
     (release_dir / 'tree').mkdir()
     (release_dir / 'tree' / 'a.txt').write_text('a\n')
@@ -104,7 +105,11 @@ def test_compress_writes_the_requested_format(
 
 @pytest.mark.parametrize(('format', 'mode'), [('tar', 'w:'), ('tar.bz2', 'w:bz2')])
 def test_extract_reads_the_archive_format(
-    release_params: dict[str, Any], release_dir: Path, tmp_path: Path, format: str, mode: str
+    release_params: dict[str, Any],
+    release_dir: Path,
+    tmp_path: Path,
+    format: str,
+    mode: Literal['w:', 'w:bz2'],
 ) -> None:
     (tmp_path / 'a.txt').write_text('a\n')
     archive = release_dir / f'archive.{format}'

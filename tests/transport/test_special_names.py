@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import errno
-from pathlib import Path
+from collections.abc import Awaitable, Callable
+from pathlib import Path, PurePosixPath
 
 import pytest
 
 from aiida_firecrest.transport import FirecrestTransport
+from tests._harness import RemoteFiles
+from tests.transport.fixture_types import CountedIfDemo, WithTransport
 
 NAMES = {
     'space': 'with space.txt',
@@ -21,7 +24,11 @@ NAMES = {
 
 @pytest.mark.parametrize('name', NAMES.values(), ids=NAMES.keys())
 def test_odd_file_names_round_trip(
-    with_transport, remote_dir, remote_files, local_dir: Path, name: str
+    with_transport: WithTransport,
+    remote_dir: PurePosixPath,
+    remote_files: RemoteFiles,
+    local_dir: Path,
+    name: str,
 ) -> None:
     (local_dir / 'in').write_text(name)
 
@@ -36,7 +43,9 @@ def test_odd_file_names_round_trip(
     assert (local_dir / 'out').read_text() == name
 
 
-def test_odd_names_inside_trees_round_trip(with_transport, remote_dir, local_dir: Path) -> None:
+def test_odd_names_inside_trees_round_trip(
+    with_transport: WithTransport, remote_dir: PurePosixPath, local_dir: Path
+) -> None:
     names = [*NAMES.values(), "it's.txt"]
     (local_dir / 'tree').mkdir()
     for name in names:
@@ -66,7 +75,12 @@ REFUSED_CHARACTERS = {'single-quote': ("'", r"single quote \('\)"), 'nul': ('\0'
 )
 @pytest.mark.parametrize('character', REFUSED_CHARACTERS.values(), ids=REFUSED_CHARACTERS.keys())
 def test_a_character_the_server_mishandles_is_refused_before_any_request(
-    with_transport, counted_if_demo, remote_dir, local_dir, call, character
+    with_transport: WithTransport,
+    counted_if_demo: CountedIfDemo,
+    remote_dir: PurePosixPath,
+    local_dir: Path,
+    call: Callable[[FirecrestTransport, PurePosixPath, Path, str], Awaitable[object]],
+    character: tuple[str, str],
 ) -> None:
     char, description = character
     (local_dir / 'in').write_text('x')
@@ -92,7 +106,11 @@ def test_a_character_the_server_mishandles_is_refused_before_any_request(
 )
 @pytest.mark.parametrize('char', list('&<>"'))
 def test_a_copy_or_move_that_the_servers_job_would_alter_is_refused_before_any_request(
-    with_transport, counted_if_demo, remote_dir, call, char
+    with_transport: WithTransport,
+    counted_if_demo: CountedIfDemo,
+    remote_dir: PurePosixPath,
+    call: Callable[[FirecrestTransport, PurePosixPath, str], Awaitable[object]],
+    char: str,
 ) -> None:
     """The server's copy and move jobs write these characters as HTML entities (``&`` as ``&amp;``)."""
 
@@ -114,7 +132,10 @@ def test_a_copy_or_move_that_the_servers_job_would_alter_is_refused_before_any_r
     ids=['putfile', 'mkdir'],
 )
 def test_a_name_too_long_for_the_server_raises_enametoolong(
-    with_transport, remote_dir, local_dir, call
+    with_transport: WithTransport,
+    remote_dir: PurePosixPath,
+    local_dir: Path,
+    call: Callable[[FirecrestTransport, str, Path], Awaitable[object]],
 ) -> None:
     (local_dir / 'in').write_text('x')
     path = f'{remote_dir}/{"x" * 300}'

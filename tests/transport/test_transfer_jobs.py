@@ -8,6 +8,8 @@ when, the job did not report success, and raises the matching ``OSError`` subcla
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import PurePosixPath
 from typing import Any
 
 import httpx
@@ -17,6 +19,8 @@ from aiida_firecrest.client import FirecrestClient
 from aiida_firecrest.errors import transfer_log_reason, translate_errors
 from aiida_firecrest.settings import TransportConfig
 from aiida_firecrest.transport import FirecrestTransport
+from tests._harness import RemoteFiles
+from tests.transport.fixture_types import CountedIfDemo, WithTransport
 
 OUTPUT_LOG = '/home/fireuser/.f7t_file_handling_job_1.log'
 ERROR_LOG = '/home/fireuser/.f7t_file_handling_job_error_1.log'
@@ -121,7 +125,11 @@ def test_the_reason_leaves_out_the_job_scripts_own_lines() -> None:
     ids=['copyfile', 'copytree', 'rename'],
 )
 def test_copy_or_rename_of_a_missing_source_raises_file_not_found(
-    with_transport, counted_if_demo, remote_dir, remote_files, operation
+    with_transport: WithTransport,
+    counted_if_demo: CountedIfDemo,
+    remote_dir: PurePosixPath,
+    remote_files: RemoteFiles,
+    operation: Callable[[FirecrestTransport, PurePosixPath, PurePosixPath], Awaitable[object]],
 ) -> None:
     source, target = remote_dir / 'missing', remote_dir / 'target'
 

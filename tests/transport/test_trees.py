@@ -6,13 +6,15 @@ import io
 import os
 import tarfile
 from collections.abc import Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pytest
 
 from aiida_firecrest.archives import unpack
 from aiida_firecrest.server_facts import clear_server_facts
 from aiida_firecrest.transport import FirecrestTransport
+from tests._harness import RemoteFiles
+from tests.transport.fixture_types import CountedIfDemo, WithTransport
 
 
 def make_tree(root: Path, files: int) -> dict[str, bytes]:
@@ -35,7 +37,11 @@ def read_tree(root: Path) -> dict[str, bytes]:
 
 
 def test_puttree_and_gettree_of_100_nested_files_take_a_constant_number_of_requests(
-    with_transport, counted_if_demo, remote_dir, remote_files, local_dir: Path
+    with_transport: WithTransport,
+    counted_if_demo: CountedIfDemo,
+    remote_dir: PurePosixPath,
+    remote_files: RemoteFiles,
+    local_dir: Path,
 ) -> None:
     contents = make_tree(local_dir / 'tree', 100)
 
@@ -55,7 +61,9 @@ def test_puttree_and_gettree_of_100_nested_files_take_a_constant_number_of_reque
         assert sum(get.values()) == 4  # compress, size of the archive, download, removal of the archive
 
 
-def test_puttree_into_an_existing_directory_nests_the_source(with_transport, remote_dir, local_dir) -> None:
+def test_puttree_into_an_existing_directory_nests_the_source(
+    with_transport: WithTransport, remote_dir: PurePosixPath, local_dir: Path
+) -> None:
     make_tree(local_dir / 'src', 3)
 
     async def scenario(t: FirecrestTransport) -> list[str]:
@@ -66,7 +74,9 @@ def test_puttree_into_an_existing_directory_nests_the_source(with_transport, rem
     assert with_transport(scenario) == ['src']
 
 
-def test_puttree_creates_missing_parents(with_transport, remote_dir, remote_files, local_dir) -> None:
+def test_puttree_creates_missing_parents(
+    with_transport: WithTransport, remote_dir: PurePosixPath, remote_files: RemoteFiles, local_dir: Path
+) -> None:
     make_tree(local_dir / 'src', 2)
 
     async def scenario(t: FirecrestTransport) -> None:
@@ -78,7 +88,11 @@ def test_puttree_creates_missing_parents(with_transport, remote_dir, remote_file
 
 @pytest.mark.parametrize('dereference', [True, False])
 def test_gettree_follows_links_only_when_asked(
-    with_transport, remote_dir, remote_files, local_dir, dereference: bool
+    with_transport: WithTransport,
+    remote_dir: PurePosixPath,
+    remote_files: RemoteFiles,
+    local_dir: Path,
+    dereference: bool,
 ) -> None:
     root = remote_dir / 'tree'
     remote_files.mkdir(root)
@@ -97,7 +111,9 @@ def test_gettree_follows_links_only_when_asked(
         assert os.readlink(back / 'absolute-link') == str(root / 'data.txt')
 
 
-def test_puttree_keeps_links_without_dereference(with_transport, remote_dir, remote_files, local_dir) -> None:
+def test_puttree_keeps_links_without_dereference(
+    with_transport: WithTransport, remote_dir: PurePosixPath, remote_files: RemoteFiles, local_dir: Path
+) -> None:
     (local_dir / 'tree').mkdir()
     (local_dir / 'tree' / 'data.txt').write_text('data')
     (local_dir / 'tree' / 'link').symlink_to('data.txt')
@@ -110,7 +126,7 @@ def test_puttree_keeps_links_without_dereference(with_transport, remote_dir, rem
 
 
 def test_gettree_of_a_file_is_refused_and_leaves_nothing(
-    with_transport, remote_dir, remote_files, local_dir
+    with_transport: WithTransport, remote_dir: PurePosixPath, remote_files: RemoteFiles, local_dir: Path
 ) -> None:
     remote_files.write(remote_dir / 'file', 'f')
 
@@ -122,7 +138,9 @@ def test_gettree_of_a_file_is_refused_and_leaves_nothing(
     assert list(local_dir.iterdir()) == []
 
 
-def test_server_temporary_archives_are_removed(with_transport, remote_dir, remote_files, local_dir) -> None:
+def test_server_temporary_archives_are_removed(
+    with_transport: WithTransport, remote_dir: PurePosixPath, remote_files: RemoteFiles, local_dir: Path
+) -> None:
     make_tree(local_dir / 'tree', 5)
     temp = remote_dir / 'temp'
     remote_files.mkdir(temp)
@@ -139,7 +157,7 @@ def test_server_temporary_archives_are_removed(with_transport, remote_dir, remot
 
 
 def test_a_trailing_slash_moves_the_contents_of_a_directory(
-    with_transport, remote_dir, local_dir: Path
+    with_transport: WithTransport, remote_dir: PurePosixPath, local_dir: Path
 ) -> None:
     """As the engine uploads a ``local_copy_list`` folder: ``put('dir/', existing)`` puts what is inside."""
     make_tree(local_dir / 'src', 4)
@@ -158,7 +176,13 @@ def test_a_trailing_slash_moves_the_contents_of_a_directory(
 @pytest.mark.parametrize('existing', [True, False], ids=['into-existing', 'into-new'])
 @pytest.mark.parametrize('files', [1, 2, 5], ids=['one-file', 'two-files', 'five-files'])
 def test_the_contents_of_a_directory_go_where_asked_without_a_question_first(
-    with_transport, counted_if_demo, remote_dir, remote_files, local_dir: Path, files: int, existing: bool
+    with_transport: WithTransport,
+    counted_if_demo: CountedIfDemo,
+    remote_dir: PurePosixPath,
+    remote_files: RemoteFiles,
+    local_dir: Path,
+    files: int,
+    existing: bool,
 ) -> None:
     """``put('dir/', remote)``: no stat; a few small files as direct uploads, more as one archive."""
     for index in range(files):
@@ -185,7 +209,7 @@ def test_the_contents_of_a_directory_go_where_asked_without_a_question_first(
 
 
 def test_a_missing_server_temp_directory_is_created_on_first_use(
-    with_transport, remote_dir, remote_files, local_dir
+    with_transport: WithTransport, remote_dir: PurePosixPath, remote_files: RemoteFiles, local_dir: Path
 ) -> None:
     contents = make_tree(local_dir / 'tree', 3)
     temp = remote_dir / 'not-yet' / 'temp'

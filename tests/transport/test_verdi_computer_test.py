@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from aiida import orm
 from click.testing import CliRunner
 
 from aiida_firecrest.transport import FirecrestTransport
 
 
-def test_verdi_computer_test_passes(firecrest_computer) -> None:
+def test_verdi_computer_test_passes(firecrest_computer: orm.Computer) -> None:
     from aiida.cmdline.commands.cmd_computer import computer_test
 
     result = CliRunner().invoke(computer_test, [firecrest_computer.label], catch_exceptions=False)
@@ -19,8 +20,9 @@ def test_verdi_computer_test_passes(firecrest_computer) -> None:
 
 
 @pytest.mark.v2_only(reason="verdi computer configure's server checks are v2's")
-def test_configure_without_options_stores_no_login_shell(firecrest_computer, transport_params) -> None:
-    from aiida import orm
+def test_configure_without_options_stores_no_login_shell(
+    firecrest_computer: orm.Computer, transport_params: dict[str, Any]
+) -> None:
     from aiida.cmdline.commands.cmd_computer import computer_configure
 
     options = [
@@ -31,12 +33,14 @@ def test_configure_without_options_stores_no_login_shell(firecrest_computer, tra
     result = CliRunner().invoke(computer_configure, ['firecrest', firecrest_computer.label, '-n', *options])
 
     assert result.exit_code == 0, result.output
-    authinfo = firecrest_computer.get_authinfo(orm.User.collection.get_default())
+    user = orm.User.collection.get_default()
+    assert user is not None
+    authinfo = firecrest_computer.get_authinfo(user)
     assert authinfo.get_auth_params()['use_login_shell'] is False
 
 
 def test_verdi_computer_test_opens_the_transport_once_without_a_login_shell(
-    firecrest_computer, transport_params, monkeypatch: pytest.MonkeyPatch
+    firecrest_computer: orm.Computer, transport_params: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from aiida.cmdline.commands.cmd_computer import computer_test
 
