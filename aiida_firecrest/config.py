@@ -36,18 +36,22 @@ in both modes.
 
 from __future__ import annotations
 
-import posixpath
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import click
-import httpx
 
 from . import secrets
 from .computer_argument import ComputerType
 from .configure_state import Check, Pending, Run, echo, forget_stored_secret
+from .option_values import (
+    valid_client_id,
+    valid_non_negative,
+    valid_positive,
+    valid_temp_directory,
+    valid_url,
+)
 from .probe import (
     CredentialsRefusedError,
     ProbeError,
@@ -252,28 +256,6 @@ def _callback(
 # --- local checks
 
 
-def _local_url(ctx: click.Context, value: str | None) -> str | None:
-    if value is None:
-        return None
-    value = value.strip().rstrip('/')
-    parts = urlsplit(value)
-    if parts.scheme not in {'http', 'https'} or not parts.netloc or any(char.isspace() for char in value):
-        raise click.BadParameter(
-            f'{value!r} is not an http(s) URL, e.g. https://api.cscs.ch/hpc/firecrest/v2'
-        )
-    try:
-        httpx.URL(value)
-    except httpx.InvalidURL as exc:
-        raise click.BadParameter(f'{value!r} is not a valid URL: {exc}') from None
-    return value
-
-
-def _local_client_id(ctx: click.Context, value: str | None) -> str | None:
-    if value is not None and not value.strip():
-        raise click.BadParameter('the client id is empty')
-    return value.strip() if value is not None else None
-
-
 def _local_secret(ctx: click.Context, value: str | None) -> str | None:
     """Read the secret from its reference, or store a typed secret in a 0600 file and keep its path."""
     if value is None:
@@ -307,30 +289,6 @@ def _local_api_version(ctx: click.Context, value: str | None) -> str | None:
     if value == 'auto' and run_of(ctx).systems is not None:
         return '2'
     return value
-
-
-def _local_temp_directory(ctx: click.Context, value: str | None) -> str:
-    if value is None or not value.strip():
-        raise click.BadParameter('give an absolute path on the server (none could be proposed)')
-    value = value.strip()
-    if not posixpath.isabs(value):
-        raise click.BadParameter(f'{value!r} is not an absolute path')
-    return posixpath.normpath(value)
-
-
-def _local_non_negative(ctx: click.Context, value: float | None) -> float | None:
-    if value is not None and value < 0:
-        raise click.BadParameter('must be 0 (use the server limit) or a positive number of MB')
-    return value
-
-
-def _local_positive(ctx: click.Context, value: int | None) -> int | None:
-    if value is not None and value < 1:
-        raise click.BadParameter('must be at least 1')
-    return value
-
-
-# --- defaults
 
 
 def _stored_value(ctx: click.Context, name: str) -> Any:
@@ -372,7 +330,7 @@ def _default_secret(ctx: click.Context) -> str | None:
     if run.ask_client_id_again:
         run.ask_client_id_again = False
         answer = click.prompt(click.style('Client ID', fg='yellow'), default=ctx.params.get('client_id'))
-        ctx.params['client_id'] = _local_client_id(ctx, answer)
+        ctx.params['client_id'] = valid_client_id(ctx, answer)
     stored = _stored_value(ctx, 'client_secret')
     return stored if isinstance(stored, str) and secrets.is_reference(stored) else None
 
@@ -390,7 +348,7 @@ AUTH_OPTIONS: list[tuple[str, dict[str, Any]]] = [
             'help': 'URL of the FirecREST v2 API, '
             'e.g. https://api.cscs.ch/hpc/firecrest/v2 (CSCS HPC Platform).',
             'contextual_default': _default('url', non_interactive=False),
-            'callback': _callback(_local_url, check_url, needs_session=False),
+            'callback': _callback(valid_url, check_url, needs_session=False),
         },
     ),
     (
@@ -401,7 +359,7 @@ AUTH_OPTIONS: list[tuple[str, dict[str, Any]]] = [
             'help': 'OAuth2 token endpoint of the identity provider, e.g. '
             'https://auth.cscs.ch/auth/realms/firecrest-clients/protocol/openid-connect/token (CSCS).',
             'contextual_default': _default('token_uri', non_interactive=False),
-            'callback': _callback(_local_url, check_token_uri, needs_session=False),
+            'callback': _callback(valid_url, check_token_uri, needs_session=False),
         },
     ),
     (
@@ -411,7 +369,7 @@ AUTH_OPTIONS: list[tuple[str, dict[str, Any]]] = [
             'prompt': 'Client ID',
             'help': "OAuth2 client id (at CSCS: the application's Consumer Key on developer.cscs.ch).",
             'contextual_default': _default('client_id', non_interactive=False),
-            'callback': _callback(_local_client_id),
+            'callback': _callback(valid_client_id),
         },
     ),
     (
@@ -456,7 +414,7 @@ AUTH_OPTIONS: list[tuple[str, dict[str, Any]]] = [
             'help': 'Absolute path on the server for temporary archives; created if missing, never emptied. '
             'Proposed: <scratch>/<username>/aiida_firecrest_tmp.',
             'contextual_default': _default('temp_directory', suggest_temp_directory),
-            'callback': _callback(_local_temp_directory, check_temp_directory, needs=('compute_resource',)),
+            'callback': _callback(valid_temp_directory, check_temp_directory, needs=('compute_resource',)),
         },
     ),
     (
@@ -467,7 +425,7 @@ AUTH_OPTIONS: list[tuple[str, dict[str, Any]]] = [
             'prompt': 'Direct-transfer threshold in MB (0 = from the server)',
             'help': 'Files up to this size move in one direct request, larger ones through the staged path.',
             'contextual_default': _default('small_file_size_mb'),
-            'callback': _callback(_local_non_negative, check_small_file_size, needs=('compute_resource',)),
+            'callback': _callback(valid_non_negative, check_small_file_size, needs=('compute_resource',)),
         },
     ),
     (
@@ -478,7 +436,7 @@ AUTH_OPTIONS: list[tuple[str, dict[str, Any]]] = [
             'prompt': 'Maximum concurrent transfers',
             'help': 'How many file transfers may run at the same time.',
             'contextual_default': _default('max_io_allowed'),
-            'callback': _callback(_local_positive),
+            'callback': _callback(valid_positive),
         },
     ),
     (

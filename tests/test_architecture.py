@@ -25,6 +25,7 @@ LAYERS: list[set[str]] = [
         'job_records',
         'resources',
         'computer_argument',
+        'option_values',
         'ratelimit',
         'redaction',
     },
