@@ -29,6 +29,7 @@ from firecrest.v2._async.Client import AsyncExternalUpload
 from packaging.version import Version
 
 from .auth import ClientCredentialsAuth
+from .checked_requests import CheckedRequests
 from .errors import FirecrestConfigError, TransferJobError, answer_problem, translate_errors
 from .probe import (
     api_version_problem,
@@ -48,7 +49,7 @@ __all__ = ('FirecrestClient', 'JobState')
 LOGGER = logging.getLogger(__name__)
 
 
-class _AsyncFirecrest(AsyncFirecrest):
+class _AsyncFirecrest(CheckedRequests, AsyncFirecrest):
     """``AsyncFirecrest`` whose HTTP session uses our transport (retries, timeouts, the in-process tier).
 
     Every answer passes through :meth:`_checked`: a server too old for this plugin, a URL that does not
@@ -163,21 +164,6 @@ class _AsyncFirecrest(AsyncFirecrest):
             return str(await self.view(job.get('system') or self._system_name, path))
         except (FirecrestException, httpx.HTTPError):
             return ''
-
-    async def _get_request(self, *args: Any, **kwargs: Any) -> httpx.Response:
-        return await self._checked(await super()._get_request(*args, **kwargs))
-
-    async def _post_request(self, *args: Any, **kwargs: Any) -> httpx.Response:
-        self.changes += 1
-        return await self._checked(await super()._post_request(*args, **kwargs))
-
-    async def _put_request(self, *args: Any, **kwargs: Any) -> httpx.Response:
-        self.changes += 1
-        return await self._checked(await super()._put_request(*args, **kwargs))
-
-    async def _delete_request(self, *args: Any, **kwargs: Any) -> httpx.Response:
-        self.changes += 1
-        return await self._checked(await super()._delete_request(*args, **kwargs))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -25,6 +25,7 @@ from firecrest import FirecrestException
 from firecrest.v1 import AsyncFirecrest
 
 from .auth import ClientCredentialsAuth
+from .checked_requests import CheckedRequests
 from .client import _Unclosable
 from .errors import (
     TRANSLATED,
@@ -148,7 +149,7 @@ class _Placeholder:
         return 'pending'
 
 
-class _AsyncFirecrestV1(AsyncFirecrest):
+class _AsyncFirecrestV1(CheckedRequests, AsyncFirecrest):
     """pyfirecrest's v1 client on our session, without its own pacing; it counts changing requests."""
 
     def __init__(self, url: str, session: httpx.AsyncClient, timeout: httpx.Timeout) -> None:
@@ -160,21 +161,6 @@ class _AsyncFirecrestV1(AsyncFirecrest):
         self.disable_client_logging = True
         #: Requests sent so far that may change the server (every method but GET).
         self.changes = 0
-
-    async def _get_request(self, *args: Any, **kwargs: Any) -> httpx.Response:
-        return await self._checked(await super()._get_request(*args, **kwargs))
-
-    async def _post_request(self, *args: Any, **kwargs: Any) -> httpx.Response:
-        self.changes += 1
-        return await self._checked(await super()._post_request(*args, **kwargs))
-
-    async def _put_request(self, *args: Any, **kwargs: Any) -> httpx.Response:
-        self.changes += 1
-        return await self._checked(await super()._put_request(*args, **kwargs))
-
-    async def _delete_request(self, *args: Any, **kwargs: Any) -> httpx.Response:
-        self.changes += 1
-        return await self._checked(await super()._delete_request(*args, **kwargs))
 
     async def _checked(self, response: httpx.Response) -> httpx.Response:
         """Refuse, in one line, an answer that is not FirecREST v1's or names an unknown system."""
