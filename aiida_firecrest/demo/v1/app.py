@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
-from starlette.routing import BaseRoute
 
 from .. import admin, auth
 from ..errors import FirecrestHTTPError
+from ..middleware import api_routes, route_template
 from ..settings import DemoSettings
 from . import compute, status, storage, tasks, utilities
 from .errors import V1Error
@@ -68,19 +67,6 @@ def create_app(settings: DemoSettings) -> FastAPI:
     return app
 
 
-def _routes(routes: list[BaseRoute]) -> Iterator[APIRoute]:
-    """Every API route, also those of included routers (newer FastAPI keeps them nested)."""
-    for route in routes:
-        if isinstance(route, APIRoute):
-            yield route
-        nested = getattr(route, 'original_router', None)
-        if nested is not None:
-            yield from _routes(nested.routes)
-
-
 def _template(app: FastAPI, request: Request) -> str:
     """The path template of the route serving ``request`` (its path if none does)."""
-    for route in _routes(app.router.routes):
-        if request.method in (route.methods or ()) and route.path_regex.match(request.url.path):
-            return route.path
-    return request.url.path
+    return route_template(list(api_routes(app.router.routes)), request.scope) or request.url.path
