@@ -22,7 +22,13 @@ class LocalFiles:
         Path(path).mkdir(parents=create_parents, exist_ok=create_parents)
 
     def upload(self, system: str, local: Any, directory: str, name: str, **_: Any) -> None:
-        shutil.copyfile(local, os.path.join(directory, name))
+        """``local`` is a path or, as pyfirecrest also takes, a binary file object."""
+        target = os.path.join(directory, name)
+        if hasattr(local, 'read'):
+            with open(target, 'wb') as out:
+                shutil.copyfileobj(local, out)
+        else:
+            shutil.copyfile(local, target)
 
     def extract(self, system: str, archive: str, directory: str, **_: Any) -> None:
         with tarfile.open(archive) as bundle:
