@@ -16,7 +16,8 @@ from typing import Any
 
 class LocalFiles:
     """``mkdir``, ``upload``, ``extract``, ``rm``, ``chmod``, ``stat``, ``list_files``, ``compress``,
-    ``download`` and ``userinfo`` with the signatures of ``firecrest.v2.Firecrest``, on local paths."""
+    ``view``, ``download`` and ``userinfo`` with the signatures of ``firecrest.v2.Firecrest``, on local
+    paths."""
 
     def mkdir(self, system: str, path: str, create_parents: bool = False) -> None:
         Path(path).mkdir(parents=create_parents, exist_ok=create_parents)
@@ -37,6 +38,9 @@ class LocalFiles:
     def compress(self, system: str, source: str, archive: str, **_: Any) -> None:
         with tarfile.open(archive, 'w:gz') as bundle:
             bundle.add(source, arcname=os.path.basename(source.rstrip('/')))
+
+    def view(self, system: str, path: str) -> str:
+        return Path(path).read_text()
 
     def download(self, system: str, remote: str, local: str, **_: Any) -> None:
         shutil.copyfile(remote, local)
