@@ -82,8 +82,10 @@ class FirecrestV1Remote:
         return None if value is None else int(value)
 
     async def userinfo(self) -> dict[str, Any]:
+        """``/utilities/whoami`` with groups, asked once per process (concurrent callers wait for it)."""
         key = ('v1-userinfo', self.config.url, self.system, self.config.client_id)
-        return await SERVER_FACTS.get_or_fetch(key, self._fetch_userinfo)
+        async with self.client._cache_lock:
+            return await SERVER_FACTS.get_or_fetch(key, self._fetch_userinfo)
 
     async def _fetch_userinfo(self) -> dict[str, Any]:
         with translate_v1_errors():
