@@ -82,8 +82,10 @@ class FirecrestV1Remote:
         return None if value is None else int(value)
 
     async def userinfo(self) -> dict[str, Any]:
+        """``/utilities/whoami`` with groups, asked once per process (concurrent callers wait for it)."""
         key = ('v1-userinfo', self.config.url, self.system, self.config.client_id)
-        return await SERVER_FACTS.get_or_fetch(key, self._fetch_userinfo)
+        async with self.client._cache_lock:
+            return await SERVER_FACTS.get_or_fetch(key, self._fetch_userinfo)
 
     async def _fetch_userinfo(self) -> dict[str, Any]:
         with translate_v1_errors():
@@ -366,16 +368,28 @@ class FirecrestV1Remote:
     async def jobs(self) -> list[JobRecord]:
         """The user's jobs of today, pending, running and finished (``sacct``: one request and its task's
         polls). ``squeue`` (``/compute/jobs``) would not list a job that has just finished, and the
-        scheduler would take such a job for one the queue does not know yet."""
+        scheduler would take such a job for one the queue does not know yet; but ``sacct`` has no pending
+        reason, so while jobs pend, ``squeue`` is asked for theirs (one more request): a held job is seen
+        held."""
         with translate_v1_errors():
             data = await self.client.task_result(await self.client.get('/compute/acct'))
-        records = data.values() if isinstance(data, dict) else data
-        return [acct_job_record(record) for record in records]
+        records = [acct_job_record(record) for record in (data.values() if isinstance(data, dict) else data)]
+        pending = [record for record in records if record['status'].get('state') == 'PENDING']
+        if pending:
+            reasons = {
+                str(queued['jobId']): queued['status'].get('stateReason')
+                for queued in await self.queued_jobs([str(record['jobId']) for record in pending])
+            }
+            for record in pending:
+                record['status']['stateReason'] = reasons.get(str(record['jobId']), 'None')
+        return records
 
-    async def queued_jobs(self) -> list[JobRecord]:
-        """The user's pending and running jobs (``squeue``), with the reasons why pending ones wait."""
+    async def queued_jobs(self, job_ids: list[str] | None = None) -> list[JobRecord]:
+        """The user's pending and running jobs (``squeue``; only ``job_ids`` if given), with the reasons
+        why pending ones wait."""
+        params = None if job_ids is None else {'jobs': ','.join(job_ids)}
         with translate_v1_errors():
-            data = await self.client.task_result(await self.client.get('/compute/jobs'))
+            data = await self.client.task_result(await self.client.get('/compute/jobs', params))
         records = data.values() if isinstance(data, dict) else data
         return [queue_job_record(record) for record in records]
 

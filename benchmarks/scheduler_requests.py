@@ -1,6 +1,7 @@
 """Requests to FirecREST per CalcJob and per scheduler poll: what a user's calculation costs.
 
-    python benchmarks/scheduler_requests.py [--config FILE | --scheduler pbs] [--runs 3] [--poll-interval 1.0]
+    python benchmarks/scheduler_requests.py [--config FILE | --scheduler pbs | --api v1] [--runs 3]
+        [--poll-interval 1.0]
 
 1. One ``core.arithmetic.add`` CalcJob run by the engine (``run_get_node``), each run in a new Python
    process with a new AiiDA profile, so that nothing is cached (no token, no system description, no
@@ -15,7 +16,9 @@ Without ``--config`` a demo server is started (its system a Slurm one, or PBS wi
 ``--config FILE`` is a connection file (``url``, ``token_uri``, ``client_id``, ``client_secret``,
 ``compute_resource``, ``workdir``, ``temp_directory``, ``billing_account``, ``scheduler``), as
 ``python firecrest_demo.py serve --config-out FILE`` writes it, or one for a real server: then only
-part 1 runs, counted from the client's side.
+part 1 runs, counted from the client's side. ``--api v1`` starts the demo's FirecREST v1 server (or
+``--config`` names one with ``api_version: 1``): its job list is ``/compute/acct``, and the polls of
+v1's tasks (``GET /tasks/{task_id}``) are counted and shown on a line of their own.
 """
 
 from __future__ import annotations
@@ -38,11 +41,15 @@ import httpx
 from aiida_firecrest.demo.settings import SYSTEM_NAMES
 
 JOB_LIST = 'GET /compute/{system_name}/jobs'
+V1_JOB_LIST = 'GET /compute/acct'
+V1_TASK_POLL = 'GET /tasks/{task_id}'
 TOKEN = 'token (identity provider)'
 OBJECT_STORAGE = 'object storage'
 POLL_SIZES = (1, 10, 100)
 UNKNOWN_JOB_ID = '999999999'
-_JOB_ID = re.compile(r'(?<=/jobs/)[^/]+')
+_JOB_ID = re.compile(r'(?<=/jobs/)(?!(?:path|upload)$)[^/]+')  # v1's /compute/jobs/path|upload are not ids
+_TASK_ID = re.compile(r'(?<=^/tasks/)[^/]+')
+_HTTP_REQUEST = re.compile(r'HTTP Request: (\S+) (\S+)')
 
 
 def table(rows: Iterable[tuple[Any, ...]], header: tuple[str, ...]) -> str:
@@ -69,8 +76,10 @@ class RequestLog(logging.Handler):
         self.counts: collections.Counter[str] = collections.Counter()
 
     def emit(self, record: logging.LogRecord) -> None:
-        if record.getMessage().startswith('HTTP Request:') and isinstance(record.args, tuple):
-            method, url = str(record.args[0]), str(record.args[1])
+        """From the message, not ``record.args``: the plugin's redaction may have formatted it already."""
+        request = _HTTP_REQUEST.match(record.getMessage())
+        if request is not None:
+            method, url = request.groups()
             self.counts[self.endpoint(method, url.split('?')[0])] += 1
 
     def endpoint(self, method: str, url: str) -> str:
@@ -80,7 +89,7 @@ class RequestLog(logging.Handler):
             return OBJECT_STORAGE
         segments = url[len(self.url) :].split('/')
         path = '/'.join('{system_name}' if segment == self.system else segment for segment in segments)
-        return f'{method} {_JOB_ID.sub("{job_id}", path)}'
+        return f'{method} {_TASK_ID.sub("{task_id}", _JOB_ID.sub("{job_id}", path))}'
 
 
 def run_one_calcjob(config: dict[str, Any], poll_interval: float) -> dict[str, Any]:
@@ -118,9 +127,12 @@ def calcjob_in_new_process(config: dict[str, Any], poll_interval: float) -> dict
 
 
 def calcjob_report(
-    runs: list[dict[str, Any]], poll_interval: float, server_counts: list[dict[str, int]] | None
+    runs: list[dict[str, Any]],
+    poll_interval: float,
+    server_counts: list[dict[str, int]] | None,
+    v1: bool = False,
 ) -> str:
-    """The requests of each run by endpoint, FirecREST's first, then the totals."""
+    """The requests of each run by endpoint, FirecREST's first, then the totals (v1: its task polls)."""
     firecrest = sorted(
         {endpoint for run in runs for endpoint in run['requests'] if endpoint not in (TOKEN, OBJECT_STORAGE)}
     )
@@ -131,15 +143,22 @@ def calcjob_report(
 
     rows = [(endpoint, *counts(endpoint)) for endpoint in firecrest]
     totals = [sum(run['requests'].get(endpoint, 0) for endpoint in firecrest) for run in runs]
+    job_list = V1_JOB_LIST if v1 else JOB_LIST
     rows += [
         ('FirecREST requests, upload to retrieval, polls included', *totals),
-        (f'  of which job-list polls ({JOB_LIST})', *counts(JOB_LIST)),
+        (f'  of which job-list polls ({job_list})', *counts(job_list)),
+        *([(f'  of which task polls ({V1_TASK_POLL})', *counts(V1_TASK_POLL))] if v1 else []),
         (TOKEN, *counts(TOKEN)),
         (OBJECT_STORAGE, *counts(OBJECT_STORAGE)),
         ('exit status', *[run['exit_status'] for run in runs]),
         ('seconds', *[f'{run["seconds"]:.1f}' for run in runs]),
     ]
     lines = [
+        *(
+            ["FirecREST v1 (the job list is sacct's, one job's record too; tasks polls counted)"]
+            if v1
+            else []
+        ),
         f'One core.arithmetic.add CalcJob via run_get_node, each in a new process '
         f'(minimum job poll interval {poll_interval:g} s), requests counted by the client:',
         table(rows, ('endpoint', *columns)),
@@ -227,7 +246,8 @@ def measure_calcjobs(config: dict[str, Any], runs: int, poll_interval: float) ->
         results.append(calcjob_in_new_process(config, poll_interval))
         if on_demo:
             server_counts.append(demo_counters(config) or {})
-    return calcjob_report(results, poll_interval, server_counts if on_demo else None)
+    v1 = str(config.get('api_version')) == '1'
+    return calcjob_report(results, poll_interval, server_counts if on_demo else None, v1)
 
 
 def main() -> None:
@@ -242,6 +262,9 @@ def main() -> None:
     parser.add_argument(
         '--scheduler', choices=tuple(SYSTEM_NAMES), default='slurm', help="the demo system's (default: slurm)"
     )
+    parser.add_argument(
+        '--api', choices=('v2', 'v1'), default='v2', help="the demo server's FirecREST API (default: v2)"
+    )
     parser.add_argument('--calcjob', type=Path, help=argparse.SUPPRESS)  # the child process of part 1
     options = parser.parse_args()
     if options.calcjob:
@@ -252,7 +275,9 @@ def main() -> None:
         return
     from aiida_firecrest.demo.launcher import DemoServer
 
-    with DemoServer(scheduler=options.scheduler) as server:  # in a temporary directory, removed at its stop
+    with DemoServer(
+        scheduler=options.scheduler, api=options.api
+    ) as server:  # in a temporary directory, removed at its stop
         print(measure_calcjobs(server.config, options.runs, options.poll_interval), end='\n\n')
         print(poll_requests(server))
 

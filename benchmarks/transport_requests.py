@@ -6,7 +6,11 @@ and runs each operation as a user's first call pays it: in a transport just open
 with the process's cached server facts forgotten. It prints, per operation, the requests counted by the
 server (object-storage traffic is not counted) and the wall time of the call.
 
-Usage: ``python benchmarks/transport_requests.py [--config FILE] [--files 100] [--latency 0.0]``
+With ``--api v1`` the demo's FirecREST v1 server is started instead (or ``--config`` names one): the
+requests then include the polls of v1's tasks (``GET /tasks/{task_id}``), printed in their own column;
+the budgets are those of the v2 design.
+
+Usage: ``python benchmarks/transport_requests.py [--config FILE] [--api v2|v1] [--files 100] [--latency 0.0]``
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from aiida_firecrest.server_facts import clear_server_facts
 from aiida_firecrest.transport import FirecrestTransport
 
 Operation = Callable[[FirecrestTransport], Awaitable[Any]]
+V1_TASK_POLL = 'GET /tasks/{task_id}'
 
 
 class Counters:
@@ -168,10 +173,20 @@ async def measure(
     return results
 
 
-def report(results: list[tuple[str, str, int, float, dict[str, int]]], verbose: bool) -> str:
-    lines = [f'{"operation":<42} {"requests":>8} {"budget":>7} {"wall time":>10}', '-' * 70]
+def report(
+    results: list[tuple[str, str, int, float, dict[str, int]]], verbose: bool, tasks: bool = False
+) -> str:
+    """The table; with ``tasks`` (v1), a column of the requests that were polls of v1's tasks."""
+    if not tasks:
+        lines = [f'{"operation":<42} {"requests":>8} {"budget":>7} {"wall time":>10}', '-' * 70]
+    else:
+        header = (
+            f'{"operation":<42} {"requests":>8} {"of which task polls":>20} {"budget":>7} {"wall time":>10}'
+        )
+        lines = ['FirecREST v1 (requests include the polls of its tasks)', header, '-' * 91]
     for name, budget, requests, elapsed, counted in results:
-        lines.append(f'{name:<42} {requests:>8} {budget:>7} {elapsed:>9.2f}s')
+        polls = f' {counted.get(V1_TASK_POLL, 0):>20}' if tasks else ''
+        lines.append(f'{name:<42} {requests:>8}{polls} {budget:>7} {elapsed:>9.2f}s')
         if verbose:
             lines += [f'    {count:>3}  {endpoint}' for endpoint, count in sorted(counted.items())]
     return '\n'.join(lines)
@@ -183,6 +198,9 @@ def main() -> None:
     parser.add_argument('--files', type=int, default=100, help='files in the tree and entries listed')
     parser.add_argument('--latency', type=float, default=0.0, help='seconds added to every request')
     parser.add_argument(
+        '--api', choices=('v2', 'v1'), default='v2', help="the demo server's FirecREST API (default: v2)"
+    )
+    parser.add_argument(
         '--verbose', action='store_true', help='print the requests of each operation by endpoint'
     )
     options = parser.parse_args()
@@ -192,10 +210,12 @@ def main() -> None:
     else:
         from aiida_firecrest.demo.launcher import DemoServer
 
-        with DemoServer(root=Path(tempfile.mkdtemp(prefix='firecrest-benchmark-server-'))) as server:
+        root = Path(tempfile.mkdtemp(prefix='firecrest-benchmark-server-'))
+        with DemoServer(root=root, api=options.api) as server:
             server.set_switches(latency=options.latency)
-            results = asyncio.run(measure(server.config, Counters(server.config['url']), options.files))
-    print(report(results, options.verbose))
+            config = server.config
+            results = asyncio.run(measure(config, Counters(config['url']), options.files))
+    print(report(results, options.verbose, tasks=str(config.get('api_version')) == '1'))
 
 
 if __name__ == '__main__':

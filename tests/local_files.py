@@ -16,13 +16,20 @@ from typing import Any
 
 class LocalFiles:
     """``mkdir``, ``upload``, ``extract``, ``rm``, ``chmod``, ``stat``, ``list_files``, ``compress``,
-    ``download`` and ``userinfo`` with the signatures of ``firecrest.v2.Firecrest``, on local paths."""
+    ``view``, ``download`` and ``userinfo`` with the signatures of ``firecrest.v2.Firecrest``, on local
+    paths."""
 
     def mkdir(self, system: str, path: str, create_parents: bool = False) -> None:
         Path(path).mkdir(parents=create_parents, exist_ok=create_parents)
 
     def upload(self, system: str, local: Any, directory: str, name: str, **_: Any) -> None:
-        shutil.copyfile(local, os.path.join(directory, name))
+        """``local`` is a path or, as pyfirecrest also takes, a binary file object."""
+        target = os.path.join(directory, name)
+        if hasattr(local, 'read'):
+            with open(target, 'wb') as out:
+                shutil.copyfileobj(local, out)
+        else:
+            shutil.copyfile(local, target)
 
     def extract(self, system: str, archive: str, directory: str, **_: Any) -> None:
         with tarfile.open(archive) as bundle:
@@ -31,6 +38,9 @@ class LocalFiles:
     def compress(self, system: str, source: str, archive: str, **_: Any) -> None:
         with tarfile.open(archive, 'w:gz') as bundle:
             bundle.add(source, arcname=os.path.basename(source.rstrip('/')))
+
+    def view(self, system: str, path: str) -> str:
+        return Path(path).read_text()
 
     def download(self, system: str, remote: str, local: str, **_: Any) -> None:
         shutil.copyfile(remote, local)

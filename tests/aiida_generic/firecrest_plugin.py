@@ -54,6 +54,7 @@ REFUSED_BY_DESIGN = {
 FAKED_COMMANDS = ('exec_command_wait', 'exec_command_wait_async')
 """The methods the suite replaces on a transport to fake a failing ``tar``."""
 TAR_ENDPOINTS = ('/ops/compress', '/ops/extract')
+V1_TAR_ENDPOINTS = ('/utilities/compress', '/utilities/extract')
 KEPT_PARAMETRIZATION = ('core.local', None)
 """The suite's ``custom_transport`` parameter whose factory is replaced by the firecrest transport."""
 
@@ -97,6 +98,8 @@ def firecrest_transport_factory(request: pytest.FixtureRequest, monkeypatch: pyt
         name: config[name] for name in ('url', 'token_uri', 'client_id', 'client_secret', 'compute_resource')
     }
     params.update(temp_directory=config['temp_directory'], billing_account=config.get('billing_account', ''))
+    if 'api_version' in config:
+        params['api_version'] = str(config['api_version'])
     factory: Callable[..., FirecrestTransport] = functools.partial(
         SuiteTransport, machine='localhost', safe_interval=0, **params
     )
@@ -122,7 +125,8 @@ class FailingTarServer(httpx.AsyncBaseTransport):
     """Sends requests to the server, except archive requests of a transport whose ``tar`` is faked to fail.
 
     Those are answered as the real server answers when its ``tar`` exits with status 1 and prints nothing
-    (HTTP 500, ``Remote process failed with exit status:1``), which is what the suite's fake returns.
+    (v2: HTTP 500, ``Remote process failed with exit status:1``; v1: HTTP 400 with an empty ``error``),
+    which is what the suite's fake returns.
     """
 
     def __init__(self, transport: SuiteTransport) -> None:
@@ -130,15 +134,17 @@ class FailingTarServer(httpx.AsyncBaseTransport):
         self._server = httpx.AsyncHTTPTransport(retries=0)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if (
-            request.method == 'POST'
-            and request.url.path.endswith(TAR_ENDPOINTS)
-            and self._transport.fakes_a_command()
-        ):
-            answer = FirecrestHTTPError(500, 'Remote process failed with exit status:1').response()
-            return httpx.Response(
-                answer.status_code, content=bytes(answer.body), headers=dict(answer.headers)
-            )
+        if request.method == 'POST' and self._transport.fakes_a_command():
+            if request.url.path.endswith(TAR_ENDPOINTS):
+                answer = FirecrestHTTPError(500, 'Remote process failed with exit status:1').response()
+                return httpx.Response(
+                    answer.status_code, content=bytes(answer.body), headers=dict(answer.headers)
+                )
+            if request.url.path.endswith(V1_TAR_ENDPOINTS):
+                # v1's answer to a command that exits 1 printing nothing (``check_command_error``)
+                operation = request.url.path.rsplit('/', 1)[-1]
+                body = {'description': f'Error on {operation} operation', 'error': ''}
+                return httpx.Response(400, json=body, headers={'X-Error': ''})
         return await self._server.handle_async_request(request)
 
     async def aclose(self) -> None:
