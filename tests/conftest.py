@@ -452,7 +452,7 @@ def firecrest_computer(
     hostname = urlparse(firecrest_server.config['url']).hostname or 'localhost'
     label = f'firecrest-{remote_dir.name}'
     description = f'FirecREST test computer on {firecrest_server.description}'
-    return store_firecrest_computer(
+    computer: orm.Computer = store_firecrest_computer(
         label,
         hostname,
         str(remote_dir),
@@ -461,6 +461,7 @@ def firecrest_computer(
         description,
         job_dialect.entry_point,
     )
+    return computer
 
 
 # ---------------------------------------------------------------------------------------------- fast tier

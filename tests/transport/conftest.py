@@ -49,7 +49,7 @@ def counted(demo_only: Any) -> Callable[[], dict[str, int]]:
         pytest.skip(V1_BUDGETS)
 
     def take() -> dict[str, int]:
-        counters = demo_only.counters()
+        counters: dict[str, int] = demo_only.counters()
         demo_only.reset_counters()
         return counters
 
@@ -66,7 +66,7 @@ def counted_if_demo(firecrest_server: Any) -> Callable[[], dict[str, int] | None
         return lambda: None
 
     def take() -> dict[str, int]:
-        counters = firecrest_server.counters()
+        counters: dict[str, int] = firecrest_server.counters()
         firecrest_server.reset_counters()
         return counters
 
