@@ -22,6 +22,12 @@ computer that does not exist) and the values they depend on are known, in this o
   writable (a 1-byte file is written and removed);
 * ``small_file_size_mb``: not above the server's direct-transfer limit.
 
+A server that answers ``GET /status/systems`` in FirecREST v1's shape (or ``--api-version 1``) is asked v1's
+equivalents (:mod:`.probe_v1`): ``/status/parameters`` for its file systems and direct limit,
+``/utilities/mkdir`` and ``/utilities/upload`` for the temporary directory; v1 has no ``userinfo``, so no
+account or temporary directory is proposed and the account is checked by the first job. The computer is
+stored with ``api_version`` ``1``.
+
 Prompts come in the order above, so every check runs right after its value is entered and a wrong value
 is asked again. Values given on the command line are processed first, in the order they were typed; a
 check whose prerequisites are not known yet waits and runs as soon as they are (a failure then names its
@@ -120,6 +126,11 @@ def _then_run_checks(
     def callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
         computer = resolve(ctx, param, value) if resolve is not None else value
         _run_ready_checks(ctx, {**ctx.params, 'computer': computer}, 'computer')
+        if ctx.params.get('api_version') is not None:  # given on the command line, before the checks ran
+            try:
+                ctx.params['api_version'] = _local_api_version(ctx, ctx.params['api_version'])
+            except click.BadParameter as problem:
+                raise click.UsageError(f"Invalid value for '--api-version': {problem}", ctx=ctx) from None
         return computer
 
     return callback
@@ -285,9 +296,15 @@ def _local_secret(ctx: click.Context, value: str | None) -> str | None:
 
 
 def _local_api_version(ctx: click.Context, value: str | None) -> str | None:
-    """``auto`` becomes ``2`` once a v2 server answered the checks (no detection request at first use)."""
-    if value == 'auto' and run_of(ctx).systems is not None:
-        return '2'
+    """``auto`` becomes the server's API (``1`` or ``2``) once it answered the checks (no detection request
+    at first use); another version than the server's is refused."""
+    answered = run_of(ctx).api_version
+    if answered is None or value is None:
+        return value
+    if value == 'auto':
+        return answered
+    if value != answered:
+        raise click.BadParameter(f'the server answered as FirecREST v{answered}; use {answered} or auto')
     return value
 
 
@@ -455,7 +472,7 @@ AUTH_OPTIONS: list[tuple[str, dict[str, Any]]] = [
             'type': click.Choice(['auto', '1', '2']),
             'default': 'auto',
             'help': 'The FirecREST API of the server: 2, 1 (FirecREST 1.x), or auto (asked of the server at '
-            'first use in each process; a v2 server that answered the checks here is stored as 2).',
+            'first use in each process; a server that answered the checks here is stored as 1 or 2).',
             'callback': _callback(_local_api_version),
         },
     ),

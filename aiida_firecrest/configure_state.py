@@ -44,6 +44,8 @@ class Run:
     pending: list[Pending] = dataclasses.field(default_factory=list)
     secret: str | None = dataclasses.field(default=None, repr=False)
     stored_secret_file: Path | None = None
+    api_version: str | None = None
+    """The server's FirecREST API (``'1'`` or ``'2'``), once it listed its systems."""
     checked_system: tuple[dict[str, Any], str] | None = None
     """The chosen system's description and the user's name there, once checked."""
     ask_client_id_again: bool = False

@@ -47,6 +47,10 @@ class CredentialsRefusedError(ProbeError):
     """The token endpoint refused the client id and secret (an OAuth2 error answer)."""
 
 
+class V1ServerError(ProbeError):
+    """``GET /status/systems`` was answered in FirecREST v1's shape: the server is v1, not v2."""
+
+
 # --- message builders (also used by the transport at first use)
 
 
@@ -302,6 +306,11 @@ class FirecrestProbe:
         """
         response = self._get('/status/systems')
         body = json_object(response)
+        if response.status_code == 200 and is_v1_systems_answer(body):
+            raise V1ServerError(
+                f'{self.url} serves the FirecREST v1 API, not v2: use --api-version 1 or auto '
+                '(or the v2 URL, which usually ends in /v2).'
+            )
         if response.status_code != 200 or not isinstance(body.get('systems'), list):
             detail = f'GET /status/systems answered HTTP {response.status_code}'
             raise ProbeError(not_firecrest_message(self.url, detail))
@@ -409,6 +418,12 @@ def systems_of(answer: dict[str, Any]) -> list[dict[str, Any]]:
     return [
         system if 'dataOperation' in system else {**system, 'dataOperation': shared} for system in systems
     ]
+
+
+def is_v1_systems_answer(body: dict[str, Any]) -> bool:
+    """Whether a ``GET /status/systems`` answer is FirecREST v1's: an ``out`` list of ``{"system": ...}``."""
+    out = body.get('out')
+    return 'systems' not in body and isinstance(out, list) and all(isinstance(s, dict) for s in out)
 
 
 def json_object(response: httpx.Response) -> dict[str, Any]:

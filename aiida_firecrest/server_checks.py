@@ -16,11 +16,13 @@ from .configure_state import Run, echo, forget_stored_secret
 from .paths import is_within
 from .probe import (
     ProbeError,
+    V1ServerError,
     check_token_endpoint,
     max_ops_file_size,
     unknown_account_message,
     unknown_system_message,
 )
+from .probe_v1 import FirecrestV1Probe
 from .settings import MIB
 from .transfer import largest_direct_download
 
@@ -53,14 +55,27 @@ def check_token_uri(run: Run, known: dict[str, Any], token_uri: str) -> None:
 
 
 def check_credentials(run: Run, known: dict[str, Any], value: str) -> None:
-    """Get a token with the client id and secret, then list the systems with it."""
+    """Get a token with the client id and secret, then list the systems with it.
+
+    A server that answers in FirecREST v1's shape (or ``--api-version 1``, when given before) is asked
+    v1's questions from then on.
+    """
     probe = run.probe_for(known['url'])
     try:
         probe.authenticate(known['token_uri'], known['client_id'], run.secret or '')
     except ProbeError:
         forget_stored_secret(run)
         raise
-    systems = probe.systems()
+    if known.get('api_version') == '1' and not isinstance(probe, FirecrestV1Probe):
+        probe = run.probe = FirecrestV1Probe.taking_over(probe)
+    try:
+        systems = probe.systems()
+    except V1ServerError:
+        if known.get('api_version') == '2':
+            raise
+        probe = run.probe = FirecrestV1Probe.taking_over(probe)
+        systems = probe.systems()
+    run.api_version = '1' if isinstance(probe, FirecrestV1Probe) else '2'
     run.systems = {
         system['name']: system for system in systems if isinstance(system, dict) and 'name' in system
     }
@@ -87,7 +102,14 @@ def userinfo_of(run: Run, known: dict[str, Any], system: str) -> dict[str, Any]:
 def check_compute_resource(run: Run, known: dict[str, Any], system: str) -> None:
     description = _system(run, system)
     username = _username(userinfo_of(run, known, system))
-    echo('report', f'System {system} found; you are {username or "(unknown user)"} there.')
+    if run.api_version == '1':
+        echo(
+            'report',
+            f'System {system} found. FirecREST v1 tells no user information: no account or temporary '
+            'directory is proposed, and the account is checked by the first job.',
+        )
+    else:
+        echo('report', f'System {system} found; you are {username or "(unknown user)"} there.')
     problem = transfer_method_problem(description)
     if problem is not None:
         echo('warning', problem)
@@ -132,8 +154,8 @@ def work_directory_warning(workdir: str, username: str, system: dict[str, Any]) 
 
 def check_billing_account(run: Run, known: dict[str, Any], account: str) -> None:
     """The account must be one of the user's where the server lists them (Slurm, FirecREST 2.5.1 or later)."""
-    if not account:
-        return
+    if not account or run.api_version == '1':
+        return  # v1: said when the system was checked
     system = known['compute_resource']
     userinfo = userinfo_of(run, known, system)
     if userinfo.get('accounts') is None:

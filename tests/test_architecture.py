@@ -36,7 +36,7 @@ LAYERS: list[set[str]] = [
     {'client'},
     {'remote', 'client_v1'},
     {'staging', 'job_notes', 'records_v1'},
-    {'transfer', 'remote_v1'},
+    {'transfer', 'remote_v1', 'probe_v1'},
     {'server_checks', 'scheduler', 'backends'},
     {'config', 'transport_base', 'pbs'},
     {'file_queries'},

@@ -10,6 +10,7 @@ from aiida_firecrest.probe import (
     FirecrestProbe,
     ProbeError,
     ServerUnreachableError,
+    V1ServerError,
     api_version_problem,
     check_token_endpoint,
     parse_api_version,
@@ -130,7 +131,7 @@ def test_server_with_an_old_api_version_is_refused_at_configuration() -> None:
 
 def test_firecrest_v1_answer_is_not_taken_for_v2() -> None:
     probe = _scripted_probe(200, {'description': 'List of systems', 'out': []}, {})
-    with pytest.raises(ProbeError, match=r'does not serve the FirecREST v2 API .*usually ends in /v2'):
+    with pytest.raises(V1ServerError, match=r'serves the FirecREST v1 API, not v2.*usually ends in /v2'):
         probe.systems()
 
 

@@ -19,7 +19,6 @@ def test_verdi_computer_test_passes(firecrest_computer: orm.Computer) -> None:
     assert 'Success' in result.output
 
 
-@pytest.mark.v2_only(reason="verdi computer configure's server checks are v2's")
 def test_configure_without_options_stores_no_login_shell(
     firecrest_computer: orm.Computer, transport_params: dict[str, Any]
 ) -> None:

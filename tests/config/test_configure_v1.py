@@ -1,0 +1,142 @@
+"""``verdi computer configure firecrest`` on a FirecREST v1 server (the v1 demo); ``verdi computer test``.
+
+The v1 demo runs beside the session's server (whatever its API); its file systems are local directories.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+from click.testing import CliRunner, Result
+
+pytestmark = pytest.mark.usefixtures('aiida_profile')
+
+
+@pytest.fixture(scope='module')
+def h5_v1_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    from aiida_firecrest.demo.launcher import DemoServer
+
+    with DemoServer(root=tmp_path_factory.mktemp('firecrest-v1-configure'), api='v1') as server:
+        yield server
+
+
+@pytest.fixture
+def h5_v1_secret_file(h5_v1_server: Any, tmp_path: Path) -> str:
+    stored = str(h5_v1_server.config['client_secret'])
+    if os.path.isabs(stored) or stored.startswith('env:'):
+        return stored
+    path = tmp_path / 'client-secret'
+    path.touch(mode=0o600)
+    path.write_text(stored)
+    return str(path)
+
+
+def _v1_computer(h5_v1_server: Any) -> Any:
+    from aiida import orm
+
+    workdir = Path(h5_v1_server.config['workdir'])
+    workdir.mkdir(parents=True, exist_ok=True)
+    return orm.Computer(
+        label=f'h5-v1-{uuid.uuid4().hex[:8]}',
+        hostname='localhost',
+        transport_type='firecrest',
+        scheduler_type='firecrest',
+        workdir=str(workdir),
+    ).store()
+
+
+def _configure(computer: Any, config: dict[str, Any], secret: str, *extra: str) -> Result:
+    from aiida.cmdline.commands.cmd_computer import computer_configure
+
+    temp_directory = f'{config["temp_directory"]}/{uuid.uuid4().hex[:8]}'
+    options = {
+        'url': config['url'],
+        'token_uri': config['token_uri'],
+        'client_id': config['client_id'],
+        'client_secret': secret,
+        'compute_resource': config['compute_resource'],
+        'temp_directory': temp_directory,
+    }
+    args = [part for name, value in options.items() for part in (f'--{name.replace("_", "-")}', value)]
+    command = ['firecrest', computer.label, '-n', '--safe-interval', '0', *args, *extra]
+    return CliRunner().invoke(computer_configure, command)
+
+
+def _auth_params(computer: Any) -> dict[str, Any]:
+    from aiida import orm
+
+    return cast('dict[str, Any]', computer.get_authinfo(orm.User.collection.get_default()).get_auth_params())
+
+
+@pytest.mark.parametrize('api_option', [(), ('--api-version', '1'), ('--api-version', 'auto')])
+def test_non_interactive_configuration_on_a_v1_server_stores_api_version_1(
+    h5_v1_server: Any, h5_v1_secret_file: str, api_option: tuple[str, ...]
+) -> None:
+    computer = _v1_computer(h5_v1_server)
+    result = _configure(computer, h5_v1_server.config, h5_v1_secret_file, *api_option)
+
+    assert result.exit_code == 0, result.output
+    params = _auth_params(computer)
+    assert params['api_version'] == '1'
+    assert Path(params['temp_directory']).is_dir()
+    assert not list(Path(params['temp_directory']).iterdir())  # the write check's file is removed
+    assert f'Temporary directory {params["temp_directory"]} is ready' in result.output
+    assert 'FirecREST v1 tells no user information' in result.output
+
+
+def test_api_version_given_first_is_used_for_the_checks(h5_v1_server: Any, h5_v1_secret_file: str) -> None:
+    from aiida.cmdline.commands.cmd_computer import computer_configure
+
+    computer = _v1_computer(h5_v1_server)
+    config = h5_v1_server.config
+    result = CliRunner().invoke(
+        computer_configure,
+        ['firecrest', computer.label, '-n', '--api-version', '1', '--url', config['url'],
+         '--token-uri', config['token_uri'], '--client-id', config['client_id'],
+         '--client-secret', h5_v1_secret_file, '--compute-resource', config['compute_resource'],
+         '--temp-directory', f'{config["temp_directory"]}/first'],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert _auth_params(computer)['api_version'] == '1'
+
+
+def test_api_version_2_is_refused_on_a_v1_server(h5_v1_server: Any, h5_v1_secret_file: str) -> None:
+    computer = _v1_computer(h5_v1_server)
+    result = _configure(computer, h5_v1_server.config, h5_v1_secret_file, '--api-version', '2')
+    assert result.exit_code != 0
+    assert 'FirecREST v1' in result.output
+
+
+def test_a_temp_directory_outside_the_v1_file_systems_is_refused(
+    h5_v1_server: Any, h5_v1_secret_file: str
+) -> None:
+    from aiida.cmdline.commands.cmd_computer import computer_configure
+
+    computer = _v1_computer(h5_v1_server)
+    config = h5_v1_server.config
+    result = CliRunner().invoke(
+        computer_configure,
+        ['firecrest', computer.label, '-n', '--url', config['url'], '--token-uri', config['token_uri'],
+         '--client-id', config['client_id'], '--client-secret', h5_v1_secret_file,
+         '--compute-resource', config['compute_resource'], '--temp-directory', '/nowhere/aiida_tmp'],
+    )  # fmt: skip
+    assert result.exit_code != 0
+    assert 'outside the file systems' in result.output
+
+
+def test_verdi_computer_test_passes_on_the_v1_computer_configured_by_verdi(
+    h5_v1_server: Any, h5_v1_secret_file: str
+) -> None:
+    from aiida.cmdline.commands.cmd_computer import computer_test
+
+    computer = _v1_computer(h5_v1_server)
+    assert _configure(computer, h5_v1_server.config, h5_v1_secret_file).exit_code == 0
+    result = CliRunner().invoke(computer_test, [computer.label], catch_exceptions=False)
+
+    assert result.exit_code == 0, result.output
+    assert 'Success' in result.output
