@@ -28,9 +28,9 @@ from firecrest.v2 import AsyncFirecrest
 from firecrest.v2._async.Client import AsyncExternalUpload
 from packaging.version import Version
 
-from .auth import ClientCredentialsAuth
 from .checked_requests import CheckedRequests
 from .errors import FirecrestConfigError, TransferJobError, answer_problem, translate_errors
+from .http_stack import HttpStack, fetch_to_file
 from .probe import (
     api_version_problem,
     max_ops_file_size,
@@ -39,8 +39,7 @@ from .probe import (
     unknown_system_message,
 )
 from .progress import ProgressCountingTransport, current_progress
-from .retries import RetryingTransport, RetryPolicy
-from .secrets import resolve_secret
+from .retries import RetryingTransport
 from .server_facts import SERVER_FACTS
 from .settings import TransportConfig
 
@@ -224,17 +223,14 @@ class FirecrestClient:
         self,
         api: _AsyncFirecrest,
         config: TransportConfig,
-        auth: ClientCredentialsAuth,
-        token_http: httpx.AsyncClient,
-        owned_transport: httpx.AsyncBaseTransport | None = None,
+        stack: HttpStack,
     ) -> None:
         self.api = api
         self.config = config
         self.system = config.compute_resource
         self.account: str | None = config.billing_account or None
-        self.auth = auth
-        self._token_http = token_http
-        self._owned_transport = owned_transport
+        self.auth = stack.auth
+        self._stack = stack
         self._http: httpx.AsyncClient | None = None
         self._cache_lock = asyncio.Lock()  # concurrent first callers share one request
 
@@ -249,36 +245,27 @@ class FirecrestClient:
             ASGI app); by default a plain HTTP transport.
         :raises ValueError: if the client secret cannot be resolved.
         """
-        policy = RetryPolicy(config.max_retries)
-        timeout = httpx.Timeout(config.request_timeout, connect=min(30.0, config.request_timeout))
-        inner = http_transport if http_transport is not None else httpx.AsyncHTTPTransport(retries=0)
-
-        token_http = httpx.AsyncClient(
-            transport=RetryingTransport(_Unclosable(inner), policy), timeout=timeout
-        )
-        auth = ClientCredentialsAuth(
-            config.token_uri, config.client_id, resolve_secret(config.client_secret), token_http
-        )
+        stack = HttpStack.build(config, http_transport)
 
         def session() -> httpx.AsyncClient:
-            transport = RetryingTransport(ProgressCountingTransport(_Unclosable(inner)), policy, auth=auth)
-            return httpx.AsyncClient(transport=transport, timeout=timeout)
+            transport = RetryingTransport(
+                ProgressCountingTransport(stack.shared()), stack.policy, auth=stack.auth
+            )
+            return httpx.AsyncClient(transport=transport, timeout=stack.timeout)
 
-        api = _AsyncFirecrest(config.url, auth, session, config.compute_resource)
-        api.timeout = timeout
+        api = _AsyncFirecrest(config.url, stack.auth, session, config.compute_resource)
+        api.timeout = stack.timeout
         api.num_retries_rate_limit = 0  # retries happen in RetryingTransport only
-        client = cls(api, config, auth, token_http, owned_transport=None if http_transport else inner)
+        client = cls(api, config, stack)
         client._http = session()
         return client
 
     async def close(self) -> None:
         """Close the HTTP sessions; the client is unusable afterwards."""
         await self.api.close_session()
-        await self._token_http.aclose()
         if self._http is not None:
             await self._http.aclose()
-        if self._owned_transport is not None:
-            await self._owned_transport.aclose()
+        await self._stack.aclose()
 
     async def download(self, path: str, target: Path) -> None:
         """Write the remote file ``path`` to the local file ``target`` in one ``GET ops/download``.
@@ -353,15 +340,7 @@ class FirecrestClient:
         A missing object answers 404, or 403 from an object store that does not let the URL's signer list
         the bucket; other errors raise ``httpx.HTTPStatusError`` (translated without the URL).
         """
-        async with self.api._session.stream('GET', url) as response:
-            if response.status_code in (403, 404):
-                await response.aread()
-                return False
-            response.raise_for_status()
-            with target.open('wb') as handle:
-                async for chunk in response.aiter_bytes():
-                    handle.write(chunk)
-        return True
+        return await fetch_to_file(self.api._session, url, target)
 
     async def transfer_job_state(self, job: dict[str, Any]) -> JobState:
         """The state of a transfer job (one request); no name while the scheduler does not list it."""
@@ -451,16 +430,3 @@ class FirecrestClient:
             return None
         major, minor, patch = (*version, 0, 0)[:3]
         return major, minor, patch
-
-
-class _Unclosable(httpx.AsyncBaseTransport):
-    """Share one transport between sessions: closing a session does not close the shared transport."""
-
-    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
-        self._inner = inner
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        return await self._inner.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        """The owner (:class:`FirecrestClient`) closes the shared transport."""

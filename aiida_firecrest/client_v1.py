@@ -26,7 +26,6 @@ from firecrest.v1 import AsyncFirecrest
 
 from .auth import ClientCredentialsAuth
 from .checked_requests import CheckedRequests
-from .client import _Unclosable
 from .errors import (
     TRANSLATED,
     FirecrestConfigError,
@@ -36,10 +35,10 @@ from .errors import (
     to_os_error,
     without_urls,
 )
+from .http_stack import HttpStack
 from .probe import not_firecrest_message, token_rejected_message, unknown_system_message
 from .progress import ProgressCountingTransport
-from .retries import RetryingTransport, RetryPolicy
-from .secrets import resolve_secret
+from .retries import RetryingTransport
 from .server_facts import SERVER_FACTS
 from .settings import TransportConfig
 
@@ -192,17 +191,15 @@ class FirecrestV1Client:
         self,
         api: _AsyncFirecrestV1,
         config: TransportConfig,
-        auth: ClientCredentialsAuth,
-        token_http: httpx.AsyncClient,
+        stack: HttpStack,
     ) -> None:
         self.api = api
-        self.auth = auth
+        self.auth = stack.auth
         self.http = api._session
         self.config = config
         self.system = config.compute_resource
         self.account: str | None = config.billing_account or None
-        self._token_http = token_http
-        self._owned: httpx.AsyncBaseTransport | None = None
+        self._stack = stack
         self._cache_lock = asyncio.Lock()
 
     @classmethod
@@ -210,28 +207,18 @@ class FirecrestV1Client:
         cls, config: TransportConfig, http_transport: httpx.AsyncBaseTransport | None = None
     ) -> FirecrestV1Client:
         """Build the client inside the running event loop (no request is sent yet)."""
-        policy = RetryPolicy(config.max_retries)
-        timeout = httpx.Timeout(config.request_timeout, connect=min(30.0, config.request_timeout))
-        inner = http_transport if http_transport is not None else httpx.AsyncHTTPTransport(retries=0)
-        token_http = httpx.AsyncClient(
-            transport=RetryingTransport(_Unclosable(inner), policy), timeout=timeout
+        stack = HttpStack.build(config, http_transport)
+        session = RetryingTransport(
+            _Authorizing(ProgressCountingTransport(stack.shared()), stack.auth), stack.policy, auth=stack.auth
         )
-        auth = ClientCredentialsAuth(
-            config.token_uri, config.client_id, resolve_secret(config.client_secret), token_http
+        api = _AsyncFirecrestV1(
+            config.url, httpx.AsyncClient(transport=session, timeout=stack.timeout), stack.timeout
         )
-        stack = RetryingTransport(
-            _Authorizing(ProgressCountingTransport(_Unclosable(inner)), auth), policy, auth=auth
-        )
-        api = _AsyncFirecrestV1(config.url, httpx.AsyncClient(transport=stack, timeout=timeout), timeout)
-        client = cls(api, config, auth, token_http)
-        client._owned = None if http_transport is not None else inner
-        return client
+        return cls(api, config, stack)
 
     async def close(self) -> None:
         await self.api.close_session()
-        await self._token_http.aclose()
-        if self._owned is not None:
-            await self._owned.aclose()
+        await self._stack.aclose()
 
     @property
     def machine(self) -> dict[str, str]:

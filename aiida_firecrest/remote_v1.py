@@ -25,6 +25,7 @@ from typing import Any
 from .client import JobState
 from .client_v1 import FirecrestV1Client, TaskError, task_os_error, translate_v1_errors
 from .errors import os_error
+from .http_stack import fetch_to_file
 from .records_v1 import (
     COMPRESSION_TYPES,
     acct_job_record,
@@ -275,15 +276,7 @@ class FirecrestV1Remote:
                 return False
             if 'url' not in transfer.info:
                 return False
-            async with self.client.http.stream('GET', transfer.info['url']) as response:
-                if response.status_code in (403, 404):
-                    await response.aread()
-                    return False
-                response.raise_for_status()
-                with local.open('wb') as handle:
-                    async for chunk in response.aiter_bytes():
-                        handle.write(chunk)
-        return True
+            return await fetch_to_file(self.client.http, transfer.info['url'], local)
 
     async def _poll(self, transfer: StagedTransfer) -> bool:
         """One poll of a transfer's task; what it says is kept in ``transfer.info``; whether it has ended."""

@@ -32,7 +32,7 @@ LAYERS: list[set[str]] = [
     {'probe', 'retries', 'progress'},
     {'errors'},
     {'auth', 'capabilities', 'configure_state'},
-    {'server_facts', 'checked_requests'},
+    {'server_facts', 'checked_requests', 'http_stack'},
     {'client'},
     {'remote', 'client_v1'},
     {'staging', 'job_notes', 'records_v1'},
