@@ -18,21 +18,18 @@ import tempfile
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Form, UploadFile
+from fastapi import APIRouter, File, UploadFile
 
 from ..auth import CurrentUser
 from ..errors import RemoteCommandError
 from ..job_model import Job, JobRequest
 from .errors import V1Error
-from .state import Machine, V1State, runner, v1_state
+from .state import FormText, Machine, State, TargetForm, V1State, runner
 from .tasks import ERROR, SUCCESS, Task
 
 __all__ = ('acct_record', 'router', 'squeue_record', 'submitted')
 
 router = APIRouter(prefix='/compute')
-State = Annotated[V1State, Depends(v1_state)]
-FormText = Annotated[str | None, Form()]
-TargetForm = Annotated[str | None, Form(alias='targetPath')]
 
 
 def _created(task: Task) -> dict[str, Any]:

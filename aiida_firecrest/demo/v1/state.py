@@ -11,7 +11,7 @@ import asyncio
 import dataclasses
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Form, Header, Request
 
 from .. import s3
 from ..jobs import JobRunner
@@ -20,7 +20,18 @@ from ..state import DemoState
 from .errors import V1Error, machine_missing, machine_unknown
 from .tasks import TaskStore
 
-__all__ = ('Machine', 'V1State', 'machine_name', 'runner', 's3_client', 'v1_state')
+__all__ = (
+    'FormText',
+    'Machine',
+    'SourceForm',
+    'State',
+    'TargetForm',
+    'V1State',
+    'machine_name',
+    'runner',
+    's3_client',
+    'v1_state',
+)
 
 
 @dataclasses.dataclass
@@ -82,3 +93,8 @@ def machine_name(request: Request, x_machine_name: Annotated[str | None, Header(
 
 Machine = Annotated[str, Depends(machine_name)]
 """Annotation for a route parameter holding the validated ``X-Machine-Name``."""
+State = Annotated[V1State, Depends(v1_state)]
+"""Annotation for a route parameter holding the server's state."""
+FormText = Annotated[str | None, Form()]
+SourceForm = Annotated[str | None, Form(alias='sourcePath')]
+TargetForm = Annotated[str | None, Form(alias='targetPath')]

@@ -7,14 +7,14 @@ limit of direct transfers (``utilities.UTILITIES_MAX_FILE_SIZE``, in MB) and the
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 
 from ..auth import CurrentUser
 from ..settings import MIB
 from .errors import V1Error
-from .state import V1State, v1_state
+from .state import State, V1State
 
 __all__ = ('FIRECREST_VERSION', 'parameters', 'router')
 
@@ -29,7 +29,6 @@ TEMPURL_EXPIRY = '604800'
 STORAGE_MAX_FILE_SIZE = '5120'
 
 router = APIRouter()
-State = Annotated[V1State, Depends(v1_state)]
 
 
 def _parameter(name: str, value: Any, unit: str, description: str) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-from fastapi import APIRouter, Depends, Form, Header
+from fastapi import APIRouter, Header
 
 from .. import changes, coreutils, s3
 from ..auth import CurrentUser
@@ -30,17 +30,13 @@ from ..job_model import JobSpec
 from .compute import submitted
 from .errors import V1Error
 from .paths import checked, operation
-from .state import Machine, V1State, runner, s3_client, v1_state
+from .state import FormText, Machine, SourceForm, State, TargetForm, V1State, runner, s3_client
 from .tasks import SUCCESS, Task
 from .utilities import extraction
 
 __all__ = ('router',)
 
 router = APIRouter(prefix='/storage')
-State = Annotated[V1State, Depends(v1_state)]
-FormText = Annotated[str | None, Form()]
-SourceForm = Annotated[str | None, Form(alias='sourcePath')]
-TargetForm = Annotated[str | None, Form(alias='targetPath')]
 XFER_PARTITION = 'xfer'
 #: ``F7T_XFER_TIME``-like default limit of an internal transfer job, in seconds.
 XFER_TIME_LIMIT = 2 * 3600

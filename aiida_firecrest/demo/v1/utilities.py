@@ -14,7 +14,7 @@ import pwd
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile
+from fastapi import APIRouter, File, Form, Query, Response, UploadFile
 
 from .. import archives, changes, coreutils
 from ..archives import Compression
@@ -22,19 +22,15 @@ from ..auth import CurrentUser
 from ..coreutils import LsOptions
 from .errors import V1Error
 from .paths import checked, operation, run_tool, timeout_error
-from .state import Machine, V1State, v1_state
+from .state import FormText, Machine, SourceForm, State, TargetForm, V1State
 
 __all__ = ('router',)
 
 router = APIRouter(prefix='/utilities')
-State = Annotated[V1State, Depends(v1_state)]
-FormText = Annotated[str | None, Form()]
 FollowLinksQuery = Annotated[str | None, Query(alias='followLinks')]
 LinkForm = Annotated[str | None, Form(alias='linkPath')]
 NumericUidQuery = Annotated[str | None, Query(alias='numericUid')]
-SourceForm = Annotated[str | None, Form(alias='sourcePath')]
 SourceQuery = Annotated[str | None, Query(alias='sourcePath')]
-TargetForm = Annotated[str | None, Form(alias='targetPath')]
 TargetQuery = Annotated[str | None, Query(alias='targetPath')]
 #: What ``extract`` runs for each suffix (``extract_command`` of the server); others are refused.
 EXTRACTIONS = {
