@@ -24,9 +24,9 @@ computer that does not exist) and the values they depend on are known, in this o
 
 A server that answers ``GET /status/systems`` in FirecREST v1's shape (or ``--api-version 1``) is asked v1's
 equivalents (:mod:`.probe_v1`): ``/status/parameters`` for its file systems and direct limit,
-``/utilities/mkdir`` and ``/utilities/upload`` for the temporary directory; v1 has no ``userinfo``, so no
-account or temporary directory is proposed and the account is checked by the first job. The computer is
-stored with ``api_version`` ``1``.
+``/utilities/whoami`` for the user's name (the proposed temporary directory), ``/utilities/mkdir`` and
+``/utilities/upload`` for the temporary directory; v1 lists no accounts, so none is proposed and the account
+is checked by the first job. The computer is stored with ``api_version`` ``1``.
 
 Prompts come in the order above, so every check runs right after its value is entered and a wrong value
 is asked again. Values given on the command line are processed first, in the order they were typed; a

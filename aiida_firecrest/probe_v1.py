@@ -5,7 +5,7 @@ A v1 server answers ``GET /status/systems`` with ``{"out": [{"system": ...}]}`` 
 direct limit are in ``GET /status/parameters``, turned into v2's system description by
 :func:`.records_v1.system_description`. Directories are made with ``POST /utilities/mkdir`` and the write
 check goes through ``/utilities/upload`` and ``/utilities/rm``, each naming the system in ``X-Machine-Name``.
-v1 has no ``userinfo``: :meth:`FirecrestV1Probe.userinfo` answers an empty one without a request.
+The user's name and groups come from ``GET /utilities/whoami?groups=true``; v1 lists no accounts.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from .probe import FirecrestProbe, ProbeError, is_v1_systems_answer, json_object
-from .records_v1 import parameter, system_description
+from .records_v1 import parameter, system_description, userinfo
 
 __all__ = ('FirecrestV1Probe',)
 
@@ -70,8 +70,14 @@ class FirecrestV1Probe(FirecrestProbe):
         return [system_description(name, parameters) for name in names]
 
     def userinfo(self, system: str) -> dict[str, Any]:
-        """v1 tells no user information: an empty one (no user, no accounts), without a request."""
-        return {}
+        """The user's name and groups on ``system``, as v2's ``userinfo`` without ``accounts``.
+
+        :calls: GET ``/utilities/whoami``
+        """
+        response = self._utilities('GET', 'whoami', system, params={'groups': 'true'})
+        if response.status_code != 200:
+            raise ProbeError(f'Cannot read your user information on {system}: {_v1_error(response)}.')
+        return userinfo(json_object(response).get('output'))
 
     def _utilities(self, method: str, command: str, system: str, **kwargs: Any) -> httpx.Response:
         headers = {**self._auth(), 'X-Machine-Name': system}

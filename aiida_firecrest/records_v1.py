@@ -87,8 +87,15 @@ def system_description(system: str, parameters: Mapping[str, Any]) -> dict[str, 
     }
 
 
-def userinfo(groups: Mapping[str, Any]) -> dict[str, Any]:
-    """``/utilities/whoami?groups=true`` (``{"user", "group", "groups"}``) as v2's ``userinfo``."""
+def userinfo(output: Any) -> dict[str, Any]:
+    """``/utilities/whoami?groups=true``'s output as v2's ``userinfo`` (no ``accounts``: v1 lists none).
+
+    From FirecREST 1.15 on the output is ``{"user", "group", "groups"}``; earlier servers ignore ``groups``
+    and answer the user name alone.
+    """
+    if isinstance(output, str):
+        return {'user': {'name': output.strip()}, 'group': {}, 'groups': []}
+    groups = output if isinstance(output, Mapping) else {}
     return {
         'user': dict(groups.get('user') or {}),
         'group': dict(groups.get('group') or {}),

@@ -102,14 +102,7 @@ def userinfo_of(run: Run, known: dict[str, Any], system: str) -> dict[str, Any]:
 def check_compute_resource(run: Run, known: dict[str, Any], system: str) -> None:
     description = _system(run, system)
     username = _username(userinfo_of(run, known, system))
-    if run.api_version == '1':
-        echo(
-            'report',
-            f'System {system} found. FirecREST v1 tells no user information: no account or temporary '
-            'directory is proposed, and the account is checked by the first job.',
-        )
-    else:
-        echo('report', f'System {system} found; you are {username or "(unknown user)"} there.')
+    echo('report', f'System {system} found; you are {username or "(unknown user)"} there.')
     problem = transfer_method_problem(description)
     if problem is not None:
         echo('warning', problem)
@@ -154,8 +147,8 @@ def work_directory_warning(workdir: str, username: str, system: dict[str, Any]) 
 
 def check_billing_account(run: Run, known: dict[str, Any], account: str) -> None:
     """The account must be one of the user's where the server lists them (Slurm, FirecREST 2.5.1 or later)."""
-    if not account or run.api_version == '1':
-        return  # v1: said when the system was checked
+    if not account:
+        return
     system = known['compute_resource']
     userinfo = userinfo_of(run, known, system)
     if userinfo.get('accounts') is None:

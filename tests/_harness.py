@@ -178,7 +178,8 @@ def docker_engine_problem() -> str | None:
 
 
 class RemoteHandle:
-    """A FirecREST v2 server the harness did not start: only what every server offers."""
+    """A FirecREST server the harness did not start (v2, or v1 if its details say ``api_version`` 1): only
+    what every server offers."""
 
     is_demo = False
 

@@ -93,8 +93,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         '--firecrest-config',
         metavar='FILE',
         default=None,
-        help='JSON file describing a FirecREST v2 server to test against (the format of '
-        '`firecrest_demo.py serve --config-out`); default: start the demo server. '
+        help='JSON file describing a FirecREST server to test against (the format of '
+        '`firecrest_demo.py serve --config-out`; a v1 server with "api_version": "1"); '
+        'default: start the demo server. '
         'Write --firecrest-config=FILE: a separate FILE outside the repository is taken for a test path.',
     )
     group.addoption(
@@ -321,13 +322,6 @@ def firecrest_sync(firecrest_server: DemoHandle | RemoteHandle) -> Iterator[Fire
     from aiida_firecrest.secrets import resolve_secret
 
     config = firecrest_server.config
-    if str(config.get('api_version')) == '1' and isinstance(firecrest_server, DemoHandle):
-        from tests.local_files import LocalFiles
-
-        for key in ('workdir', 'temp_directory'):
-            Path(config[key]).mkdir(parents=True, exist_ok=True)
-        yield LocalFiles()  # type: ignore[misc]
-        return
     auth = ClientCredentialsAuth(
         config['client_id'],
         resolve_secret(str(config['client_secret'])),
@@ -335,9 +329,15 @@ def firecrest_sync(firecrest_server: DemoHandle | RemoteHandle) -> Iterator[Fire
         min_token_validity=60,
     )
     auth.timeout = 60
-    client = Firecrest(firecrest_url=config['url'], authorization=auth)
-    client.timeout = 60
-    client.num_retries_rate_limit = 5
+    client: Firecrest
+    if str(config.get('api_version')) == '1':
+        from tests.v1_client import V1SetupClient
+
+        client = V1SetupClient(config['url'], auth)  # type: ignore[assignment]
+    else:
+        client = Firecrest(firecrest_url=config['url'], authorization=auth)
+        client.timeout = 60
+        client.num_retries_rate_limit = 5
     for key in ('workdir', 'temp_directory'):
         client.mkdir(config['compute_resource'], config[key], create_parents=True)
     yield client

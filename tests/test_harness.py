@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -17,9 +18,11 @@ CONFTEST = 'from tests.conftest import *  # noqa: F403\npytest_plugins = ()\n'
 """An inner pytest session (pytester) with this suite's options and fixtures."""
 
 
-def test_server_answers(firecrest_server: Any) -> None:
-    response = httpx.get(f'{firecrest_server.config["url"]}/status/liveness/', timeout=10.0)
-    assert response.status_code == 200
+def test_server_answers_with_the_system_of_its_connection_details(
+    firecrest_server: Any, firecrest_sync: Any
+) -> None:
+    names = [system['name'] for system in firecrest_sync.systems()]
+    assert firecrest_server.config['compute_resource'] in names
 
 
 def test_remote_dir_is_empty_absolute_and_named_after_the_test(
@@ -173,6 +176,7 @@ def test_docker_mode_skips_with_the_reason_without_a_docker_engine(
     result.stdout.fnmatch_lines(['*no usable docker engine here (no `docker` executable on PATH)*'])
 
 
+@pytest.mark.v2_only(reason="FirecREST's docker demo is a v2 server, waited for at /status/liveness/")
 def test_docker_mode_brings_the_compose_file_up_then_down(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, firecrest_server: Any
 ) -> None:
@@ -277,3 +281,53 @@ def test_another_servers_scheduler_comes_from_its_file_or_the_option(
         """
     )
     pytester.runpytest_inprocess('--firecrest-config', str(path), *option).assert_outcomes(passed=1)
+
+
+@pytest.fixture(scope='module')
+def v1_connection_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A FirecREST v1 server's connection file (``firecrest_demo.py serve --api v1 --config-out``)."""
+    from aiida_firecrest.demo.launcher import DemoServer
+
+    with DemoServer(root=tmp_path_factory.mktemp('firecrest-v1-config'), api='v1') as server:
+        path = tmp_path_factory.mktemp('v1-config') / 'server.json'
+        path.write_text(json.dumps(server.config))
+        yield path
+
+
+def test_a_v1_servers_connection_file_runs_the_tests_through_its_api(
+    pytester: pytest.Pytester, v1_connection_file: Path
+) -> None:
+    """The fixtures set up files through v1's endpoints (a file above the direct limit staged), and the
+    transport reads them back: what ``--firecrest-config`` does with a real FirecREST v1 server."""
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(
+        """
+        import asyncio, os
+        from aiida_firecrest.transport import FirecrestTransport
+
+        BIG = os.urandom(6 * 1024 * 1024)  # above the server's 5 MiB direct limit
+
+        def test_files_written_by_the_fixtures_are_read_by_the_transport(
+            firecrest_server, remote_dir, remote_files, transport_params, tmp_path
+        ):
+            assert not firecrest_server.is_demo and transport_params['api_version'] == '1'
+            remote_files.write(remote_dir / 'small.txt', 'through /utilities/upload')
+            remote_files.write(remote_dir / 'big.bin', BIG)
+
+            async def read_back():
+                transport = FirecrestTransport(machine='localhost', safe_interval=0, **transport_params)
+                await transport.open_async()
+                try:
+                    for name in ('small.txt', 'big.bin'):
+                        await transport.getfile_async(remote_dir / name, tmp_path / name)
+                finally:
+                    await transport.close_async()
+
+            asyncio.run(read_back())
+            assert (tmp_path / 'small.txt').read_text() == 'through /utilities/upload'
+            assert (tmp_path / 'big.bin').read_bytes() == BIG
+            assert remote_files.names(remote_dir) == ['big.bin', 'small.txt']
+        """
+    )
+    result = pytester.runpytest_inprocess(f'--firecrest-config={v1_connection_file}')
+    result.assert_outcomes(passed=1)

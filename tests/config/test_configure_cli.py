@@ -20,6 +20,7 @@ from click.testing import CliRunner, Result
 from aiida_firecrest import probe
 
 from .._harness import DIALECTS, JobDialect
+from .server_probe import api_version_of, authenticated_probe
 
 pytestmark = pytest.mark.usefixtures('aiida_profile')
 
@@ -141,13 +142,13 @@ def test_non_interactive_configuration_keeps_the_secret_file_reference(
     assert _auth_params(h5_computer)['client_secret'] == client_secret_file
 
 
-def test_a_v2_server_that_answered_the_checks_is_stored_as_api_version_2(
+def test_the_api_version_of_a_server_that_answered_the_checks_is_stored(
     h5_configure: Configure, h5_computer: Any, firecrest_server: Any, client_secret_file: str
 ) -> None:
     """So that no process asks the server its API version again before its first request."""
     result = h5_configure('-n', *_options(firecrest_server.config, client_secret_file))
     assert result.exit_code == 0, result.output
-    assert _auth_params(h5_computer)['api_version'] == '2'
+    assert _auth_params(h5_computer)['api_version'] == api_version_of(firecrest_server.config)
 
 
 def test_an_unreachable_server_keeps_api_version_auto(
@@ -263,7 +264,7 @@ def test_each_wrong_value_is_refused_with_one_clear_line(
     case: str, h5_configure: Configure, firecrest_server: Any, client_secret_file: str, tmp_path: Path
 ) -> None:
     if case == 'unknown-account' and _accounts(firecrest_server.config) is None:
-        pytest.skip('the server lists no accounts (FirecREST before 2.5.1, or PBS): nothing to refuse')
+        pytest.skip('the server lists no accounts (FirecREST v1, v2 before 2.5.1, or PBS): nothing to refuse')
     overrides, message = _bad_values(firecrest_server.config, client_secret_file, tmp_path)[case]
     result = h5_configure('-n', *_options(firecrest_server.config, client_secret_file, **overrides))
     assert result.exit_code != 0
@@ -447,24 +448,14 @@ def test_non_interactive_defaults_come_from_the_server(
 
 def _max_ops_file_size_mb(config: dict[str, Any]) -> float:
     """The server's direct-transfer limit in MB (``dataOperation.max_ops_file_size``)."""
-    from aiida_firecrest.secrets import resolve_secret
-
-    with probe.FirecrestProbe(config['url']) as server:
-        server.authenticate(
-            config['token_uri'], config['client_id'], resolve_secret(str(config['client_secret']))
-        )
+    with authenticated_probe(config) as server:
         system = next(item for item in server.systems() if item['name'] == config['compute_resource'])
     return int(system['dataOperation']['max_ops_file_size']) / (1024 * 1024)
 
 
 def _accounts(config: dict[str, Any]) -> list[dict[str, Any]] | None:
-    """The user's accounts as the server lists them, None if it does not list them."""
-    from aiida_firecrest.secrets import resolve_secret
-
-    with probe.FirecrestProbe(config['url']) as server:
-        server.authenticate(
-            config['token_uri'], config['client_id'], resolve_secret(str(config['client_secret']))
-        )
+    """The user's accounts as the server lists them, None if it does not list them (v1 never does)."""
+    with authenticated_probe(config) as server:
         return server.userinfo(config['compute_resource']).get('accounts')
 
 

@@ -6,6 +6,7 @@ The v1 demo runs beside the session's server (whatever its API); its file system
 from __future__ import annotations
 
 import os
+import pwd
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -86,7 +87,28 @@ def test_non_interactive_configuration_on_a_v1_server_stores_api_version_1(
     assert Path(params['temp_directory']).is_dir()
     assert not list(Path(params['temp_directory']).iterdir())  # the write check's file is removed
     assert f'Temporary directory {params["temp_directory"]} is ready' in result.output
-    assert 'FirecREST v1 tells no user information' in result.output
+    assert f'you are {pwd.getpwuid(os.getuid()).pw_name} there' in result.output  # /utilities/whoami
+
+
+def test_the_temp_directory_proposed_on_a_v1_server_is_in_the_users_directory(
+    h5_v1_server: Any, h5_v1_secret_file: str
+) -> None:
+    """v1 tells the user's name (``/utilities/whoami``) and file systems (``/status/parameters``)."""
+    from aiida.cmdline.commands.cmd_computer import computer_configure
+
+    computer = _v1_computer(h5_v1_server)
+    config = h5_v1_server.config
+    result = CliRunner().invoke(
+        computer_configure,
+        ['firecrest', computer.label, '-n', '--url', config['url'], '--token-uri', config['token_uri'],
+         '--client-id', config['client_id'], '--client-secret', h5_v1_secret_file,
+         '--compute-resource', config['compute_resource']],
+    )  # fmt: skip
+
+    assert result.exit_code == 0, result.output
+    temp_directory = _auth_params(computer)['temp_directory']
+    assert Path(temp_directory).parts[-2:] == (pwd.getpwuid(os.getuid()).pw_name, 'aiida_firecrest_tmp')
+    assert Path(temp_directory).is_dir()
 
 
 def test_api_version_given_first_is_used_for_the_checks(h5_v1_server: Any, h5_v1_secret_file: str) -> None:
@@ -140,3 +162,28 @@ def test_verdi_computer_test_passes_on_the_v1_computer_configured_by_verdi(
 
     assert result.exit_code == 0, result.output
     assert 'Success' in result.output
+
+
+@pytest.mark.parametrize(
+    'output',
+    [
+        {'user': {'name': 'alice', 'id': '1000'}, 'group': {'name': 'alice', 'id': '1000'}, 'groups': []},
+        'alice\n',  # FirecREST before 1.15 ignores groups=true and answers the name alone
+    ],
+    ids=['groups', 'before-1.15'],
+)
+def test_the_user_name_is_read_from_every_v1_whoami_answer(output: Any) -> None:
+    import httpx
+
+    from aiida_firecrest.probe import FirecrestProbe
+    from aiida_firecrest.probe_v1 import FirecrestV1Probe
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        assert (request.url.path, request.headers['X-Machine-Name']) == ('/utilities/whoami', 'daint')
+        return httpx.Response(200, json={'description': 'User information', 'output': output})
+
+    http = httpx.Client(transport=httpx.MockTransport(answer))
+    probe = FirecrestV1Probe.taking_over(FirecrestProbe('https://firecrest.example.org', http=http))
+    userinfo = probe.userinfo('daint')
+    assert userinfo['user']['name'] == 'alice'
+    assert 'accounts' not in userinfo  # v1 lists none: the account is checked by the first job

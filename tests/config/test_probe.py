@@ -16,6 +16,8 @@ from aiida_firecrest.probe import (
     parse_api_version,
 )
 
+from .server_probe import authenticated_probe
+
 
 @pytest.mark.parametrize(
     ('header', 'expected'),
@@ -83,12 +85,13 @@ def test_wrong_client_secret_is_reported_without_the_secret(firecrest_server: An
 
 def test_systems_and_user_accounts_are_read_with_a_token(firecrest_server: Any) -> None:
     config = firecrest_server.config
-    with FirecrestProbe(config['url']) as probe:
-        probe.authenticate(config['token_uri'], config['client_id'], _secret(config))
+    with authenticated_probe(config) as probe:
         names = [system['name'] for system in probe.systems()]
-        accounts = probe.userinfo(config['compute_resource']).get('accounts')
+        userinfo = probe.userinfo(config['compute_resource'])
     assert config['compute_resource'] in names
     assert probe.api_version is not None
+    assert userinfo['user']['name']
+    accounts = userinfo.get('accounts')
     if config.get('billing_account') and accounts is not None:  # listed on Slurm since FirecREST 2.5.1
         assert config['billing_account'] in [account['name'] for account in accounts]
 
