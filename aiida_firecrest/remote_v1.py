@@ -24,7 +24,6 @@ from typing import Any
 
 from .client import JobState
 from .client_v1 import FirecrestV1Client, TaskError, task_os_error, translate_v1_errors
-from .errors import os_error
 from .http_stack import fetch_to_file
 from .records_v1 import (
     COMPRESSION_TYPES,
@@ -143,15 +142,33 @@ class FirecrestV1Remote:
             )
 
     async def cp(self, source: str, destination: str, dereference: bool) -> None:
-        """``cp --force -dR --preserve=all``: links are copied as links (v1 has no dereferencing copy)."""
+        """``cp --force -dR --preserve=all``: links are copied as links; with ``dereference``, see
+        :meth:`_dereferencing_cp`."""
         if dereference:
-            raise os_error(errno.ENOTSUP, 'FirecREST v1 copies symbolic links as links only', source)
+            await self._dereferencing_cp(source, destination)
+            return
         with translate_v1_errors(source):
             await self._direct_or_job(
                 lambda: self.client.api.copy(self.system, source, destination),
                 'cp',
                 {'sourcePath': source, 'targetPath': destination},
             )
+
+    async def _dereferencing_cp(self, source: str, destination: str) -> None:
+        """v1's copy keeps links (``cp -d``), its ``compress`` can follow them (``tar --dereference``): the
+        source is archived with its links followed into a hidden directory beside ``destination``, extracted
+        there and moved to ``destination`` (as ``cp`` would: into it if it is a directory); the hidden
+        directory is removed, also after a failure. Five requests instead of one.
+        """
+        staging = posixpath.join(posixpath.dirname(destination), f'.aiida-firecrest-copy-{uuid.uuid4().hex}')
+        archive = posixpath.join(staging, 'copy.tar.gz')
+        await self.mkdir(staging)
+        try:
+            await self.compress(source, archive, dereference=True, compression='gzip')
+            await self.extract(archive, staging, 'gzip')
+            await self.mv(posixpath.join(staging, posixpath.basename(source)), destination)
+        finally:
+            await self.rm(staging)
 
     async def compress(
         self, source: str, archive: str, dereference: bool, compression: str, about: str | None = None

@@ -218,6 +218,34 @@ def test_copy_of_files_and_trees_follows_cp_semantics(
     assert (root / 'into' / 'src' / 'deep' / 'f').read_text() == 'f'
 
 
+@pytest.mark.parametrize('dereference', [True, False])
+def test_copy_with_dereference_copies_what_links_point_to(
+    dereference: bool, with_transport: WithTransport, remote_dir: PurePosixPath, remote_files: RemoteFiles
+) -> None:
+    remote_files.populate(
+        remote_dir,
+        {'data.txt': 'data', 'src/f': 'f'},
+        links={'link.txt': 'data.txt', 'src/up': '../data.txt'},
+    )
+
+    async def scenario(t: FirecrestTransport) -> list[str]:
+        await t.copyfile_async(remote_dir / 'link.txt', remote_dir / 'file-copy', dereference=dereference)
+        await t.copytree_async(remote_dir / 'src', remote_dir / 'tree-copy', dereference=dereference)
+        await t.mkdir_async(remote_dir / 'into')
+        await t.copy_async(remote_dir / 'src', remote_dir / 'into', dereference=dereference)
+        return await t.listdir_async(remote_dir)
+
+    names = with_transport(scenario)
+    root = remote_files.mirror(remote_dir)
+    for copied in (root / 'file-copy', root / 'tree-copy' / 'up', root / 'into' / 'src' / 'up'):
+        if dereference:
+            assert not copied.is_symlink() and copied.read_text() == 'data'
+        else:
+            assert os.readlink(copied).endswith('data.txt')
+    assert (root / 'tree-copy' / 'f').read_text() == 'f'
+    assert sorted(names) == ['data.txt', 'file-copy', 'into', 'link.txt', 'src', 'tree-copy']  # nothing left
+
+
 def test_whoami_is_the_owner_of_what_the_user_creates(
     with_transport: WithTransport,
     remote_dir: PurePosixPath,
