@@ -78,7 +78,8 @@ class TransferProgress:
         if gained <= 0:
             return
         self._positions[key] = position
-        self.moved += gained
+        # a form upload (FirecREST v1) also sends its fields: never more than the whole is reported
+        self.moved = self.moved + gained if self.total is None else min(self.moved + gained, self.total)
         if self._report_due():
             self._reported, self._reported_at = self.moved, self._clock()
             if self.total:
@@ -135,7 +136,8 @@ class ProgressCountingTransport(httpx.AsyncBaseTransport):
     """Counts object-storage bytes for the :func:`report_progress` of the sending task, if any.
 
     Object-storage requests are the presigned ones, without an ``Authorization`` header: a ``PUT``
-    sends a part of a staged upload, a ``GET`` receives a staged download. This transport sits under
+    sends a part of a staged upload (a multipart form ``POST`` all of it, on FirecREST v1), a ``GET``
+    receives a staged download. This transport sits under
     :class:`RetryingTransport`, so it sees each attempt's body after :func:`_make_replayable`, and it
     gives the request back with its own body.
 
@@ -147,10 +149,10 @@ class ProgressCountingTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         progress = _PROGRESS.get()
-        if progress is None or 'authorization' in request.headers or request.method not in {'GET', 'PUT'}:
+        if progress is None or 'authorization' in request.headers or not _counted(request):
             return await self._inner.handle_async_request(request)
         key = f'{request.method} {request.url}'
-        if request.method == 'PUT':
+        if request.method != 'GET':
             body = request.stream
             request.stream = _CountedStream(body, key, progress)
             try:
@@ -167,6 +169,13 @@ class ProgressCountingTransport(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         await self._inner.aclose()
+
+
+def _counted(request: httpx.Request) -> bool:
+    """Whether an object-storage request moves a transfer's bytes (not, say, a multipart completion)."""
+    if request.method == 'POST':
+        return str(request.headers.get('content-type', '')).startswith('multipart/form-data')
+    return request.method in {'GET', 'PUT'}
 
 
 class _CountedStream(httpx.AsyncByteStream):

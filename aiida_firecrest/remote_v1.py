@@ -25,6 +25,7 @@ from typing import Any
 from .client import JobState
 from .client_v1 import FirecrestV1Client, TaskError, task_os_error, translate_v1_errors
 from .http_stack import fetch_to_file
+from .progress import current_progress
 from .records_v1 import (
     COMPRESSION_TYPES,
     acct_job_record,
@@ -322,10 +323,15 @@ class FirecrestV1Remote:
             with translate_v1_errors(transfer.path):
                 await self._poll(transfer)
         if 'failure' in transfer.info:
-            return JobState('FAILED', None, 1)
-        if transfer.info.get('status') in (_UPLOADED, _DOWNLOAD_READY):
-            return JobState('COMPLETED', None)
-        return JobState('RUNNING' if 'status' in transfer.info else None, None)
+            state = JobState('FAILED', None, 1)
+        elif transfer.info.get('status') in (_UPLOADED, _DOWNLOAD_READY):
+            state = JobState('COMPLETED', None)
+        else:
+            state = JobState('RUNNING' if 'status' in transfer.info else None, None)
+        progress = current_progress()
+        if progress is not None and state.name is not None:
+            progress.job_state(transfer.job['task_id'], state.name)
+        return state
 
     async def transfer_job_failure(self, transfer: StagedTransfer) -> OSError:
         failure = transfer.info.get('failure')

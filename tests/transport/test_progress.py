@@ -42,7 +42,6 @@ def progress_log(
     return caplog
 
 
-@pytest.mark.v2_only(reason='progress counts multipart PUTs and transfer-job states; v1 POSTs a form')
 @pytest.mark.slow
 @pytest.mark.parametrize('direction', ['upload', 'download'])
 def test_a_staged_transfer_reports_increasing_bytes_up_to_the_file_size(
@@ -72,7 +71,6 @@ def test_a_staged_transfer_reports_increasing_bytes_up_to_the_file_size(
     assert 2 <= len(reports) <= 11
 
 
-@pytest.mark.v2_only(reason='progress counts multipart PUTs and transfer-job states; v1 POSTs a form')
 @pytest.mark.slow
 @pytest.mark.parametrize('direction', ['puttree', 'gettree'])
 def test_a_staged_tree_archive_reports_increasing_bytes_up_to_its_size(
@@ -102,7 +100,6 @@ def test_a_staged_tree_archive_reports_increasing_bytes_up_to_its_size(
     assert moved[-1] == reports[0][1] > 800_000
 
 
-@pytest.mark.v2_only(reason='progress counts multipart PUTs and transfer-job states; v1 POSTs a form')
 @pytest.mark.slow
 def test_a_staged_upload_reports_the_state_of_its_transfer_job(
     with_transport: WithTransport,
