@@ -179,23 +179,45 @@ def _uses_demo(config: pytest.Config) -> bool:
     return config.stash[SERVER_CONFIG] is None and not config.getoption('firecrest_docker')
 
 
+def _speaks_v1(config: pytest.Config) -> bool:
+    """Whether the session's server speaks FirecREST v1: the v1 demo, or a connection file that says so."""
+    details = config.stash[SERVER_CONFIG]
+    if details is not None:
+        return str(details.get('api_version')) == '1'
+    return bool(config.getoption('firecrest_api') == 'v1')
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     if config.getoption('firecrest_docker'):
         return f'FirecREST: docker demo from {config.getoption("firecrest_docker_compose")}'
     if not _uses_demo(config):
         return f'FirecREST: the server in {config.getoption("firecrest_config")}'
     scheduler = config.getoption('firecrest_scheduler')
+    release = 'the FirecREST v1 API' if _speaks_v1(config) else f'release {config.stash[SERVER_VERSION]}'
     return (
-        f'FirecREST: demo server as release {config.stash[SERVER_VERSION]}, {scheduler} system '
+        f'FirecREST: demo server as {release}, {scheduler} system '
         '(started once per session, on free 127.0.0.1 ports)'
     )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With ``--firecrest-api=v1``, only the tests that use the session's server run.
+
+    The others (the demo's own tests, unit tests on scripted answers, the architecture checks) start the
+    servers they need themselves or none, so they do the same in every session: ``pytest`` has run them.
+    """
+    if config.getoption('firecrest_api') != 'v1':
+        return
+    kept = [item for item in items if 'firecrest_server' in getattr(item, 'fixturenames', ())]
+    config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+    items[:] = kept
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if item.get_closest_marker('demo_only') and not _uses_demo(item.config):
         pytest.skip('needs the demo server (counters, switches or local files), not a real FirecREST')
     v2_only = item.get_closest_marker('v2_only')
-    if v2_only and item.config.getoption('firecrest_api') == 'v1':
+    if v2_only and _speaks_v1(item.config):
         pytest.skip(f'FirecREST v2 only: {v2_only.kwargs.get("reason", "v2 endpoints")}')
 
 
