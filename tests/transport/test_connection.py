@@ -106,9 +106,9 @@ def test_listdir_withattributes_of_a_directory_with_a_dangling_link(
 
 FACTS_REQUESTS = {
     '2': {'GET /status/systems': 1, 'GET /status/{system_name}/userinfo': 1},
-    '1': {'GET /status/parameters': 1, 'GET /utilities/whoami': 1},
+    '1': {'GET /status/parameters': 1, 'GET /status/{system_name}/userinfo': 1},
 }
-"""What the system's description and the user's information cost, on each API."""
+"""What the system's description and the user's information cost (v1: its parameters and whoami)."""
 
 
 def test_server_facts_are_asked_once_per_process(
