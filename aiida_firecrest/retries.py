@@ -27,11 +27,18 @@ LOGGER = logging.getLogger(__name__)
 
 #: Requests with these methods may be sent again after a server error or a lost connection.
 IDEMPOTENT_METHODS = frozenset({'GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE'})
-#: POST endpoints whose repetition has the same effect as one call (they overwrite their target).
-IDEMPOTENT_POST_SUFFIXES = ('/ops/upload', '/oauth2/token', '/token')
+#: POST endpoints whose repetition has the same effect as one call (they overwrite their target; v1's
+#: ``/utilities/upload`` is ``cat >`` the target, as v2's ``ops/upload``).
+IDEMPOTENT_POST_SUFFIXES = ('/ops/upload', '/utilities/upload', '/oauth2/token', '/token')
 #: POST endpoints that may be repeated once the server has answered (its command is over), but not
-#: after a lost connection or a timeout, when a first ``tar`` may still be writing the same archive.
-REPEATABLE_AFTER_ANSWER_SUFFIXES = ('/ops/compress', '/ops/extract')
+#: after a lost connection or a timeout, when a first ``tar`` may still be writing the same archive
+#: (v2's ``ops`` and v1's direct ``/utilities`` ones; v1's ``/storage/xfer-internal`` ones create jobs).
+REPEATABLE_AFTER_ANSWER_SUFFIXES = (
+    '/ops/compress',
+    '/ops/extract',
+    '/utilities/compress',
+    '/utilities/extract',
+)
 #: Statuses of a request refused before any work: safe to repeat whatever the request.
 REFUSED_STATUSES = frozenset({429, 503})
 #: Statuses worth a retry for an idempotent request (besides the refused ones): the server may succeed

@@ -26,6 +26,9 @@ as a dropped connection. In process (httpx ``ASGITransport``), where there is no
 
 Unhandled exceptions are answered as the real server answers them (:mod:`.handlers`) and logged,
 not passed on to the server.
+
+The counting, latency and faults are :func:`serve_counted`, which the v1 demo (:mod:`.v1.app`) applies to
+its own micro-services with its own error shape (a :data:`FaultAnswer`).
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import httpx
 from fastapi.responses import JSONResponse
@@ -52,6 +55,9 @@ FIRECREST_PREFIXES = ('/status', '/filesystem', '/compute')
 
 FAULT_MESSAGES = {'429': 'Too Many Requests', '500': 'Internal Server Error', '503': 'Service Unavailable'}
 TRACING_HEADERS = (b'x-request-id', b'x-correlation-id')
+
+FaultAnswer = Callable[[FaultRule], ASGIApp]
+"""The answer to a ``'429'``, ``'500'`` or ``'503'`` rule, in the error shape of the API that is served."""
 
 
 def api_routes(routes: list[BaseRoute]) -> Iterator[APIRoute]:
@@ -97,13 +103,51 @@ def choose_fault(state: DemoState, path: str) -> FaultRule | None:
     return chosen
 
 
+def fault_headers(rule: FaultRule) -> dict[str, str]:
+    """The headers of the answer to ``rule``: ``Retry-After`` (whole seconds when whole) for a ``'429'``."""
+    if rule.kind != '429':
+        return {}
+    retry_after = rule.retry_after
+    return {'Retry-After': str(int(retry_after) if float(retry_after).is_integer() else retry_after)}
+
+
 def _fault_response(rule: FaultRule) -> JSONResponse:
-    headers = None
-    if rule.kind == '429':
-        retry_after = rule.retry_after
-        headers = {'Retry-After': str(int(retry_after) if float(retry_after).is_integer() else retry_after)}
-    error = FirecrestHTTPError(int(rule.kind), FAULT_MESSAGES[rule.kind], headers=headers)
+    """v2's answer to a fault rule: its error body, the status and message of the rule's kind."""
+    error = FirecrestHTTPError(int(rule.kind), FAULT_MESSAGES[rule.kind], headers=fault_headers(rule) or None)
     return error.response()
+
+
+async def serve_counted(
+    app: ASGIApp,
+    state: DemoState,
+    endpoint: str,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    *,
+    answer: Send | None = None,
+    fault_answer: FaultAnswer = _fault_response,
+) -> None:
+    """Count a FirecREST request under ``endpoint``, delay it, then serve or fail it as the fault rules say.
+
+    :param app: what serves the request when no fault does.
+    :param send: the server's own ``send``, whose connection a ``drop`` closes.
+    :param answer: what the answers go through (``send`` with the common headers); by default ``send``.
+    :param fault_answer: the answer to a ``'429'``, ``'500'`` or ``'503'`` rule, in the API's error shape.
+    """
+    answer = answer or send
+    state.counters[endpoint] += 1
+    if state.settings.latency > 0:
+        await asyncio.sleep(state.settings.latency)
+    rule = choose_fault(state, scope['path'])
+    if rule is None:
+        await _answer_unhandled_errors(app, scope, receive, answer)
+    elif rule.kind == 'drop':
+        await _drop_connection(send)
+    elif rule.kind == 'drop-after':
+        await _serve_then_drop(app, scope, receive, send)
+    else:
+        await fault_answer(rule)(scope, receive, answer)
 
 
 async def _drop_connection(send: Send) -> None:
@@ -154,18 +198,8 @@ class DemoMiddleware:
         if template is None or not template.startswith(FIRECREST_PREFIXES):
             await self.app(scope, receive, send_with_version)
             return
-        state.counters[f'{scope["method"]} {template}'] += 1
-        if state.settings.latency > 0:
-            await asyncio.sleep(state.settings.latency)
-        rule = choose_fault(state, scope['path'])
-        if rule is None:
-            await _answer_unhandled_errors(self.app, scope, receive, send_with_version)
-        elif rule.kind == 'drop':
-            await _drop_connection(send)
-        elif rule.kind == 'drop-after':
-            await _serve_then_drop(self.app, scope, receive, send)
-        else:
-            await _fault_response(rule)(scope, receive, send_with_version)
+        endpoint = f'{scope["method"]} {template}'
+        await serve_counted(self.app, state, endpoint, scope, receive, send, answer=send_with_version)
 
 
 async def _answer_unhandled_errors(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:

@@ -13,6 +13,7 @@ import socket
 from pathlib import Path
 
 import uvicorn
+from fastapi import FastAPI
 
 from .app import create_app
 from .launcher import exit_with_parent, write_ready_file
@@ -42,6 +43,7 @@ def main(argv: list[str] | None = None) -> None:
         sock = bind_socket(args.port)
     except OSError as exc:
         parser.exit(1, f'cannot listen on 127.0.0.1:{args.port}: {exc.strerror}\n')
+    app: FastAPI
     if args.api == 'v1':
         from .v1.app import create_app as create_v1_app
 

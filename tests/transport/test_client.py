@@ -72,6 +72,7 @@ def test_retry_after_is_capped() -> None:
         ('GET', '/filesystem/s/ops/ls'),
         ('PUT', '/filesystem/s/ops/chmod'),
         ('POST', '/filesystem/s/ops/upload'),
+        ('POST', '/utilities/upload'),
     ],
 )
 def test_transient_failures_are_retried_for_idempotent_requests(
@@ -90,6 +91,8 @@ def test_transient_failures_are_retried_for_idempotent_requests(
         ('/compute/s/jobs', {}),
         ('/filesystem/s/transfer/cp', {}),
         ('/filesystem/s/ops/mkdir', {'sourcePath': '/p', 'parent': False}),
+        ('/utilities/copy', {}),
+        ('/storage/xfer-internal/compress', {}),
     ],
 )
 def test_server_errors_are_not_retried_for_non_idempotent_posts(

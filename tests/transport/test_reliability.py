@@ -1,4 +1,8 @@
-"""Under injected faults no data is lost, nothing partial is left behind, and the transport stays usable."""
+"""Under injected faults no data is lost, nothing partial is left behind, and the transport stays usable.
+
+The faults name endpoints by what they do (:data:`ENDPOINTS`), so that the same test injects them into the
+session's API, v2 (``/filesystem/.../ops/...``) or v1 (``/utilities/...``).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import dataclasses
 import os
 import tarfile
 import time
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -17,15 +22,51 @@ from aiida_firecrest.demo.settings import FaultRule
 from aiida_firecrest.ratelimit import JITTER, RateLimitGate
 from aiida_firecrest.transport import FirecrestTransport
 from tests._harness import DemoHandle, InProcessDemo, RemoteFiles
-from tests.transport.fixture_types import Counted, WithTransport
+from tests.transport.fixture_types import WithTransport
 
-from .conftest import run_with_transport
+from .conftest import _speaks_v1, run_with_transport
 
-pytestmark = pytest.mark.v2_only(reason='its faults name v2 endpoints; the v1 demo injects no faults yet')
+#: What a fault's ``endpoint`` names, and the path fragment it matches on FirecREST v2 and on v1.
+ENDPOINTS = {
+    'file operations': ('/ops/', '/utilities/'),
+    'upload': ('/ops/upload', '/utilities/upload'),
+    'download': ('/ops/download', '/utilities/download'),
+    'ls': ('/ops/ls', '/utilities/ls'),
+    'copy': ('/transfer/cp', '/utilities/copy'),
+    'compress': ('/ops/compress', '/utilities/compress'),
+    'extract': ('/ops/extract', '/utilities/extract'),
+    'checksum': ('/ops/checksum', '/utilities/checksum'),
+    'stat': ('/ops/stat', '/utilities/stat'),
+}
+#: The counter of the request that copies a file on the server: a v2 transfer job, v1's direct copy.
+COPY_REQUESTS = ('POST /filesystem/{system_name}/transfer/cp', 'POST /utilities/copy')
+
+Faults = Callable[..., list[dict[str, Any]]]
 
 
 def fault(kind: str, endpoint: str | None = None, every: int = 1, count: int | None = None) -> dict[str, Any]:
+    """A fault rule of the ``/_demo`` switches; ``endpoint`` is a name of :data:`ENDPOINTS`."""
     return {'kind': kind, 'endpoint': endpoint, 'every': every, 'count': count, 'retry_after': 0.05}
+
+
+@pytest.fixture
+def speaks_v1(demo_only: DemoHandle) -> bool:
+    """Whether the session's demo server speaks FirecREST v1."""
+    return _speaks_v1(demo_only)
+
+
+@pytest.fixture
+def on_api(speaks_v1: bool) -> Faults:
+    """``on_api(*rules)``: the fault rules with their endpoint names replaced by the session API's paths."""
+
+    def resolve(*rules: dict[str, Any]) -> list[dict[str, Any]]:
+        return [{**rule, 'endpoint': _path(rule['endpoint'], speaks_v1)} for rule in rules]
+
+    return resolve
+
+
+def _path(name: str | None, v1: bool) -> str | None:
+    return None if name is None else ENDPOINTS[name][v1]
 
 
 def make_tree(root: Path) -> dict[str, bytes]:
@@ -54,8 +95,8 @@ async def round_trip(t: FirecrestTransport, local: Path, remote: str) -> None:
     [
         [fault('429', every=2)],
         [fault('503', every=3)],
-        [fault('500', '/ops/', every=4)],
-        [fault('drop', '/ops/download', count=2), fault('drop', '/ops/ls', count=1)],
+        [fault('500', 'file operations', every=4)],
+        [fault('drop', 'download', count=2), fault('drop', 'ls', count=1)],
     ],
     ids=['429-storm', '503', '500', 'dropped-connections'],
 )
@@ -65,34 +106,71 @@ def test_transfers_survive_transient_faults_without_losing_data(
     remote_dir: PurePosixPath,
     local_dir: Path,
     faults: list[dict[str, Any]],
+    on_api: Faults,
 ) -> None:
     (local_dir / 'file').write_bytes(os.urandom(5000))
     contents = make_tree(local_dir / 'tree')
-    with demo_only.switches(faults=faults):
+    with demo_only.switches(faults=on_api(*faults)):
         with_transport(lambda t: round_trip(t, local_dir, str(remote_dir)))
     assert (local_dir / 'file-back').read_bytes() == (local_dir / 'file').read_bytes()
     assert read_tree(local_dir / 'tree-back') == contents
     assert read_tree(Path(str(remote_dir / 'tree'))) == contents
 
 
-def test_a_job_submitting_request_is_not_repeated_after_a_server_error(
-    with_transport: WithTransport, demo_only: DemoHandle, counted: Counted, remote_dir: PurePosixPath
+@pytest.mark.parametrize(('endpoint', 'sent'), [('upload', 2), ('compress', 1), ('extract', 1)])
+def test_a_server_error_answering_an_upload_or_an_archive_command_is_retried(
+    with_transport: WithTransport,
+    demo_only: DemoHandle,
+    remote_dir: PurePosixPath,
+    local_dir: Path,
+    on_api: Faults,
+    endpoint: str,
+    sent: int,
 ) -> None:
+    """An upload overwrites its target, a compress or extract that answered is over: each may be sent
+    again (v1's ``/utilities`` ones as v2's ``ops`` ones); the round trip sends each ``sent`` times."""
+    (local_dir / 'file').write_bytes(os.urandom(5000))
+    contents = make_tree(local_dir / 'tree')
+    rules = on_api(fault('500', endpoint, count=1))
+    with demo_only.switches(faults=rules):
+        with_transport(lambda t: round_trip(t, local_dir, str(remote_dir)))
+    path = rules[0]['endpoint']
+    posts = sum(
+        n for key, n in demo_only.counters().items() if key.startswith('POST ') and key.endswith(path)
+    )
+    assert posts == sent + 1
+    assert read_tree(local_dir / 'tree-back') == contents
+    assert read_tree(Path(str(remote_dir / 'tree'))) == contents
+
+
+def test_a_copying_request_is_not_repeated_after_a_server_error(
+    with_transport: WithTransport,
+    demo_only: DemoHandle,
+    remote_dir: PurePosixPath,
+    on_api: Faults,
+    speaks_v1: bool,
+) -> None:
+    """A copy is a POST that may have happened (v2: a transfer job; v1: ``cp``, or an xfer job after a
+    timeout): after a 500 it is reported, not sent again."""
     Path(str(remote_dir / 'a')).write_text('a')
 
     async def scenario(t: FirecrestTransport) -> None:
         with pytest.raises(OSError):
             await t.copyfile_async(remote_dir / 'a', remote_dir / 'b')
 
-    counted()
-    with demo_only.switches(faults=[fault('500', '/transfer/cp')]):
+    demo_only.reset_counters()
+    with demo_only.switches(faults=on_api(fault('500', 'copy'))):
         with_transport(scenario)
-    assert counted().get('POST /filesystem/{system_name}/transfer/cp') == 1
+    assert demo_only.counters().get(COPY_REQUESTS[speaks_v1]) == 1
     assert not Path(str(remote_dir / 'b')).exists()
 
 
 def test_an_interrupted_download_leaves_nothing_at_the_destination(
-    with_transport: WithTransport, demo_only: DemoHandle, remote_dir: PurePosixPath, local_dir: Path
+    with_transport: WithTransport,
+    demo_only: DemoHandle,
+    remote_dir: PurePosixPath,
+    local_dir: Path,
+    on_api: Faults,
 ) -> None:
     Path(str(remote_dir / 'data')).write_bytes(b'x' * 1000)
 
@@ -100,13 +178,17 @@ def test_an_interrupted_download_leaves_nothing_at_the_destination(
         with pytest.raises(ConnectionError):
             await t.getfile_async(remote_dir / 'data', local_dir / 'data')
 
-    with demo_only.switches(faults=[fault('drop', '/ops/download')]):
+    with demo_only.switches(faults=on_api(fault('drop', 'download'))):
         with_transport(scenario, max_retries=1)
     assert list(local_dir.iterdir()) == []
 
 
 def test_a_tree_upload_failing_half_way_leaves_no_archive_and_can_be_repeated(
-    with_transport: WithTransport, demo_only: DemoHandle, remote_dir: PurePosixPath, local_dir: Path
+    with_transport: WithTransport,
+    demo_only: DemoHandle,
+    remote_dir: PurePosixPath,
+    local_dir: Path,
+    on_api: Faults,
 ) -> None:
     contents = make_tree(local_dir / 'tree')
 
@@ -114,7 +196,7 @@ def test_a_tree_upload_failing_half_way_leaves_no_archive_and_can_be_repeated(
         with pytest.raises(OSError):
             await t.puttree_async(local_dir / 'tree', remote_dir / 'tree')
 
-    with demo_only.switches(faults=[fault('500', '/ops/extract')]):
+    with demo_only.switches(faults=on_api(fault('500', 'extract'))):
         with_transport(failing, max_retries=0)
     assert list(Path(demo_only.config['temp_directory']).iterdir()) == []
     assert not Path(str(remote_dir / 'tree')).exists()
@@ -130,6 +212,7 @@ def test_a_staged_upload_that_cannot_be_verified_leaves_the_target_as_it_was(
     remote_dir: PurePosixPath,
     local_dir: Path,
     existing: bytes | None,
+    on_api: Faults,
 ) -> None:
     """It goes under a temporary name, moved into place once verified: a failed overwrite keeps the old."""
     (local_dir / 'big').write_bytes(os.urandom(30_000))
@@ -141,8 +224,7 @@ def test_a_staged_upload_that_cannot_be_verified_leaves_the_target_as_it_was(
         with pytest.raises(OSError):
             await t.putfile_async(local_dir / 'big', remote_dir / 'big')
 
-    faults = [fault('drop', '/ops/checksum'), fault('drop', '/ops/stat')]
-    with demo_only.switches(faults=faults):
+    with demo_only.switches(faults=on_api(fault('drop', 'checksum'), fault('drop', 'stat'))):
         with_transport(scenario, max_retries=0, small_file_size_mb=0.01)
     assert (target.read_bytes() if target.exists() else None) == existing
     assert list(Path(demo_only.config['temp_directory']).iterdir()) == []
@@ -209,9 +291,13 @@ def _fields() -> tuple[dataclasses.Field[Any], ...]:
     return dataclasses.fields(TransportConfig)
 
 
-@pytest.mark.parametrize('endpoint', ['/ops/compress', '/ops/extract'])
+@pytest.mark.parametrize('endpoint', ['compress', 'extract'])
 def test_a_connection_lost_during_compress_or_extract_is_reported_as_such(
-    with_transport: WithTransport, demo_only: DemoHandle, remote_dir: PurePosixPath, endpoint: str
+    with_transport: WithTransport,
+    demo_only: DemoHandle,
+    remote_dir: PurePosixPath,
+    endpoint: str,
+    on_api: Faults,
 ) -> None:
     root = Path(str(remote_dir))
     (root / 'data').mkdir()
@@ -221,13 +307,13 @@ def test_a_connection_lost_during_compress_or_extract_is_reported_as_such(
 
     async def scenario(t: FirecrestTransport) -> ConnectionError:
         with pytest.raises(ConnectionError) as info:
-            if endpoint == '/ops/compress':
+            if endpoint == 'compress':
                 await t.compress_async('tar.gz', remote_dir / 'data', remote_dir / 'out.tar.gz', remote_dir)
             else:
                 await t.extract_async(remote_dir / 'data.tar.gz', remote_dir / 'extracted')
         return info.value
 
-    with demo_only.switches(faults=[fault('drop', endpoint)]):
+    with demo_only.switches(faults=on_api(fault('drop', endpoint))):
         error = with_transport(scenario, max_retries=0)
     assert str(error).startswith('The connection to http://') and 'broke off' in str(error)
 
