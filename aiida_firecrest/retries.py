@@ -13,6 +13,7 @@ import json
 import logging
 import random
 import time
+import urllib.parse
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -100,8 +101,8 @@ def is_idempotent(request: httpx.Request) -> bool:
 
     Transfer and compute POSTs create jobs (a repeat would copy twice or submit twice), and
     ``ops/symlink`` or a plain ``ops/mkdir`` would fail with "File exists" on a repeat: none of them is
-    retried once the server may have seen them. ``ops/mkdir`` with ``parent`` is ``mkdir -p``, which
-    may be repeated.
+    retried once the server may have seen them. ``ops/mkdir`` with ``parent`` (v1: ``/utilities/mkdir``
+    with a ``p`` field, whatever its value) is ``mkdir -p``, which may be repeated.
     """
     if request.method in IDEMPOTENT_METHODS:
         return True
@@ -110,6 +111,8 @@ def is_idempotent(request: httpx.Request) -> bool:
     path = request.url.path.rstrip('/')
     if path.endswith('/ops/mkdir'):
         return _creates_parents(request)
+    if path.endswith('/utilities/mkdir'):
+        return _form_has(request, 'p')
     return path.endswith(IDEMPOTENT_POST_SUFFIXES)
 
 
@@ -119,6 +122,14 @@ def _creates_parents(request: httpx.Request) -> bool:
     except (httpx.RequestNotRead, ValueError):
         return False
     return isinstance(body, dict) and body.get('parent') is True
+
+
+def _form_has(request: httpx.Request, field: str) -> bool:
+    """Whether a form-encoded request body has ``field`` (FirecREST v1 reads some flags by presence)."""
+    try:
+        return field in urllib.parse.parse_qs(request.content.decode())
+    except (httpx.RequestNotRead, UnicodeDecodeError):
+        return False
 
 
 class TokenSource(Protocol):

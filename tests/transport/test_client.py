@@ -119,6 +119,19 @@ def test_mkdir_with_parents_is_retried_after_a_server_error() -> None:
 
 
 @pytest.mark.parametrize(
+    ('form', 'calls'), [({'targetPath': '/p/q', 'p': 'True'}, 2), ({'targetPath': '/p'}, 1)]
+)
+def test_a_v1_mkdir_is_retried_after_a_server_error_only_with_parents(
+    form: dict[str, str], calls: int
+) -> None:
+    """v1's ``mkdir`` runs ``mkdir -p`` when the form has a ``p`` field at all."""
+    script = Script(500, 201)
+    response = asyncio.run(make_client(script, []).post('/utilities/mkdir', data=form))
+    assert script.calls == calls
+    assert response.status_code == (201 if calls == 2 else 500)
+
+
+@pytest.mark.parametrize(
     ('path', 'message'),
     [
         (
