@@ -1,8 +1,8 @@
 """Bounded retries of HTTP requests, in one place: :class:`RetryingTransport`, an ``httpx`` transport wrapper.
 
 429 and 503 always (honouring ``Retry-After``); other 5xx and lost connections only for idempotent
-requests; a token the server refuses, once with a new one. A 429 holds back every request of the process to
-that server (:mod:`.ratelimit`), not only the refused one.
+requests; a token the server refuses, once with a new one. A 429 (or a 503 with ``Retry-After``) holds
+back every request of the process to that server (:mod:`.ratelimit`), not only the refused one.
 """
 
 from __future__ import annotations
@@ -96,6 +96,12 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
+def _closes_the_gate(response: httpx.Response) -> bool:
+    """Whether an answer tells every request of the process to wait: a 429, or a 503 with ``Retry-After``
+    (a proxy or a maintenance page says when the whole server is back; FirecREST's own 503 names none)."""
+    return response.status_code == 429 or (response.status_code == 503 and 'retry-after' in response.headers)
+
+
 def is_idempotent(request: httpx.Request) -> bool:
     """Whether sending ``request`` twice has the same effect as sending it once.
 
@@ -144,9 +150,10 @@ class RetryingTransport(httpx.AsyncBaseTransport):
     """An ``httpx`` transport that retries what is safe to retry, with bounded backoff.
 
     * 429 and 503: the server refused without doing anything (a rate limit; FirecREST's health checks
-      answer 503 before any command), so any request is retried, after ``Retry-After`` (capped); a 429
-      also closes the process's gate for that server (:class:`.ratelimit.RateLimitGate`): every other
-      request waits, one probe per ``Retry-After`` period, then they go, jittered;
+      answer 503 before any command), so any request is retried, after ``Retry-After`` (capped); a 429,
+      or a 503 with ``Retry-After``, also closes the process's gate for that server
+      (:class:`.ratelimit.RateLimitGate`): every other request waits, one probe per ``Retry-After``
+      period, then they go, jittered;
     * a connection that could not be established: retried for any request;
     * 5xx, a dropped connection, a read timeout: retried only for idempotent requests
       (:func:`is_idempotent`) whose body can be sent again; server-side ``compress`` / ``extract``
@@ -213,16 +220,17 @@ class RetryingTransport(httpx.AsyncBaseTransport):
                 reason = f'{type(exc).__name__}'
                 delay = self._policy.delay(attempt)
             else:
-                if response.status_code == 429:
+                if _closes_the_gate(response):
                     delay = self._policy.delay(attempt, response.headers.get('retry-after'))
                     probe = gate.refused(ticket, delay)
                     if attempt >= self._policy.max_retries:
                         return response
                     await response.aclose()
                     LOGGER.info(
-                        'FirecREST request %s %s: status 429, retry %d/%d %s',
+                        'FirecREST request %s %s: status %d, retry %d/%d %s',
                         request.method,
                         request.url.path,
+                        response.status_code,
                         attempt + 1,
                         self._policy.max_retries,
                         f'in {delay:.1f} s' if probe else 'when the server accepts requests again',
@@ -269,7 +277,7 @@ class RetryingTransport(httpx.AsyncBaseTransport):
                 return
             if not waited:
                 LOGGER.debug(
-                    'FirecREST request %s %s waits: the server refused requests with 429',
+                    'FirecREST request %s %s waits: the server refused requests with 429 or 503',
                     request.method,
                     request.url.path,
                 )

@@ -28,7 +28,7 @@ class FaultRuleModel(BaseModel):
     every: int = Field(default=1, ge=1)
     endpoint: str | None = None
     count: int | None = Field(default=None, ge=0)
-    retry_after: float = Field(default=1, ge=0)
+    retry_after: float | None = Field(default=None, ge=0)
 
 
 class SwitchesModel(BaseModel):

@@ -104,10 +104,13 @@ def choose_fault(state: DemoState, path: str) -> FaultRule | None:
 
 
 def fault_headers(rule: FaultRule) -> dict[str, str]:
-    """The headers of the answer to ``rule``: ``Retry-After`` (whole seconds when whole) for a ``'429'``."""
-    if rule.kind != '429':
-        return {}
+    """The headers of the answer to ``rule``: ``Retry-After`` (whole seconds when whole) for a ``'429'``, and
+    for a ``'503'`` that names one."""
     retry_after = rule.retry_after
+    if rule.kind == '429' and retry_after is None:
+        retry_after = 1
+    if rule.kind not in ('429', '503') or retry_after is None:
+        return {}
     return {'Retry-After': str(int(retry_after) if float(retry_after).is_integer() else retry_after)}
 
 

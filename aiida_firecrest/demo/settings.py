@@ -26,14 +26,15 @@ class FaultRule:
     :param every: fail every Nth matching request (1 = all of them).
     :param endpoint: only requests whose path contains this string (``None`` = every FirecREST request).
     :param count: stop after this many injected failures (``None`` = no limit).
-    :param retry_after: the ``Retry-After`` value in seconds, for ``'429'``.
+    :param retry_after: the ``Retry-After`` value in seconds: of a ``'429'`` (1 if not given), of a ``'503'``
+        (none if not given: a proxy's or a maintenance page's 503 may have one, FirecREST's own has not).
     """
 
     kind: str
     every: int = 1
     endpoint: str | None = None
     count: int | None = None
-    retry_after: float = 1
+    retry_after: float | None = None
 
 
 @dataclasses.dataclass

@@ -64,7 +64,7 @@ def test_switches_put_replaces_only_the_given_ones(
     answer = demo_client.put(
         '/_demo/switches', json={'faults': [{'kind': '503', 'endpoint': '/ops/ls'}]}
     ).json()
-    expected = {'kind': '503', 'every': 1, 'endpoint': '/ops/ls', 'count': None, 'retry_after': 1}
+    expected = {'kind': '503', 'every': 1, 'endpoint': '/ops/ls', 'count': None, 'retry_after': None}
     assert answer == {'latency': 0.5, 'faults': [expected], 'job_not_found_for': 2}
     assert demo_client.get('/_demo/switches').json() == answer
     assert demo_settings.faults == [FaultRule(kind='503', endpoint='/ops/ls')]
@@ -84,7 +84,7 @@ def test_fault_answers_with_its_status(
     demo_client.put('/_demo/switches', json={'faults': [{'kind': kind, 'retry_after': 2}]})
     response = demo_client.get('/status/systems')
     assert (response.status_code, response.json()['message']) == (int(kind), message)
-    assert response.headers.get('retry-after') == ('2' if kind == '429' else None)
+    assert response.headers.get('retry-after') == ('2' if kind in ('429', '503') else None)
     assert response.headers['f7t-appversion'] == server_version(demo_settings.server_version).app_version
 
 

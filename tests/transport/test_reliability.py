@@ -339,7 +339,10 @@ class Arrivals(httpx.AsyncBaseTransport):
         return [entry for entry in self.log if since <= entry[0] < until and '/oauth2/' not in entry[1]]
 
     def first_429(self) -> float | None:
-        return next((sent for sent, _, status in self.log if status == 429), None)
+        return self.first_refusal(429)
+
+    def first_refusal(self, status: int) -> float | None:
+        return next((sent for sent, _, answered in self.log if answered == status), None)
 
 
 def in_process_params(asgi_transport: InProcessDemo) -> dict[str, Any]:
@@ -381,6 +384,34 @@ def test_a_429_holds_back_the_requests_of_every_client_of_the_process_until_its_
     assert refused_at is not None
     assert arrivals.firecrest(since=refused_at + 0.001, until=refused_at + 0.95) == []
     assert len(arrivals.firecrest(since=refused_at + 0.95)) == 8
+
+
+@pytest.mark.parametrize(('retry_after', 'held_back'), [(1, True), (None, False)])
+def test_a_503_with_retry_after_holds_back_every_client_as_a_429_does(
+    asgi_transport: InProcessDemo, retry_after: float | None, held_back: bool
+) -> None:
+    """A proxy's or a maintenance page's 503 says when the server is back: every client waits for it. A
+    503 without ``Retry-After`` (FirecREST's own) is retried by the refused request alone."""
+    arrivals = Arrivals(asgi_transport)
+    workdir = asgi_transport.config['workdir']
+
+    async def scenario() -> None:
+        first, *others = await open_transports(in_process_params(asgi_transport), arrivals, 4)
+        await first.listdir_async(workdir)
+        asgi_transport.settings.faults = [FaultRule('503', count=1, retry_after=retry_after)]
+        refused = asyncio.create_task(first.listdir_async(workdir))
+        while arrivals.first_refusal(503) is None:
+            await asyncio.sleep(0.01)
+        await asyncio.gather(refused, *(t.listdir_async(workdir) for t in others))
+        for transport in (first, *others):
+            await transport.close_async()
+
+    asyncio.run(scenario())
+    refused_at = arrivals.first_refusal(503)
+    assert refused_at is not None
+    during = arrivals.firecrest(since=refused_at + 0.001, until=refused_at + 0.95)
+    assert (during == []) is held_back
+    assert all(status == 200 for _, _, status in arrivals.firecrest(since=refused_at + 0.001))
 
 
 def test_under_a_lasting_429_a_single_probe_goes_per_retry_after_period(
