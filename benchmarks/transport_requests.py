@@ -113,6 +113,11 @@ def operations(local: Path, remote: str, files: int) -> list[tuple[str, str, Ope
             lambda t: t.copyfile_async(f'{remote}/small.txt', f'{remote}/copy.txt'),
         ),
         (
+            'copyfile with dereference',
+            '-',
+            lambda t: t.copyfile_async(f'{remote}/small.txt', f'{remote}/deref.txt', dereference=True),
+        ),
+        (
             'rename (transfer job)',
             '-',
             lambda t: t.rename_async(f'{remote}/copy.txt', f'{remote}/renamed.txt'),
