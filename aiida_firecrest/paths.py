@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import errno
 import os
+from collections.abc import Mapping
 
 __all__ = (
     'FORBIDDEN_CHARACTERS',
     'JOB_ESCAPED_CHARACTERS',
     'NAME_MAX',
+    'V1_FORBIDDEN_CHARACTERS',
     'check_job_path',
     'check_remote_path',
     'is_within',
@@ -31,18 +33,31 @@ FORBIDDEN_CHARACTERS = {
     ),
     '\0': ('NUL character', 'no file name can contain it'),
 }
+_V1_ADVICE = (
+    'FirecREST v1 refuses it in every path (its validate_input). Rename the file, or move it inside a '
+    'directory that is transferred as a whole (a tree)'
+)
+#: Characters a FirecREST v1 server refuses in every path and name it is given (``validate_input`` of its
+#: ``cscs_api_common``: ``<>|;"'&\()`` and the backtick, and the control characters).
+V1_FORBIDDEN_CHARACTERS = {
+    **{char: (f'character {char!r}', _V1_ADVICE) for char in '<>|;"&\\()`'},
+    **{chr(code): (f'control character {chr(code)!r}', _V1_ADVICE) for code in range(1, 32)},
+    **FORBIDDEN_CHARACTERS,
+}
 #: Characters the templates of the server's copy and move jobs write as HTML entities (jinja's autoescape:
 #: ``a&b`` becomes ``a&amp;b``), so that such a job works on another path than the one asked for.
 JOB_ESCAPED_CHARACTERS = '&<>"'
 
 
-def check_remote_path(path: str) -> str:
+def check_remote_path(path: str, forbidden: Mapping[str, tuple[str, str]] = FORBIDDEN_CHARACTERS) -> str:
     """Refuse, before any request, a path the server would mishandle or no file system holds; return it.
 
+    :param forbidden: the characters the server cannot handle, each with its description and what to do
+        (:data:`FORBIDDEN_CHARACTERS` for v2, :data:`V1_FORBIDDEN_CHARACTERS` for v1).
     :raises ValueError: naming the character, if the path contains one the server cannot handle.
     :raises OSError: ``ENAMETOOLONG``, if a name in the path is longer than :data:`NAME_MAX` bytes.
     """
-    for char, (description, advice) in FORBIDDEN_CHARACTERS.items():
+    for char, (description, advice) in forbidden.items():
         if char in path:
             raise ValueError(
                 f'FirecREST cannot handle the {description} in the remote path {path!r}: {advice}.'

@@ -18,11 +18,13 @@ from __future__ import annotations
 import dataclasses
 import posixpath
 import stat
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol, TypedDict
 
 from .client import FirecrestClient, JobState
 from .errors import translate_errors, translated
+from .paths import FORBIDDEN_CHARACTERS
 from .settings import TransportConfig
 
 __all__ = (
@@ -106,6 +108,11 @@ class Remote(Protocol):
     config: TransportConfig
 
     @property
+    def forbidden_characters(self) -> Mapping[str, tuple[str, str]]:
+        """The characters the server refuses or mishandles in a path (:func:`.paths.check_remote_path`)."""
+        ...
+
+    @property
     def system(self) -> str: ...
 
     @property
@@ -166,6 +173,8 @@ class FirecrestRemote:
 
     It holds no state of its own: the client has the HTTP sessions, the token and the cached server facts.
     """
+
+    forbidden_characters = FORBIDDEN_CHARACTERS
 
     def __init__(self, client: FirecrestClient) -> None:
         self.client = client

@@ -17,14 +17,17 @@ import asyncio
 import errno
 import logging
 import posixpath
+import stat
 import tempfile
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from .client import JobState
 from .client_v1 import FirecrestV1Client, TaskError, task_os_error, translate_v1_errors
 from .http_stack import fetch_to_file
+from .paths import V1_FORBIDDEN_CHARACTERS
 from .progress import current_progress
 from .records_v1 import (
     COMPRESSION_TYPES,
@@ -37,7 +40,7 @@ from .records_v1 import (
 from .remote import JobRecord, LsEntry, StagedTransfer, Stat
 from .server_facts import SERVER_FACTS
 
-__all__ = ('V1_API_VERSION', 'FirecrestV1Remote')
+__all__ = ('V1_API_VERSION', 'FirecrestV1Remote', 'SubmissionOutcomeUnknownError', 'only_warnings')
 
 LOGGER = logging.getLogger(__name__)
 
@@ -49,8 +52,22 @@ _FORM_READY, _UPLOADED, _UPLOAD_FAILED = '111', '114', '115'
 _DOWNLOAD_READY, _DOWNLOAD_FAILED = '117', '118'
 
 
+class SubmissionOutcomeUnknownError(ConnectionError):
+    """A submission whose outcome is unknown: the scheduler adopts the job it may have made (see
+    :meth:`.scheduler.FirecrestScheduler._submit`), as after a lost answer."""
+
+
+def only_warnings(message: str) -> bool:
+    """Whether sbatch's output holds warnings and no error: the v1 server fails a command on any stderr
+    text, so a job submitted with a warning is reported as a failed submission."""
+    lines = [line.strip().lower() for line in message.splitlines() if line.strip()]
+    return bool(lines) and all('warning' in line and 'error' not in line for line in lines)
+
+
 class FirecrestV1Remote:
     """:class:`.remote.Remote` on a FirecREST v1 server, through a connected :class:`FirecrestV1Client`."""
+
+    forbidden_characters = V1_FORBIDDEN_CHARACTERS
 
     def __init__(self, client: FirecrestV1Client) -> None:
         self.client = client
@@ -140,6 +157,7 @@ class FirecrestV1Remote:
                 lambda: self.client.api.mv(self.system, source, destination),
                 'mv',
                 {'sourcePath': source, 'targetPath': destination},
+                before_job=lambda: self._remove_partial_target(source, destination),
             )
 
     async def cp(self, source: str, destination: str, dereference: bool) -> None:
@@ -153,7 +171,26 @@ class FirecrestV1Remote:
                 lambda: self.client.api.copy(self.system, source, destination),
                 'cp',
                 {'sourcePath': source, 'targetPath': destination},
+                before_job=lambda: self._remove_partial_target(source, destination),
             )
+
+    async def _remove_partial_target(self, source: str, destination: str) -> None:
+        """Before a stopped ``cp -R`` or ``mv`` runs again as a job: a directory ``destination`` without
+        ``basename(source)`` in it did not exist before (the command would have written inside it), so it is
+        the stopped command's partial copy; it is removed, or the job would put the source inside it. (A
+        file is overwritten by the job; so is the partial copy inside a directory that existed.)
+        """
+        try:
+            target = await self.stat(destination, dereference=False)
+        except FileNotFoundError:
+            return
+        if not stat.S_ISDIR(target.mode):
+            return
+        try:
+            await self.stat(posixpath.join(destination, posixpath.basename(source)), dereference=False)
+        except FileNotFoundError:
+            LOGGER.info('Removing the partial copy %s of a stopped command before its job', destination)
+            await self.rm(destination)
 
     async def _dereferencing_cp(self, source: str, destination: str) -> None:
         """v1's copy keeps links (``cp -d``), its ``compress`` can follow them (``tar --dereference``): the
@@ -188,9 +225,16 @@ class FirecrestV1Remote:
         with translate_v1_errors(archive):
             await self._direct_or_job(lambda: self.client.post('/utilities/extract', data), 'extract', data)
 
-    async def _direct_or_job(self, direct: Any, operation: str, data: dict[str, Any]) -> None:
-        """Run a direct ``/utilities`` call; if the server's command timeout stopped it, the same operation
-        as an ``xfer`` job (``/storage/xfer-internal/{operation}``), waited for and checked."""
+    async def _direct_or_job(
+        self,
+        direct: Any,
+        operation: str,
+        data: dict[str, Any],
+        before_job: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        """Run a direct ``/utilities`` call; if the server's command timeout stopped it, ``before_job`` (what
+        the stopped command left to undo), then the same operation as an ``xfer`` job
+        (``/storage/xfer-internal/{operation}``), waited for and checked."""
         try:
             await direct()
         except OSError:
@@ -200,6 +244,8 @@ class FirecrestV1Remote:
             if not responses or 'X-Timeout' not in responses[-1].headers:
                 raise
             LOGGER.info('FirecREST ran out of time for a direct %s; running it as a job', operation)
+            if before_job is not None:
+                await before_job()
             await self._xfer_job(operation, data)
 
     async def _xfer_job(self, operation: str, data: dict[str, Any]) -> None:
@@ -372,7 +418,16 @@ class FirecrestV1Remote:
         if self.client.account:
             data['account'] = self.client.account
         with translate_v1_errors(script_path):
-            result = await self.client.task_result(await self.client.post('/compute/jobs/path', data))
+            answer = await self.client.post('/compute/jobs/path', data)
+            try:
+                result = await self.client.task_result(answer)
+            except TaskError as exc:
+                if only_warnings(exc.message):
+                    raise SubmissionOutcomeUnknownError(
+                        f'FirecREST v1 reported the submission of {script_path} as failed, but sbatch only '
+                        f'warned ({exc.message.strip()}): the job may exist; the next attempt looks for it'
+                    ) from exc
+                raise
         return str(result['jobid'])
 
     async def _remove_quietly(self, path: str) -> None:

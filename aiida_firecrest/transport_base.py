@@ -24,7 +24,7 @@ from aiida.transports.transport import (
 from .backends import AnyClient, open_backend
 from .concurrency import gather_bounded
 from .listings import Entry, RecentListings
-from .paths import check_remote_path
+from .paths import FORBIDDEN_CHARACTERS, check_remote_path
 from .remote import LsEntry, Remote, Stat
 from .settings import TransportConfig
 from .transfer import Transfers
@@ -121,8 +121,7 @@ class TransportBase(AsyncTransport):
         """Await a number of operations that depends on the data, at most ``max_io_allowed`` at a time."""
         return await gather_bounded(awaitables, self.max_io_allowed)
 
-    @staticmethod
-    def _remote(path: TransportPath) -> str:
+    def _remote(self, path: TransportPath) -> str:
         """A remote path as the server needs it: absolute, non-empty, without characters it mishandles.
 
         :raises OSError: if the path is empty or relative.
@@ -133,7 +132,7 @@ class TransportBase(AsyncTransport):
             raise OSError(errno.EINVAL, 'The remote path is an empty string')
         if not posixpath.isabs(text):
             raise OSError(errno.EINVAL, f'The remote path must be absolute: {text!r}')
-        check_remote_path(text)
+        check_remote_path(text, self._backend.forbidden_characters if self._backend else FORBIDDEN_CHARACTERS)
         return posixpath.normpath(text) if text != '/' else text
 
     async def _stat(self, path: str, dereference: bool) -> Stat | None:

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import httpx
+import pytest
 
 from aiida_firecrest.capabilities import SCHEDULER_ENTRY_POINTS
 from aiida_firecrest.demo.launcher import WORK_DIRECTORIES, DemoServer, connection_details
@@ -37,6 +38,9 @@ from aiida_firecrest.scheduler import FirecrestScheduler
 
 if TYPE_CHECKING:
     from aiida_firecrest.demo.state import DemoState
+
+SESSION_API = pytest.StashKey[str]()
+"""The FirecREST API of the session's server, ``'1'`` or ``'2'`` (in ``config.stash``, for collection)."""
 
 REQUIRED_KEYS = (
     'url',

@@ -58,6 +58,7 @@ from tests._harness import (
     DIALECTS,
     DOCKER_DEMO_CONFIG,
     SCHEDULERS,
+    SESSION_API,
     DemoHandle,
     HarnessConfigError,
     InProcessDemo,
@@ -144,6 +145,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line('markers', 'v2_only(reason): checks what only a FirecREST v2 server does')
     config.stash[REQUEST_LOG] = RequestLog()
     config.stash[SERVER_CONFIG] = _read_config_option(config)
+    config.stash[SESSION_API] = '1' if _speaks_v1(config) else '2'
     config.stash[SERVER_VERSION] = _read_server_version_option(config)
     compose = config.getoption('firecrest_docker_compose')
     if config.getoption('firecrest_docker') and not (compose and Path(compose).is_file()):
@@ -193,7 +195,11 @@ def pytest_report_header(config: pytest.Config) -> str:
     if not _uses_demo(config):
         return f'FirecREST: the server in {config.getoption("firecrest_config")}'
     scheduler = config.getoption('firecrest_scheduler')
-    release = 'the FirecREST v1 API' if _speaks_v1(config) else f'release {config.stash[SERVER_VERSION]}'
+    release = (
+        'the FirecREST v1 API'
+        if config.stash[SESSION_API] == '1'
+        else f'release {config.stash[SERVER_VERSION]}'
+    )
     return (
         f'FirecREST: demo server as {release}, {scheduler} system '
         '(started once per session, on free 127.0.0.1 ports)'
@@ -217,7 +223,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if item.get_closest_marker('demo_only') and not _uses_demo(item.config):
         pytest.skip('needs the demo server (counters, switches or local files), not a real FirecREST')
     v2_only = item.get_closest_marker('v2_only')
-    if v2_only and _speaks_v1(item.config):
+    if v2_only and item.config.stash[SESSION_API] == '1':
         pytest.skip(f'FirecREST v2 only: {v2_only.kwargs.get("reason", "v2 endpoints")}')
 
 

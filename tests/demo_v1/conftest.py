@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from tests._harness import dir_name_for
+
 
 @pytest.fixture(scope='session')
 def v1_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
@@ -39,6 +41,6 @@ def system(v1_server: Any) -> str:
 @pytest.fixture
 def workdir(v1_server: Any, request: pytest.FixtureRequest) -> Path:
     """A fresh directory of this test in the demo's scratch (the demo's file systems are local)."""
-    path = Path(v1_server.config['workdir']) / str(request.node.name)
+    path = Path(v1_server.config['workdir']) / dir_name_for(request.node.name)  # v1 refuses <, > in paths
     path.mkdir(parents=True)
     return path

@@ -125,3 +125,29 @@ def test_a_request_without_machine_name_is_400(v1_server: DemoServer) -> None:
         f'{v1_server.url}/utilities/ls', params={'targetPath': '/'}, headers={'Authorization': 'Bearer x'}
     )
     assert answer.status_code in (400, 401)
+
+
+@pytest.mark.parametrize('char', [*'<>|;"\'&\\()`', '\n', '\t'])
+def test_a_path_with_a_character_the_server_refuses_answers_400_naming_the_field(
+    v1_client: Firecrest, system: str, workdir: Path, char: str
+) -> None:
+    """``validate_input``: the real server refuses these in every path, with no X- header."""
+    with pytest.raises(FirecrestException) as info:
+        v1_client.list_files(system, f'{workdir}/a{char}b')
+    response = info.value.responses[-1]
+    assert response.status_code == 400
+    assert response.json() == {
+        'description': 'Error on ls operation',
+        'error': "'targetPath' has invalid char",
+    }
+    assert not [name for name in response.headers if name.lower().startswith('x-')]
+
+
+def test_an_upload_named_with_a_character_the_server_refuses_answers_400(
+    v1_client: Firecrest, system: str, workdir: Path, tmp_path: Path
+) -> None:
+    (tmp_path / 'in').write_text('x')
+    with pytest.raises(FirecrestException) as info:
+        v1_client.simple_upload(system, str(tmp_path / 'in'), str(workdir), filename='a;b')
+    assert info.value.responses[-1].json()['error'] == 'Filename has invalid char'
+    assert list(workdir.iterdir()) == []

@@ -7,6 +7,7 @@ import stat
 from typing import Any
 
 from aiida_firecrest.concurrency import gather_bounded
+from aiida_firecrest.paths import FORBIDDEN_CHARACTERS
 from aiida_firecrest.remote import LsEntry, Stat
 from aiida_firecrest.transport import FirecrestTransport
 
@@ -16,6 +17,8 @@ LIMIT = 4
 
 class CountingRemote:
     """A backend whose directory ``/src`` holds :data:`MATCHES` files; it counts the requests in flight."""
+
+    forbidden_characters = FORBIDDEN_CHARACTERS
 
     def __init__(self) -> None:
         self.in_flight = 0

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import errno
+import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path, PurePosixPath
 
 import pytest
 
+from aiida_firecrest.paths import FORBIDDEN_CHARACTERS, V1_FORBIDDEN_CHARACTERS
 from aiida_firecrest.transport import FirecrestTransport
-from tests._harness import RemoteFiles
+from tests._harness import SESSION_API, RemoteFiles
 from tests.transport.fixture_types import CountedIfDemo, WithTransport
 
 NAMES = {
@@ -19,10 +21,30 @@ NAMES = {
     'non-ascii': 'énergie-λ.txt',
     'leading-dash': '-rf',
     'shell': 'a;b$c`d`&.txt',
+    'dollar-and-brackets': 'x$y[1]{2}.txt',
 }
+"""Odd names, each moved on its own where the session's server takes it (a v1 server refuses ``;"&``...)."""
+
+REFUSED_CHARACTERS = {'single-quote': ("'", r"single quote \('\)"), 'nul': ('\0', r'NUL character')}
+V1_REFUSED_CHARACTERS = {
+    **REFUSED_CHARACTERS,
+    **{f'v1-{ord(char):02x}': (char, re.escape(f'character {char!r}')) for char in '<>|;"&\\()`\n\t'},
+}
+"""What the server cannot take in a path: v2 a quote and NUL; v1 also what its validate_input refuses."""
 
 
-@pytest.mark.parametrize('name', NAMES.values(), ids=NAMES.keys())
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """The names and characters of the session's API (see :data:`NAMES` and :data:`V1_REFUSED_CHARACTERS`)."""
+    speaks_v1 = metafunc.config.stash[SESSION_API] == '1'
+    refused = V1_REFUSED_CHARACTERS if speaks_v1 else REFUSED_CHARACTERS
+    if 'character' in metafunc.fixturenames:
+        metafunc.parametrize('character', list(refused.values()), ids=list(refused))
+    if 'name' in metafunc.fixturenames:
+        forbidden = V1_FORBIDDEN_CHARACTERS if speaks_v1 else FORBIDDEN_CHARACTERS
+        taken = {key: name for key, name in NAMES.items() if not set(name) & set(forbidden)}
+        metafunc.parametrize('name', list(taken.values()), ids=list(taken))
+
+
 def test_odd_file_names_round_trip(
     with_transport: WithTransport,
     remote_dir: PurePosixPath,
@@ -60,9 +82,6 @@ def test_odd_names_inside_trees_round_trip(
     assert {p.name: p.read_text() for p in (local_dir / 'back').iterdir()} == {name: name for name in names}
 
 
-REFUSED_CHARACTERS = {'single-quote': ("'", r"single quote \('\)"), 'nul': ('\0', r'NUL character')}
-
-
 @pytest.mark.parametrize(
     'call',
     [
@@ -73,7 +92,6 @@ REFUSED_CHARACTERS = {'single-quote': ("'", r"single quote \('\)"), 'nul': ('\0'
     ],
     ids=['putfile', 'getfile', 'listdir', 'remove'],
 )
-@pytest.mark.parametrize('character', REFUSED_CHARACTERS.values(), ids=REFUSED_CHARACTERS.keys())
 def test_a_character_the_server_mishandles_is_refused_before_any_request(
     with_transport: WithTransport,
     counted_if_demo: CountedIfDemo,
@@ -111,12 +129,15 @@ def test_a_copy_or_move_that_the_servers_job_would_alter_is_refused_before_any_r
     remote_dir: PurePosixPath,
     call: Callable[[FirecrestTransport, PurePosixPath, str], Awaitable[object]],
     char: str,
+    api: str,
 ) -> None:
-    """The server's copy and move jobs write these characters as HTML entities (``&`` as ``&amp;``)."""
+    """v2's copy and move jobs write these characters as HTML entities (``&`` as ``&amp;``); v1 refuses
+    them in every path."""
+    refusal = {'2': r'cannot copy or move .* as HTML entities', '1': 'FirecREST v1 refuses it'}[api]
 
     async def scenario(t: FirecrestTransport) -> dict[str, int] | None:
         counted_if_demo()
-        with pytest.raises(ValueError, match=r'cannot copy or move .* as HTML entities'):
+        with pytest.raises(ValueError, match=refusal):
             await call(t, remote_dir, char)
         return counted_if_demo()
 

@@ -24,6 +24,7 @@ from ..auth import CurrentUser
 from ..errors import RemoteCommandError
 from ..job_model import Job, JobRequest
 from .errors import V1Error
+from .paths import invalid_input
 from .state import FormText, Machine, State, TargetForm, V1State, runner
 from .tasks import ERROR, SUCCESS, Task
 
@@ -166,8 +167,10 @@ async def submit_path(
     target_path: TargetForm = None,
     account: FormText = None,
 ) -> dict[str, Any]:
-    if not target_path:
-        raise V1Error(400, 'Failed to submit job', "'targetPath' not specified")
+    if invalid_input(target_path) or target_path is None:
+        raise V1Error(400, 'Failed to submit job', f"'targetPath' {invalid_input(target_path)}")
+    if account is not None and invalid_input(account):
+        raise V1Error(400, 'Invalid account', f"'account' {invalid_input(account)}")
     if not os.path.isfile(target_path):
         header = {'X-Invalid-Path': f'{target_path} is an invalid path'}
         raise V1Error(400, 'Failed to submit job', headers=header)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 from collections.abc import Iterator
 
 from ..access import check_path
@@ -12,21 +13,31 @@ from ..errors import FirecrestHTTPError, RemoteCommandError
 from ..settings import DemoSettings
 from .errors import V1Error, command_error
 
-__all__ = ('checked', 'operation', 'run_tool', 'timeout_error')
+__all__ = ('FORBIDDEN_INPUT', 'checked', 'invalid_input', 'operation', 'run_tool', 'timeout_error')
 
 TIMEOUT_MESSAGE = 'Command has finished with timeout signal'
+#: What the server refuses in every path, name and argument it is given (``validate_input``).
+FORBIDDEN_INPUT = re.compile(r'[<>|;"\'&\\()\x00-\x1f`]')
+
+
+def invalid_input(value: str | None) -> str:
+    """What the server says of a user's value (``validate_input``): ``''`` if it takes it."""
+    if value is None:
+        return 'not specified'
+    if not value:
+        return 'is empty'
+    return 'has invalid char' if FORBIDDEN_INPUT.search(value) else ''
 
 
 def checked(settings: DemoSettings, path: str | None, name: str, command: str, user: str) -> str:
     """``path`` (a form field or query parameter called ``name``) as the server accepts it.
 
-    :raises V1Error: 400 for a missing or empty value, a relative path or one outside the file systems.
+    :raises V1Error: 400 for a missing or empty value, one with a character the server refuses, a relative
+        path or one outside the file systems.
     """
-    description = f'Error on {command} operation'
-    if path is None:
-        raise V1Error(400, description, f"'{name}' not specified")
-    if not path:
-        raise V1Error(400, description, f"'{name}' is empty")
+    problem = invalid_input(path)
+    if problem or path is None:
+        raise V1Error(400, f'Error on {command} operation', f"'{name}' {problem}")
     with operation(command):
         return check_path(settings, path, user)
 

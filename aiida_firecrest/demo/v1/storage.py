@@ -29,7 +29,7 @@ from ..auth import CurrentUser
 from ..job_model import JobSpec
 from .compute import submitted
 from .errors import V1Error
-from .paths import checked, operation
+from .paths import checked, invalid_input, operation
 from .state import FormText, Machine, SourceForm, State, TargetForm, V1State, runner, s3_client
 from .tasks import SUCCESS, Task
 from .utilities import extraction
@@ -198,8 +198,8 @@ async def external_upload(
     target_path: TargetForm = None,
 ) -> dict[str, Any]:
     target = checked(state.settings, target_path, 'targetPath', 'upload', user)
-    if not source_path:
-        raise V1Error(400, 'Failed to upload file', "'sourcePath' not specified")
+    if invalid_input(source_path) or source_path is None:
+        raise V1Error(400, 'Failed to upload file', f"'sourcePath' {invalid_input(source_path)}")
     target = _upload_target(state, target, source_path)
     client = await s3_client(state)
     task = state.tasks.create(user, 'storage', machine, {'source': source_path, 'target': target})

@@ -21,7 +21,7 @@ from ..archives import Compression
 from ..auth import CurrentUser
 from ..coreutils import LsOptions
 from .errors import V1Error
-from .paths import checked, operation, run_tool, timeout_error
+from .paths import checked, invalid_input, operation, run_tool, timeout_error
 from .state import FormText, Machine, SourceForm, State, TargetForm, V1State
 
 __all__ = ('router',)
@@ -204,6 +204,8 @@ async def upload(
     directory = checked(state.settings, target_path, 'targetPath', 'upload', user)
     if file is None or not file.filename:
         raise V1Error(400, 'Failed to upload file', 'No file in query')
+    if invalid_input(file.filename):
+        raise V1Error(400, 'Failed to upload file', f'Filename {invalid_input(file.filename)}')
     content = await file.read()
     limit = state.settings.max_ops_file_size
     if len(content) > limit:
