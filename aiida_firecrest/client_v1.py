@@ -65,8 +65,11 @@ _HEADER_ERRNOS = {
     'X-Invalid-Owner': errno.EINVAL,
     'X-Invalid-Group': errno.EINVAL,
     'X-Machine-Does-Not-Exist': errno.EINVAL,
+    'X-Machine-Does-Not-Exists': errno.EINVAL,
     'X-Machine-Not-Available': errno.EHOSTUNREACH,
 }
+#: The header of an unknown system: utilities spell it ``...-Exist``, storage and compute ``...-Exists``.
+_UNKNOWN_SYSTEM_HEADERS = ('X-Machine-Does-Not-Exist', 'X-Machine-Does-Not-Exists')
 
 
 class TaskError(Exception):
@@ -163,7 +166,7 @@ class _AsyncFirecrestV1(CheckedRequests, AsyncFirecrest):
 
     async def _checked(self, response: httpx.Response) -> httpx.Response:
         """Refuse, in one line, an answer that is not FirecREST v1's or names an unknown system."""
-        if 'X-Machine-Does-Not-Exist' in response.headers:
+        if any(header in response.headers for header in _UNKNOWN_SYSTEM_HEADERS):
             system = response.request.headers.get('X-Machine-Name', '')
             raise FirecrestConfigError(unknown_system_message(system, await self._system_names()))
         if response.status_code in (404, 405) and not {'description', 'error'} & set(_body(response)):

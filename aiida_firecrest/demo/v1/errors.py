@@ -76,7 +76,13 @@ def machine_missing() -> V1Error:
     return V1Error(400, 'No machine name given')
 
 
-def machine_unknown(description: str) -> V1Error:
+def machine_unknown(description: str, service: str = 'utilities') -> V1Error:
+    """An unknown ``X-Machine-Name``: the utilities say it does not exist; storage and compute, in their own
+    spelling, that it "does not exists"."""
+    if service == 'utilities':
+        return V1Error(
+            400, description, 'Machine does not exist', {'X-Machine-Does-Not-Exist': 'Machine does not exist'}
+        )
     return V1Error(
-        400, description, 'Machine does not exist', {'X-Machine-Does-Not-Exist': 'Machine does not exist'}
+        400, description, 'Machine does not exists', {'X-Machine-Does-Not-Exists': 'Machine does not exists'}
     )

@@ -87,7 +87,7 @@ def machine_name(request: Request, x_machine_name: Annotated[str | None, Header(
     if not x_machine_name:
         raise machine_missing()
     if x_machine_name != v1_state(request).settings.system_name:
-        raise machine_unknown('Failed operation')
+        raise machine_unknown('Failed operation', request.url.path.strip('/').split('/')[0])
     return x_machine_name
 
 
