@@ -57,6 +57,12 @@ class SubmissionOutcomeUnknownError(ConnectionError):
     :meth:`.scheduler.FirecrestScheduler._submit`), as after a lost answer."""
 
 
+def _stopped_by_the_server(headers: Any) -> bool:
+    """Whether a v1 answer says the command was stopped, not that it failed: ``X-Timeout``, or the error of
+    an output that filled the server's SSH window."""
+    return 'X-Timeout' in headers or 'exceeded buffer limit' in str(headers.get('X-Error', ''))
+
+
 def only_warnings(message: str) -> bool:
     """Whether sbatch's output holds warnings and no error: the v1 server fails a command on any stderr
     text, so a job submitted with a warning is reported as a failed submission."""
@@ -232,18 +238,21 @@ class FirecrestV1Remote:
         data: dict[str, Any],
         before_job: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
-        """Run a direct ``/utilities`` call; if the server's command timeout stopped it, ``before_job`` (what
-        the stopped command left to undo), then the same operation as an ``xfer`` job
-        (``/storage/xfer-internal/{operation}``), waited for and checked."""
+        """Run a direct ``/utilities`` call; if the server stopped it (its command timeout, or an output
+        larger than its SSH window: ``tar -v`` of a large tree), ``before_job`` (what the stopped command
+        left to undo), then the same operation as an ``xfer`` job (``/storage/xfer-internal/{operation}``),
+        waited for and checked."""
         try:
             await direct()
         except OSError:
             raise
         except Exception as exc:
             responses = getattr(exc, 'responses', None) or []
-            if not responses or 'X-Timeout' not in responses[-1].headers:
+            if not responses or not _stopped_by_the_server(responses[-1].headers):
                 raise
-            LOGGER.info('FirecREST ran out of time for a direct %s; running it as a job', operation)
+            LOGGER.info(
+                'FirecREST stopped a direct %s (time or output limit); running it as a job', operation
+            )
             if before_job is not None:
                 await before_job()
             await self._xfer_job(operation, data)

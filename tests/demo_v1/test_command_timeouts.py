@@ -86,3 +86,31 @@ def test_a_timed_out_copy_into_an_existing_directory_goes_inside_it(
     _run(slow_commands_server, scenario)
     assert sorted(p.name for p in (work / 'into').iterdir()) == ['src']
     assert _tree(work / 'into' / 'src') == expected
+
+
+@pytest.fixture(scope='module')
+def small_window_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A v1 demo whose SSH window (``max_ops_file_size``, 64 KiB) a ``tar -v`` listing of a few thousand
+    names fills."""
+    from aiida_firecrest.demo.launcher import DemoServer
+
+    root = tmp_path_factory.mktemp('firecrest-v1-window')
+    with DemoServer(root=root, api='v1', max_ops_file_size=64 * 1024) as server:
+        yield server
+
+
+def test_a_tree_whose_archive_listing_fills_the_servers_window_is_fetched_through_a_job(
+    small_window_server: Any, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """The real server's ``tar -czvf`` prints each name; a listing above its window fails the direct
+    compress (400, "Command output exceeded buffer limit"): the archive is made by an xfer-internal job."""
+    tree = Path(small_window_server.config['workdir']) / dir_name_for(request.node.name) / 'tree'
+    (tree / 'sub').mkdir(parents=True)
+    for index in range(FILES):
+        (tree / 'sub' / f'file-with-a-long-enough-name-{index:05d}.txt').write_text(str(index))
+
+    async def scenario(t: FirecrestTransport) -> None:
+        await t.gettree_async(tree, tmp_path / 'back')
+
+    _run(small_window_server, scenario)
+    assert _tree(tmp_path / 'back') == _tree(tree)

@@ -322,9 +322,16 @@ async def compress(
     target_path: TargetForm = None,
     dereference: FormText = None,
 ) -> dict[str, Any]:
-    """``tar -czvf target -C dirname(source) basename(source)``: gzip always."""
+    """``tar -czvf target -C dirname(source) basename(source)``: gzip always.
+
+    ``-v`` writes every member's name: once that listing fills the server's SSH window
+    (``max_ops_file_size``), the command stalls until its timeout, and the answer is the window's error.
+    """
     source = checked(state.settings, source_path, 'sourcePath', 'compress', user)
     target = checked(state.settings, target_path, 'targetPath', 'compress', user)
+    if _listing_size(source) >= state.settings.max_ops_file_size:
+        message = f'Command output exceeded buffer limit ({state.settings.max_ops_file_size})'
+        raise V1Error(400, 'Error on compress operation', message, {'X-Error': message})
     with operation('compress'):
         archives.compress(
             state.settings,
@@ -335,6 +342,16 @@ async def compress(
             compression=Compression.gzip,
         )
     return _done('compress')
+
+
+def _listing_size(source: str) -> int:
+    """The bytes ``tar -v`` writes for ``source``: each member's name relative to its parent, a line each."""
+    parent = os.path.dirname(source.rstrip('/'))
+    size = len(os.path.relpath(source, parent)) + 2
+    for root, directories, files in os.walk(source):
+        for name in [*directories, *files]:
+            size += len(os.path.relpath(os.path.join(root, name), parent)) + 2
+    return size
 
 
 def extraction(source: str, kind: str | None, command: str) -> Compression:
