@@ -317,6 +317,12 @@ def docker_compose_file(pytestconfig: pytest.Config) -> str:
 
 
 @pytest.fixture(scope='session')
+def api(pytestconfig: pytest.Config) -> str:
+    """The FirecREST API of the session's server, ``'1'`` or ``'2'``, where what a test expects differs."""
+    return pytestconfig.stash[SESSION_API]
+
+
+@pytest.fixture(scope='session')
 def job_dialect(firecrest_server: DemoHandle | RemoteHandle) -> JobDialect:
     """How to write job scripts for the session's scheduler (Slurm or PBS) and what its records say."""
     return DIALECTS[scheduler_of(firecrest_server.config)]

@@ -35,7 +35,7 @@ LAYERS: list[set[str]] = [
     {'server_facts', 'checked_requests', 'http_stack'},
     {'client'},
     {'remote', 'client_v1'},
-    {'staging', 'job_notes', 'records_v1'},
+    {'staging', 'job_notes', 'records_v1', 'staged_v1'},
     {'transfer', 'remote_v1', 'probe_v1'},
     {'server_checks', 'scheduler', 'backends'},
     {'config', 'transport_base', 'pbs'},

@@ -20,7 +20,7 @@ from click.testing import CliRunner, Result
 from aiida_firecrest import probe
 
 from .._harness import DIALECTS, JobDialect
-from .server_probe import api_version_of, authenticated_probe
+from .server_probe import authenticated_probe
 
 pytestmark = pytest.mark.usefixtures('aiida_profile')
 
@@ -143,12 +143,12 @@ def test_non_interactive_configuration_keeps_the_secret_file_reference(
 
 
 def test_the_api_version_of_a_server_that_answered_the_checks_is_stored(
-    h5_configure: Configure, h5_computer: Any, firecrest_server: Any, client_secret_file: str
+    h5_configure: Configure, h5_computer: Any, firecrest_server: Any, client_secret_file: str, api: str
 ) -> None:
     """So that no process asks the server its API version again before its first request."""
     result = h5_configure('-n', *_options(firecrest_server.config, client_secret_file))
     assert result.exit_code == 0, result.output
-    assert _auth_params(h5_computer)['api_version'] == api_version_of(firecrest_server.config)
+    assert _auth_params(h5_computer)['api_version'] == api
 
 
 def test_an_unreachable_server_keeps_api_version_auto(

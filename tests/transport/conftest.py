@@ -35,10 +35,6 @@ def with_transport(transport_params: dict[str, Any]) -> Callable[..., Any]:
     return lambda scenario, **overrides: run_with_transport(transport_params, scenario, **overrides)
 
 
-def _speaks_v1(server: Any) -> bool:
-    return str(server.config.get('api_version')) == '1'
-
-
 _OPS = '/filesystem/{system_name}/ops'
 V1_OPERATIONS = {
     'GET /utilities/ls': f'GET {_OPS}/ls',
@@ -71,12 +67,6 @@ def as_v2_operations(counters: dict[str, int]) -> dict[str, int]:
         name = V1_OPERATIONS.get(endpoint, endpoint)
         named[name] = named.get(name, 0) + count
     return named
-
-
-@pytest.fixture
-def api(firecrest_server: Any) -> str:
-    """The FirecREST API of the session's server, ``'1'`` or ``'2'``, where a budget differs between them."""
-    return '1' if _speaks_v1(firecrest_server) else '2'
 
 
 def _taker(server: Any) -> Callable[[], dict[str, int]]:

@@ -24,7 +24,7 @@ from aiida_firecrest.transport import FirecrestTransport
 from tests._harness import DemoHandle, InProcessDemo, RemoteFiles
 from tests.transport.fixture_types import WithTransport
 
-from .conftest import _speaks_v1, run_with_transport
+from .conftest import run_with_transport
 
 #: What a fault's ``endpoint`` names, and the path fragment it matches on FirecREST v2 and on v1.
 ENDPOINTS = {
@@ -50,9 +50,9 @@ def fault(kind: str, endpoint: str | None = None, every: int = 1, count: int | N
 
 
 @pytest.fixture
-def speaks_v1(demo_only: DemoHandle) -> bool:
+def speaks_v1(demo_only: DemoHandle, api: str) -> bool:
     """Whether the session's demo server speaks FirecREST v1."""
-    return _speaks_v1(demo_only)
+    return api == '1'
 
 
 @pytest.fixture
