@@ -51,20 +51,26 @@ def _v1_computer(h5_v1_server: Any) -> Any:
     ).store()
 
 
-def _configure(computer: Any, config: dict[str, Any], secret: str, *extra: str) -> Result:
+def _configure(
+    computer: Any, config: dict[str, Any], secret: str, *extra: str, temp_directory: str | None = 'fresh'
+) -> Result:
+    """``verdi computer configure firecrest -n`` with the server's details; a fresh temporary directory
+    unless one is given (``None``: none, the proposed one is taken)."""
     from aiida.cmdline.commands.cmd_computer import computer_configure
 
-    temp_directory = f'{config["temp_directory"]}/{uuid.uuid4().hex[:8]}'
     options = {
         'url': config['url'],
         'token_uri': config['token_uri'],
         'client_id': config['client_id'],
         'client_secret': secret,
         'compute_resource': config['compute_resource'],
-        'temp_directory': temp_directory,
     }
+    if temp_directory == 'fresh':
+        temp_directory = f'{config["temp_directory"]}/{uuid.uuid4().hex[:8]}'
+    if temp_directory is not None:
+        options['temp_directory'] = temp_directory
     args = [part for name, value in options.items() for part in (f'--{name.replace("_", "-")}', value)]
-    command = ['firecrest', computer.label, '-n', '--safe-interval', '0', *args, *extra]
+    command = ['firecrest', computer.label, '-n', '--safe-interval', '0', *extra, *args]
     return CliRunner().invoke(computer_configure, command)
 
 
@@ -94,16 +100,8 @@ def test_the_temp_directory_proposed_on_a_v1_server_is_in_the_users_directory(
     h5_v1_server: Any, h5_v1_secret_file: str
 ) -> None:
     """v1 tells the user's name (``/utilities/whoami``) and file systems (``/status/parameters``)."""
-    from aiida.cmdline.commands.cmd_computer import computer_configure
-
     computer = _v1_computer(h5_v1_server)
-    config = h5_v1_server.config
-    result = CliRunner().invoke(
-        computer_configure,
-        ['firecrest', computer.label, '-n', '--url', config['url'], '--token-uri', config['token_uri'],
-         '--client-id', config['client_id'], '--client-secret', h5_v1_secret_file,
-         '--compute-resource', config['compute_resource']],
-    )  # fmt: skip
+    result = _configure(computer, h5_v1_server.config, h5_v1_secret_file, temp_directory=None)
 
     assert result.exit_code == 0, result.output
     temp_directory = _auth_params(computer)['temp_directory']
@@ -112,17 +110,8 @@ def test_the_temp_directory_proposed_on_a_v1_server_is_in_the_users_directory(
 
 
 def test_api_version_given_first_is_used_for_the_checks(h5_v1_server: Any, h5_v1_secret_file: str) -> None:
-    from aiida.cmdline.commands.cmd_computer import computer_configure
-
     computer = _v1_computer(h5_v1_server)
-    config = h5_v1_server.config
-    result = CliRunner().invoke(
-        computer_configure,
-        ['firecrest', computer.label, '-n', '--api-version', '1', '--url', config['url'],
-         '--token-uri', config['token_uri'], '--client-id', config['client_id'],
-         '--client-secret', h5_v1_secret_file, '--compute-resource', config['compute_resource'],
-         '--temp-directory', f'{config["temp_directory"]}/first'],
-    )  # fmt: skip
+    result = _configure(computer, h5_v1_server.config, h5_v1_secret_file, '--api-version', '1')
     assert result.exit_code == 0, result.output
     assert _auth_params(computer)['api_version'] == '1'
 
@@ -137,16 +126,8 @@ def test_api_version_2_is_refused_on_a_v1_server(h5_v1_server: Any, h5_v1_secret
 def test_a_temp_directory_outside_the_v1_file_systems_is_refused(
     h5_v1_server: Any, h5_v1_secret_file: str
 ) -> None:
-    from aiida.cmdline.commands.cmd_computer import computer_configure
-
     computer = _v1_computer(h5_v1_server)
-    config = h5_v1_server.config
-    result = CliRunner().invoke(
-        computer_configure,
-        ['firecrest', computer.label, '-n', '--url', config['url'], '--token-uri', config['token_uri'],
-         '--client-id', config['client_id'], '--client-secret', h5_v1_secret_file,
-         '--compute-resource', config['compute_resource'], '--temp-directory', '/nowhere/aiida_tmp'],
-    )  # fmt: skip
+    result = _configure(computer, h5_v1_server.config, h5_v1_secret_file, temp_directory='/nowhere/aiida_tmp')
     assert result.exit_code != 0
     assert 'outside the file systems' in result.output
 
