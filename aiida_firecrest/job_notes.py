@@ -4,18 +4,25 @@ The engine makes a new scheduler for every task, so what a poll learns is kept h
 submitted a job (a job just submitted cannot have finished, and one the Slurm database does not know yet
 is not lost), the fields of its own record, and its final records for the detailed job info; and the
 working directories whose submission lost its answer (the server may have made the job all the same).
+Those are also marked on disk, in the AiiDA configuration directory, so that another daemon worker of
+the same profile (after a restart) adopts the job too; a mark is a local file, no request.
 """
 
 from __future__ import annotations
 
 import collections
 import dataclasses
+import hashlib
+import logging
 import posixpath
 import threading
 import time
 import typing as t
+from pathlib import Path
 
 from .remote import Remote
+
+LOGGER = logging.getLogger(__name__)
 
 __all__ = (
     'LOST_SUBMISSIONS',
@@ -27,6 +34,7 @@ __all__ = (
     'clear_job_notes',
     'directory_key',
     'job_key',
+    'marks_directory',
     'seconds_since_submission',
 )
 
@@ -102,27 +110,59 @@ def seconds_since_submission(key: JobKey) -> float | None:
     return None if submitted is None else time.monotonic() - submitted
 
 
-class LostSubmissions:
-    """Working directories whose submission request lost its answer: the server may have made the job."""
+#: A mark older than this is stale (its calculation was given up): it is removed, not taken.
+MARK_LIFETIME = 7 * 24 * 3600.0
 
-    def __init__(self) -> None:
+
+def marks_directory() -> Path:
+    """Where a profile's processes mark lost submissions: ``<AiiDA config>/firecrest/lost-submissions``."""
+    from aiida.manage.configuration.settings import AiiDAConfigDir
+
+    return AiiDAConfigDir.get() / 'firecrest' / 'lost-submissions'
+
+
+class LostSubmissions:
+    """Working directories whose submission request lost its answer: the server may have made the job.
+
+    Kept in memory and as a mark file per directory in ``marks()`` (:func:`marks_directory`), so that a
+    process that did not send the lost request finds it too; a mark that cannot be written is only logged.
+    """
+
+    def __init__(self, marks: t.Callable[[], Path] = marks_directory) -> None:
         self._directories: set[tuple[str, str, str]] = set()
         self._lock = threading.Lock()
+        self.marks = marks
 
     def add(self, key: tuple[str, str, str]) -> None:
         with self._lock:
             self._directories.add(key)
+        try:
+            mark = self._mark(key)
+            mark.parent.mkdir(parents=True, exist_ok=True)
+            mark.write_text('\n'.join(key) + '\n')
+        except OSError as exc:
+            LOGGER.debug('Could not mark the lost submission in %s: %s', key[2], exc)
 
     def take(self, key: tuple[str, str, str]) -> bool:
-        """Whether ``key``'s submission lost its answer (forgotten once asked)."""
+        """Whether ``key``'s submission lost its answer, in this process or another (forgotten once asked)."""
         with self._lock:
             found = key in self._directories
             self._directories.discard(key)
+        try:
+            mark = self._mark(key)
+            age = time.time() - mark.stat().st_mtime
+            mark.unlink()
+        except OSError:
             return found
+        return found or age < MARK_LIFETIME
 
     def clear(self) -> None:
+        """Forget in this process (the marks stay, as for a new process)."""
         with self._lock:
             self._directories.clear()
+
+    def _mark(self, key: tuple[str, str, str]) -> Path:
+        return self.marks() / hashlib.sha256('\0'.join(key).encode()).hexdigest()
 
 
 LOST_SUBMISSIONS = LostSubmissions()

@@ -316,6 +316,17 @@ def docker_compose_file(pytestconfig: pytest.Config) -> str:
     return str(Path(pytestconfig.getoption('firecrest_docker_compose') or 'docker-compose.yml').resolve())
 
 
+@pytest.fixture(autouse=True, scope='session')
+def lost_submission_marks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Lost submissions of this test process are marked in a directory of the session, not in ~/.aiida."""
+    from aiida_firecrest.job_notes import LOST_SUBMISSIONS
+
+    directory = tmp_path_factory.mktemp('lost-submissions')
+    default, LOST_SUBMISSIONS.marks = LOST_SUBMISSIONS.marks, lambda: directory
+    yield directory
+    LOST_SUBMISSIONS.marks = default
+
+
 @pytest.fixture(scope='session')
 def api(pytestconfig: pytest.Config) -> str:
     """The FirecREST API of the session's server, ``'1'`` or ``'2'``, where what a test expects differs."""

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from aiida_firecrest.demo.settings import FaultRule
-from aiida_firecrest.job_notes import clear_job_notes
+from aiida_firecrest.job_notes import MARK_LIFETIME, LostSubmissions, clear_job_notes
 from aiida_firecrest.scheduler import FirecrestScheduler
 
 from .._harness import DIALECTS, InProcessDemo
@@ -79,3 +82,33 @@ def test_a_submission_that_was_answered_looks_at_no_job_list(
     job_id = scheduler.submit_job(workdir, 'job.sh')
     assert asgi_transport.counters() == {SUBMIT: 1}
     assert scheduler.kill_job(str(job_id))
+
+
+def test_a_submission_lost_by_another_process_is_adopted_too(
+    scheduler: FirecrestScheduler, asgi_transport: InProcessDemo, workdir: str
+) -> None:
+    """A daemon worker restarted after the lost answer (or another worker) finds the mark on disk."""
+    asgi_transport.settings.faults = [FaultRule(kind='drop-after', endpoint='/compute/', count=1)]
+    with pytest.raises(Exception, match='broke off'):
+        scheduler.submit_job(workdir, 'job.sh')
+    clear_job_notes()  # what this process knew is gone, as in a new one
+    asgi_transport.reset_counters()
+
+    job_id = scheduler.submit_job(workdir, 'job.sh')
+
+    assert asgi_transport.counters() == {JOB_LIST: 1}
+    assert _jobs_in(asgi_transport, workdir) == [job_id]
+    assert scheduler.kill_job(str(job_id))
+
+
+def test_a_mark_older_than_its_lifetime_is_not_taken(tmp_path: Path) -> None:
+    marks = LostSubmissions(marks=lambda: tmp_path)
+    key = ('https://firecrest.example.org', 'daint', '/scratch/u/calc')
+    marks.add(key)
+    marks.clear()
+    (mark,) = tmp_path.iterdir()
+    old = time.time() - MARK_LIFETIME - 60
+    os.utime(mark, (old, old))
+
+    assert marks.take(key) is False
+    assert list(tmp_path.iterdir()) == []  # removed all the same
