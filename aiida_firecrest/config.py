@@ -64,6 +64,7 @@ from .probe import (
     ServerUnreachableError,
 )
 from .server_checks import (
+    check_api_version,
     check_billing_account,
     check_compute_resource,
     check_credentials,
@@ -126,11 +127,6 @@ def _then_run_checks(
     def callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
         computer = resolve(ctx, param, value) if resolve is not None else value
         _run_ready_checks(ctx, {**ctx.params, 'computer': computer}, 'computer')
-        if ctx.params.get('api_version') is not None:  # given on the command line, before the checks ran
-            try:
-                ctx.params['api_version'] = _local_api_version(ctx, ctx.params['api_version'])
-            except click.BadParameter as problem:
-                raise click.UsageError(f"Invalid value for '--api-version': {problem}", ctx=ctx) from None
         return computer
 
     return callback
@@ -209,12 +205,17 @@ def _going_offline(
 
 
 def _execute(ctx: click.Context, pending: Pending, known: dict[str, Any], current: str) -> None:
-    """Run one server check; a failure of the current option is a BadParameter (asked again if prompted)."""
+    """Run one server check; a failure of the current option is a BadParameter (asked again if prompted).
+
+    A value the check returns replaces the option's: in ``ctx.params`` if click stored it already, through
+    the option's own callback if that is running (:attr:`.configure_state.Run.replaced`).
+    """
     run = run_of(ctx)
     try:
-        pending.check(run, known, pending.value)
+        replacement = pending.check(run, known, pending.value)
     except ServerUnreachableError as problem:
         _going_offline(ctx, pending, current, problem)
+        return
     except ProbeError as problem:
         if pending.name == current:
             run.ask_client_id_again = isinstance(problem, CredentialsRefusedError) and _is_prompted(
@@ -223,6 +224,12 @@ def _execute(ctx: click.Context, pending: Pending, known: dict[str, Any], curren
             raise click.BadParameter(str(problem)) from None
         option = '--' + pending.name.replace('_', '-')
         raise click.UsageError(f"Invalid value for '{option}': {problem}", ctx=ctx) from None
+    if replacement is not None:
+        known[pending.name] = replacement
+        if pending.name == current:
+            run.replaced[pending.name] = replacement
+        else:
+            ctx.params[pending.name] = replacement
 
 
 def _run_ready_checks(ctx: click.Context, known: dict[str, Any], current: str) -> None:
@@ -259,7 +266,7 @@ def _callback(
             needed = ('computer', *needs, param.name)
             run.pending.append(Pending(param.name, value, check, needed, needs_session))
         _run_ready_checks(ctx, {**ctx.params, param.name: value}, param.name)
-        return value
+        return run.replaced.pop(param.name, value)
 
     return callback
 
@@ -293,19 +300,6 @@ def _local_secret(ctx: click.Context, value: str | None) -> str | None:
     run.stored_secret_file = path
     echo('report', f'Stored the client secret in {path} (mode 0600); AiiDA keeps only this path.')
     return str(path)
-
-
-def _local_api_version(ctx: click.Context, value: str | None) -> str | None:
-    """``auto`` becomes the server's API (``1`` or ``2``) once it answered the checks (no detection request
-    at first use); another version than the server's is refused."""
-    answered = run_of(ctx).api_version
-    if answered is None or value is None:
-        return value
-    if value == 'auto':
-        return answered
-    if value != answered:
-        raise click.BadParameter(f'the server answered as FirecREST v{answered}; use {answered} or auto')
-    return value
 
 
 def _stored_value(ctx: click.Context, name: str) -> Any:
@@ -473,7 +467,7 @@ AUTH_OPTIONS: list[tuple[str, dict[str, Any]]] = [
             'default': 'auto',
             'help': 'The FirecREST API of the server: 2, 1 (FirecREST 1.x), or auto (asked of the server at '
             'first use in each process; a server that answered the checks here is stored as 1 or 2).',
-            'callback': _callback(_local_api_version),
+            'callback': _callback(check=check_api_version),
         },
     ),
 ]

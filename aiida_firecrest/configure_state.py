@@ -18,8 +18,9 @@ from .probe import (
 __all__ = ('Check', 'Pending', 'Run', 'echo', 'forget_stored_secret')
 
 
-Check = Callable[['Run', dict[str, Any], Any], None]
-"""A server check of one option: (run, known values, value) -> None, raising ProbeError."""
+Check = Callable[['Run', dict[str, Any], Any], Any]
+"""A server check of one option: (run, known values, value) -> the value to store instead, or None to keep
+it; raising ProbeError."""
 
 
 @dataclasses.dataclass
@@ -50,6 +51,8 @@ class Run:
     """The chosen system's description and the user's name there, once checked."""
     ask_client_id_again: bool = False
     """The credentials were refused at the secret's prompt: ask for the client id before the secret again."""
+    replaced: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """Values a server check replaced while their own option's callback ran (it returns them to click)."""
 
     def probe_for(self, url: str) -> FirecrestProbe:
         """The probe of ``url`` (a new one if the URL changed)."""

@@ -28,6 +28,7 @@ from .transfer import largest_direct_download
 
 __all__ = (
     'TEMP_DIRECTORY_NAME',
+    'check_api_version',
     'check_billing_account',
     'check_compute_resource',
     'check_credentials',
@@ -48,6 +49,17 @@ TEMP_DIRECTORY_NAME = 'aiida_firecrest_tmp'
 
 def check_url(run: Run, known: dict[str, Any], url: str) -> None:
     run.probe_for(url).check_reachable()
+
+
+def check_api_version(run: Run, known: dict[str, Any], value: str) -> str | None:
+    """``auto`` is stored as the API the server answered in (``1`` or ``2``: no detection request at first
+    use); another version than the server's is refused."""
+    answered = run.api_version
+    if answered is None or value == answered:
+        return None
+    if value == 'auto':
+        return answered
+    raise ProbeError(f'the server answered as FirecREST v{answered}; use {answered} or auto')
 
 
 def check_token_uri(run: Run, known: dict[str, Any], token_uri: str) -> None:
