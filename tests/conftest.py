@@ -12,8 +12,9 @@ Options (see README, "Tests"):
   another server, its scheduler when its FILE has no ``scheduler`` key.
 * ``--firecrest-server-version=2.2.8|2.4.2|2.5.6|2.6``: the demo server (session, in-process and the
   demo's own tests) answers as that FirecREST release (default ``2.x.x``: as the recorded server).
-* ``--firecrest-api v1|v2``: the API the session's demo server speaks (default v2); on v1 the fixtures
-  set up and inspect files on the demo's local file systems (``tests/local_files.py``).
+* ``--firecrest-api v1|v2``: the API the session's demo server speaks (default v2); on v1 only the tests
+  that use the session's server run, and the fixtures set up and inspect files through pyfirecrest's v1
+  client (``tests/v1_client.py``), as for a v1 server of ``--firecrest-config`` (``"api_version": "1"``).
 
 The AiiDA profile is created lazily: only tests that use ``aiida_profile`` (directly or through
 ``firecrest_computer``) pay for it.
