@@ -45,12 +45,17 @@ def workdir(asgi_transport: InProcessDemo) -> str:
     return str(directory)
 
 
+@pytest.mark.parametrize('another_process', [False, True], ids=['same-process', 'another-process'])
 def test_the_next_submission_adopts_the_job_whose_answer_was_lost(
-    scheduler: FirecrestScheduler, asgi_transport: InProcessDemo, workdir: str
+    scheduler: FirecrestScheduler, asgi_transport: InProcessDemo, workdir: str, another_process: bool
 ) -> None:
+    """Also when the next attempt comes from a daemon worker restarted in between, or another worker: it
+    finds the mark on disk."""
     asgi_transport.settings.faults = [FaultRule(kind='drop-after', endpoint='/compute/', count=1)]
     with pytest.raises(Exception, match='broke off'):
         scheduler.submit_job(workdir, 'job.sh')
+    if another_process:
+        clear_job_notes()  # what this process knew is gone, as in a new one
     asgi_transport.reset_counters()
 
     job_id = scheduler.submit_job(workdir, 'job.sh')
@@ -81,23 +86,6 @@ def test_a_submission_that_was_answered_looks_at_no_job_list(
     asgi_transport.reset_counters()
     job_id = scheduler.submit_job(workdir, 'job.sh')
     assert asgi_transport.counters() == {SUBMIT: 1}
-    assert scheduler.kill_job(str(job_id))
-
-
-def test_a_submission_lost_by_another_process_is_adopted_too(
-    scheduler: FirecrestScheduler, asgi_transport: InProcessDemo, workdir: str
-) -> None:
-    """A daemon worker restarted after the lost answer (or another worker) finds the mark on disk."""
-    asgi_transport.settings.faults = [FaultRule(kind='drop-after', endpoint='/compute/', count=1)]
-    with pytest.raises(Exception, match='broke off'):
-        scheduler.submit_job(workdir, 'job.sh')
-    clear_job_notes()  # what this process knew is gone, as in a new one
-    asgi_transport.reset_counters()
-
-    job_id = scheduler.submit_job(workdir, 'job.sh')
-
-    assert asgi_transport.counters() == {JOB_LIST: 1}
-    assert _jobs_in(asgi_transport, workdir) == [job_id]
     assert scheduler.kill_job(str(job_id))
 
 
